@@ -1,0 +1,47 @@
+/* channel — framed JSON records over a SOCK_SEQPACKET socketpair.
+ *
+ * The manager and an interpreter (or the zygote) talk through one
+ * socketpair. A record is one JSON text; it travels as one or more
+ * datagrams of at most CHANNEL_CHUNK bytes, each starting with a marker
+ * byte: '+' (more follows) or '.' (last). Chunking keeps large outputs
+ * (PNG images) independent of the kernel's socket buffer sizes. A file
+ * descriptor may ride along with a record (SCM_RIGHTS). */
+#ifndef SANDCELL_CHANNEL_H
+#define SANDCELL_CHANNEL_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#define CHANNEL_CHUNK 65536
+/* A record longer than this is refused: the reader discards it. */
+#define CHANNEL_MAX_RECORD ((size_t)64 << 20)
+
+typedef struct channel channel_t;
+
+/* Wraps |fd|. Takes ownership of |fd| (closed by channel_destroy).
+ * Returns NULL on allocation failure (|fd| is then closed). */
+channel_t *channel_new(int fd);
+
+/* Closes the fd, frees buffers and any fd received but not taken; sets
+ * *self_p to NULL. */
+void channel_destroy(channel_t **self_p);
+
+int channel_fd(const channel_t *self);
+
+/* Sends one record, blocking until every chunk is queued. If |pass_fd| >= 0
+ * it is sent along (the caller keeps its own copy). Interrupted sends are
+ * retried. Returns 0 or -errno. */
+int channel_send(channel_t *self, const char *data, size_t len, int pass_fd);
+
+/* Receives the next record. With |nonblock| set, returns 0 when no whole
+ * record is available yet (a partial one is kept for the next call).
+ * Returns 1 with *out (NUL-terminated, caller frees) and *len on a record;
+ * -ECONNRESET at end of stream; -EMSGSIZE for an oversized record (it is
+ * skipped); -EINTR if interrupted; other -errno on error. */
+int channel_recv(channel_t *self, int nonblock, char **out, size_t *len);
+
+/* Returns the descriptor that arrived with the last record, or -1.
+ * Caller owns it. */
+int channel_take_fd(channel_t *self);
+
+#endif

@@ -1,0 +1,13 @@
+/* runner — the loop of one interpreter process: announce readiness, then
+ * read a request, handle it, send the reply, until the channel closes. */
+#ifndef SANDCELL_RUNNER_H
+#define SANDCELL_RUNNER_H
+
+#include "channel.h"
+#include "interp.h"
+
+/* Runs until the manager closes |chan|. Does not take ownership of |chan|.
+ * Returns the process exit status to use. */
+int runner_run(channel_t *chan, const interp_ops_t *ops);
+
+#endif

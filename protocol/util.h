@@ -1,0 +1,49 @@
+/* util — cleanup attributes and small helpers shared by every layer.
+ *
+ * Locals that own memory, a file descriptor or a jansson value are declared
+ * with a cleanup attribute, and ownership leaves the scope only through
+ * steal_pointer() / steal_fd(), so every early return is leak-free. */
+#ifndef SANDCELL_UTIL_H
+#define SANDCELL_UTIL_H
+
+#include <errno.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+static inline void s_cleanup_free(void *p)
+{
+    free(*(void **)p);
+}
+
+static inline void s_cleanup_close(int *fd)
+{
+    if (*fd >= 0) {
+        int saved = errno;
+        close(*fd);
+        errno = saved;
+    }
+}
+
+#define _cleanup_free_ __attribute__((cleanup(s_cleanup_free)))
+#define _cleanup_close_ __attribute__((cleanup(s_cleanup_close)))
+
+/* Returns *pp and sets *pp to NULL: hands ownership to the caller. */
+static inline void *steal_pointer_impl(void *pp)
+{
+    void **p = pp;
+    void *v = *p;
+    *p = NULL;
+    return v;
+}
+#define steal_pointer(pp) steal_pointer_impl(pp)
+
+static inline int steal_fd(int *fd)
+{
+    int v = *fd;
+    *fd = -1;
+    return v;
+}
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+#endif

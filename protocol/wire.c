@@ -1,0 +1,216 @@
+/* wire — Jupyter multipart messages: authenticate, then parse; serialise,
+ * then sign. */
+#include "wire.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int s_blob_copy(wire_blob_t *dst, const wire_frame_t *src)
+{
+    dst->data = malloc(src->size ? src->size : 1);
+    if (!dst->data)
+        return -1;
+    memcpy(dst->data, src->data, src->size);
+    dst->size = src->size;
+    return 0;
+}
+
+static void s_blobs_free(wire_blob_t *blobs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(blobs[i].data);
+    free(blobs);
+}
+
+static int s_blobs_copy(wire_blob_t **dst, const wire_frame_t *src, size_t n)
+{
+    *dst = NULL;
+    if (n == 0)
+        return 0;
+    wire_blob_t *blobs = calloc(n, sizeof *blobs);
+    if (!blobs)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (s_blob_copy(&blobs[i], &src[i]) < 0) {
+            s_blobs_free(blobs, i);
+            return -1;
+        }
+    }
+    *dst = blobs;
+    return 0;
+}
+
+static json_t *s_parse_object(const wire_frame_t *frame, proto_err_t *err)
+{
+    json_t *v = json_loadb(frame->data, frame->size, JSON_REJECT_DUPLICATES, NULL);
+    if (!v) {
+        *err = PROTO_ERR_BAD_JSON;
+        return NULL;
+    }
+    if (!json_is_object(v)) {
+        json_decref(v);
+        *err = PROTO_ERR_BAD_FIELD;
+        return NULL;
+    }
+    return v;
+}
+
+static bool s_has_string(const json_t *obj, const char *key, bool nonempty)
+{
+    const json_t *v = json_object_get(obj, key);
+    return json_is_string(v) && (!nonempty || json_string_length(v) > 0);
+}
+
+/* The header needs msg_id, msg_type and session as strings; username, date
+ * and version, when present, must be strings too. */
+static bool s_header_ok(const json_t *h)
+{
+    if (!s_has_string(h, "msg_id", true) || !s_has_string(h, "msg_type", true) ||
+        !s_has_string(h, "session", false))
+        return false;
+    static const char *const optional[] = {"username", "date", "version"};
+    for (size_t i = 0; i < sizeof optional / sizeof *optional; i++) {
+        const json_t *v = json_object_get(h, optional[i]);
+        if (v && !json_is_string(v))
+            return false;
+    }
+    return true;
+}
+
+int wire_decode(signer_t *signer, const wire_frame_t *frames, size_t n,
+                wire_msg_t *out, proto_err_t *err)
+{
+    memset(out, 0, sizeof *out);
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += frames[i].size;
+    if (total > WIRE_MAX_BYTES) {
+        *err = PROTO_ERR_TOO_LARGE;
+        return -1;
+    }
+    size_t delim = 0;
+    while (delim < n && !(frames[delim].size == WIRE_DELIMITER_LEN &&
+                          memcmp(frames[delim].data, WIRE_DELIMITER, WIRE_DELIMITER_LEN) == 0))
+        delim++;
+    if (delim == n) {
+        *err = PROTO_ERR_NO_DELIMITER;
+        return -1;
+    }
+    if (n - delim < 6) {
+        *err = PROTO_ERR_TRUNCATED;
+        return -1;
+    }
+    const wire_frame_t *json_frames = &frames[delim + 2];
+    if (signer_verify(signer, &frames[delim + 1], json_frames, err) < 0)
+        return -1;
+
+    json_t **slots[4] = {&out->header, &out->parent, &out->metadata, &out->content};
+    for (int i = 0; i < 4; i++) {
+        *slots[i] = s_parse_object(&json_frames[i], err);
+        if (!*slots[i])
+            goto fail;
+    }
+    if (!s_header_ok(out->header)) {
+        *err = PROTO_ERR_BAD_HEADER;
+        goto fail;
+    }
+    size_t first_buffer = delim + 6;
+    if (s_blob_copy(&out->raw_header, &json_frames[0]) < 0 ||
+        s_blobs_copy(&out->identities, frames, delim) < 0 ||
+        s_blobs_copy(&out->buffers, &frames[first_buffer], n - first_buffer) < 0) {
+        *err = PROTO_ERR_NOMEM;
+        goto fail;
+    }
+    out->n_identities = delim;
+    out->n_buffers = n - first_buffer;
+    *err = PROTO_OK;
+    return 0;
+fail:
+    wire_msg_clear(out);
+    return -1;
+}
+
+void wire_msg_clear(wire_msg_t *msg)
+{
+    s_blobs_free(msg->identities, msg->n_identities);
+    s_blobs_free(msg->buffers, msg->n_buffers);
+    free(msg->raw_header.data);
+    json_decref(msg->header);
+    json_decref(msg->parent);
+    json_decref(msg->metadata);
+    json_decref(msg->content);
+    memset(msg, 0, sizeof *msg);
+}
+
+const char *wire_msg_type(const wire_msg_t *msg)
+{
+    return json_string_value(json_object_get(msg->header, "msg_type"));
+}
+
+static int s_dump(wire_blob_t *dst, const json_t *v)
+{
+    if (!v) {
+        dst->data = strdup("{}");
+        dst->size = 2;
+        return dst->data ? 0 : -1;
+    }
+    char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (!s)
+        return -1;
+    dst->data = s;
+    dst->size = strlen(s);
+    return 0;
+}
+
+int wire_encode(const signer_t *signer, const wire_outgoing_t *msg,
+                wire_frames_t *out, proto_err_t *err)
+{
+    size_t n = msg->n_identities + 6 + msg->n_buffers;
+    out->n = 0;
+    out->frames = calloc(n, sizeof *out->frames);
+    if (!out->frames)
+        goto nomem;
+    out->n = n;
+    wire_blob_t *f = out->frames;
+    size_t k = 0;
+    for (size_t i = 0; i < msg->n_identities; i++, k++) {
+        wire_frame_t id = {msg->identities[i].data, msg->identities[i].size};
+        if (s_blob_copy(&f[k], &id) < 0)
+            goto nomem;
+    }
+    wire_frame_t delim = {WIRE_DELIMITER, WIRE_DELIMITER_LEN};
+    if (s_blob_copy(&f[k++], &delim) < 0)
+        goto nomem;
+    size_t sig = k++;
+    wire_frame_t empty = {"{}", 2};
+    const wire_frame_t *parent = msg->parent.size ? &msg->parent : &empty;
+    if (s_dump(&f[k++], msg->header) < 0 || s_blob_copy(&f[k++], parent) < 0 ||
+        s_dump(&f[k++], msg->metadata) < 0 || s_dump(&f[k++], msg->content) < 0)
+        goto nomem;
+    for (size_t i = 0; i < msg->n_buffers; i++, k++)
+        if (s_blob_copy(&f[k], &msg->buffers[i]) < 0)
+            goto nomem;
+
+    wire_frame_t json_frames[4];
+    for (int i = 0; i < 4; i++)
+        json_frames[i] = (wire_frame_t){f[sig + 1 + i].data, f[sig + 1 + i].size};
+    f[sig].data = malloc(SIGNER_HEX_LEN + 1);
+    if (!f[sig].data)
+        goto nomem;
+    signer_sign(signer, json_frames, f[sig].data);
+    f[sig].size = SIGNER_HEX_LEN;
+    *err = PROTO_OK;
+    return 0;
+nomem:
+    wire_frames_clear(out);
+    *err = PROTO_ERR_NOMEM;
+    return -1;
+}
+
+void wire_frames_clear(wire_frames_t *frames)
+{
+    s_blobs_free(frames->frames, frames->n);
+    frames->frames = NULL;
+    frames->n = 0;
+}

@@ -1,0 +1,78 @@
+/* wire — the Jupyter v5.3 multipart wire format, as data.
+ *
+ *   identities... | <IDS|MSG> | signature | header | parent_header |
+ *   metadata | content | buffers...
+ *
+ * Decoding authenticates first: the signature is checked over the raw JSON
+ * frames (and against the replay memory) before any JSON is parsed, so an
+ * unauthenticated peer never reaches the parser. */
+#ifndef SANDCELL_WIRE_H
+#define SANDCELL_WIRE_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "proto_error.h"
+#include "signer.h"
+
+#define WIRE_DELIMITER "<IDS|MSG>"
+#define WIRE_DELIMITER_LEN 9
+/* A message whose frames add up to more than this is refused unread. */
+#define WIRE_MAX_BYTES ((size_t)32 << 20)
+
+/* An owned byte string. */
+typedef struct {
+    void *data;
+    size_t size;
+} wire_blob_t;
+
+/* A decoded message. Owns everything it points to. */
+typedef struct {
+    wire_blob_t *identities;
+    size_t n_identities;
+    wire_blob_t raw_header; /* the header frame as received, for parent_header */
+    json_t *header;
+    json_t *parent;
+    json_t *metadata;
+    json_t *content;
+    wire_blob_t *buffers;
+    size_t n_buffers;
+} wire_msg_t;
+
+/* What to send. Does not own anything it points to. */
+typedef struct {
+    const wire_blob_t *identities;
+    size_t n_identities;
+    const json_t *header;
+    wire_frame_t parent; /* raw parent header JSON; size 0 sends {} */
+    const json_t *metadata; /* NULL sends {} */
+    const json_t *content;
+    const wire_frame_t *buffers;
+    size_t n_buffers;
+} wire_outgoing_t;
+
+/* The frames of an encoded message. Owns its frames. */
+typedef struct {
+    wire_blob_t *frames;
+    size_t n;
+} wire_frames_t;
+
+/* Authenticates then parses |n| frames into |out| (zeroed on entry).
+ * Returns 0, or -1 with *err set; on failure |out| holds nothing. */
+int wire_decode(signer_t *signer, const wire_frame_t *frames, size_t n,
+                wire_msg_t *out, proto_err_t *err);
+
+/* Frees what |msg| owns and zeroes it. */
+void wire_msg_clear(wire_msg_t *msg);
+
+/* The header's msg_type. Borrowed from msg->header. */
+const char *wire_msg_type(const wire_msg_t *msg);
+
+/* Serialises and signs |msg| into |out|. Caller owns out->frames (free them
+ * with wire_frames_clear). Returns 0, or -1 with *err set. */
+int wire_encode(const signer_t *signer, const wire_outgoing_t *msg,
+                wire_frames_t *out, proto_err_t *err);
+
+void wire_frames_clear(wire_frames_t *frames);
+
+#endif

@@ -1,0 +1,141 @@
+/* cli — argument parsing for every sandcell command. Options are parsed by
+ * hand (not getopt) so that each command accepts exactly its own flags and
+ * a misplaced one is named in the error. */
+#include "cli.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+typedef struct {
+    const char *name;
+    cli_command_t command;
+    const char *usage;
+} command_t;
+
+static const command_t s_commands[] = {
+    {"install", CMD_INSTALL,
+     "sandcell install [--user | --prefix DIR]\n"
+     "    Write the Jupyter kernelspec \"sandcell-python\". Default: system-wide in\n"
+     "    /usr/local/share/jupyter/kernels; --user: in ~/.local/share/jupyter/kernels\n"
+     "    (or $XDG_DATA_HOME/jupyter/kernels); --prefix DIR: in DIR/share/jupyter/kernels.\n"},
+    {"kernel", CMD_KERNEL,
+     "sandcell kernel -f CONNECTION_FILE [--preload MODULES] [--verbose]\n"
+     "    Run one kernel (one conversation) on the sockets a Jupyter connection file\n"
+     "    names; this is what the kernelspec starts.\n"
+     "    --preload MODULES  comma-separated modules imported once before the first\n"
+     "                       cell (default: " CLI_DEFAULT_PRELOAD "; \"\" for none)\n"
+     "    --verbose          log debug messages too\n"},
+};
+
+void cli_usage(FILE *out, const char *topic)
+{
+    if (!topic)
+        fputs("usage: sandcell COMMAND [OPTIONS]\n"
+              "sandcell runs untrusted Python, one sandboxed interpreter per conversation,\n"
+              "behind the Jupyter wire protocol.\n\ncommands:\n",
+              out);
+    for (size_t i = 0; i < sizeof s_commands / sizeof *s_commands; i++)
+        if (!topic || strcmp(topic, s_commands[i].name) == 0)
+            fprintf(out, "  %s", s_commands[i].usage);
+    if (!topic)
+        fputs("  sandcell help [COMMAND] | --help | --version\n", out);
+}
+
+static int s_fail(char *why, size_t why_len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int s_fail(char *why, size_t why_len, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, why_len, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static int s_parse_install(int argc, char **argv, int i, cli_options_t *out, char *why,
+                           size_t why_len)
+{
+    for (; i < argc; i++) {
+        if (strcmp(argv[i], "--user") == 0) {
+            if (out->scope == INSTALL_PREFIX)
+                return s_fail(why, why_len, "%s: --user and --prefix exclude each other",
+                              "install");
+            out->scope = INSTALL_USER;
+        } else if (strcmp(argv[i], "--prefix") == 0) {
+            if (i + 1 >= argc || !argv[i + 1][0])
+                return s_fail(why, why_len, "install: %s needs a directory", "--prefix");
+            if (out->scope == INSTALL_USER)
+                return s_fail(why, why_len, "%s: --user and --prefix exclude each other",
+                              "install");
+            out->scope = INSTALL_PREFIX;
+            out->prefix = argv[++i];
+        } else {
+            return s_fail(why, why_len, "install: unknown option %s", argv[i]);
+        }
+    }
+    return 0;
+}
+
+static int s_parse_kernel(int argc, char **argv, int i, cli_options_t *out, char *why,
+                          size_t why_len)
+{
+    for (; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "-f") == 0 || strcmp(a, "--connection-file") == 0) {
+            if (i + 1 >= argc)
+                return s_fail(why, why_len, "kernel: %s needs a file", a);
+            out->connection_file = argv[++i];
+        } else if (strncmp(a, "--connection-file=", 18) == 0) {
+            out->connection_file = a + 18;
+        } else if (strcmp(a, "--preload") == 0) {
+            if (i + 1 >= argc)
+                return s_fail(why, why_len, "kernel: %s needs a list of modules", a);
+            out->preload = argv[++i];
+        } else if (strcmp(a, "--mock-interpreter") == 0) {
+            out->mock_interpreter = true;
+        } else if (strcmp(a, "--verbose") == 0) {
+            out->verbose = true;
+        } else {
+            return s_fail(why, why_len, "kernel: unknown option %s", a);
+        }
+    }
+    if (!out->connection_file)
+        return s_fail(why, why_len, "kernel: %s is required", "-f CONNECTION_FILE");
+    return 0;
+}
+
+int cli_parse(int argc, char **argv, cli_options_t *out, char *why, size_t why_len)
+{
+    memset(out, 0, sizeof *out);
+    out->preload = CLI_DEFAULT_PRELOAD;
+    if (argc < 2)
+        return s_fail(why, why_len, "%s", "no command given (try sandcell --help)");
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        out->command = CMD_HELP;
+        out->help_topic = argc > 2 ? argv[2] : NULL;
+        return 0;
+    }
+    if (strcmp(cmd, "--version") == 0) {
+        out->command = CMD_VERSION;
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof s_commands / sizeof *s_commands; i++) {
+        if (strcmp(cmd, s_commands[i].name) != 0)
+            continue;
+        out->command = s_commands[i].command;
+        for (int j = 2; j < argc; j++) {
+            if (strcmp(argv[j], "--help") == 0 || strcmp(argv[j], "-h") == 0) {
+                out->command = CMD_HELP;
+                out->help_topic = s_commands[i].name;
+                return 0;
+            }
+        }
+        if (out->command == CMD_INSTALL)
+            return s_parse_install(argc, argv, 2, out, why, why_len);
+        return s_parse_kernel(argc, argv, 2, out, why, why_len);
+    }
+    return s_fail(why, why_len, "unknown command %s (try sandcell --help)", cmd);
+}

@@ -1,0 +1,683 @@
+/* conversation — sockets, request queue and interpreter events of one
+ * conversation. Handlers live in handlers.c; this file owns the order of
+ * things: busy, handler, reply, outputs, idle.
+ *
+ * Everything that arrives from the interpreter is untrusted: records are
+ * bounded by the channel, parsed with jansson, type-checked, and only the
+ * iopub message types in s_output_types are published. */
+#include "conversation_internal.h"
+
+#include <czmq.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "header.h"
+#include "log.h"
+#include "msgtype.h"
+#include "util.h"
+
+/* Frames one message may have (identities + 6 + buffers). */
+#define MAX_FRAMES 64
+/* Messages read from one socket per wakeup, so no client starves others. */
+#define MAX_BATCH 64
+/* How long the manager waits for a dead interpreter's exit status. */
+#define EXIT_REPORT_GRACE_MS 2000
+/* Consecutive interpreter start failures before giving up. */
+#define MAX_START_FAILURES 3
+
+static const char *const s_channel_names[CONN_NCHANNELS] = {
+    [CONN_SHELL] = "shell", [CONN_IOPUB] = "iopub", [CONN_STDIN] = "stdin",
+    [CONN_CONTROL] = "control", [CONN_HB] = "hb",
+};
+
+static const char *const s_output_types[] = {
+    "stream", "display_data", "update_display_data", "clear_output", "execute_result", "error",
+};
+
+static void s_pump(conversation_t *c);
+static void s_read_socket(conversation_t *c, conn_channel_t ch);
+
+/* ---------------------------------------------------------------- sending */
+
+static void s_send(conversation_t *c, conn_channel_t ch, const wire_blob_t *ids, size_t n_ids,
+                   const char *msg_type, const wire_blob_t *parent, json_t *content)
+{
+    json_t *header = header_new(msg_type, c->session_id, "sandcell");
+    wire_outgoing_t out = {
+        .identities = ids,
+        .n_identities = n_ids,
+        .header = header,
+        .parent = parent ? (wire_frame_t){parent->data, parent->size} : (wire_frame_t){0},
+        .content = content,
+    };
+    wire_frames_t frames = {0};
+    proto_err_t err;
+    if (!header || !content || wire_encode(c->signer, &out, &frames, &err) < 0) {
+        log_error("cannot encode %s: out of memory", msg_type);
+    } else {
+        for (size_t i = 0; i < frames.n; i++)
+            zmq_send(c->sockets[ch], frames.frames[i].data, frames.frames[i].size,
+                     i + 1 < frames.n ? ZMQ_SNDMORE : 0);
+    }
+    wire_frames_clear(&frames);
+    json_decref(header);
+    json_decref(content);
+}
+
+void conversation_publish(conversation_t *c, const wire_blob_t *parent, const char *msg_type,
+                          json_t *content)
+{
+    wire_blob_t topic = {(void *)msg_type, strlen(msg_type)};
+    s_send(c, CONN_IOPUB, &topic, 1, msg_type, parent, content);
+}
+
+static void s_status(conversation_t *c, const wire_blob_t *parent, const char *state)
+{
+    conversation_publish(c, parent, "status", json_pack("{s:s}", "execution_state", state));
+}
+
+void conversation_reply(conversation_t *c, request_t *req, json_t *content)
+{
+    char reply_type[64];
+    if (msgtype_reply_name(wire_msg_type(&req->msg), reply_type, sizeof reply_type) < 0) {
+        json_decref(content);
+        return; /* comm messages and the like have no reply */
+    }
+    s_send(c, req->channel, req->msg.identities, req->msg.n_identities, reply_type,
+           &req->msg.raw_header, content);
+}
+
+void conversation_reply_error(conversation_t *c, request_t *req, const char *ename,
+                              const char *evalue)
+{
+    conversation_reply(c, req, json_pack("{s:s, s:s, s:s, s:[]}", "status", "error", "ename",
+                                         ename, "evalue", evalue, "traceback"));
+}
+
+/* -------------------------------------------------------------- requests */
+
+static void s_request_free(request_t *req)
+{
+    wire_msg_clear(&req->msg);
+    free(req->code);
+    free(req->result_text);
+    free(req);
+}
+
+static void s_begin(conversation_t *c, request_t *req)
+{
+    s_status(c, &req->msg.raw_header, "busy");
+}
+
+static void s_end(conversation_t *c, request_t *req)
+{
+    s_status(c, &req->msg.raw_header, "idle");
+    s_request_free(req);
+}
+
+static bool s_interpreter_usable(const conversation_t *c)
+{
+    return c->worker && c->worker->state == WORKER_IDLE;
+}
+
+static bool s_interpreter_broken(const conversation_t *c)
+{
+    return !c->worker;
+}
+
+/* Runs |req| through its handler between busy and idle. */
+static void s_run(conversation_t *c, request_t *req, const handler_t *h)
+{
+    const char *type = wire_msg_type(&req->msg);
+    const msgtype_t *known = msgtype_lookup(type);
+    s_begin(c, req);
+    if (known && !(known->channels & (req->channel == CONN_CONTROL ? MSG_ON_CONTROL
+                                                                    : MSG_ON_SHELL))) {
+        char why[160];
+        snprintf(why, sizeof why, "%s is not accepted on the %s channel", type,
+                 s_channel_names[req->channel]);
+        conversation_reply_error(c, req, "WrongChannel", why);
+    } else if (h->needs_interpreter && s_interpreter_broken(c)) {
+        conversation_reply_error(c, req, "InterpreterUnavailable",
+                                 "the interpreter cannot start; see the kernel's log");
+    } else if (h->fn(c, req) == HANDLER_FORWARDED) {
+        c->current = req;
+        return;
+    }
+    s_end(c, req);
+}
+
+static void s_enqueue(conversation_t *c, request_t *req)
+{
+    if (c->queue_tail)
+        c->queue_tail->next = req;
+    else
+        c->queue_head = req;
+    c->queue_tail = req;
+}
+
+static request_t *s_dequeue(conversation_t *c)
+{
+    request_t *req = c->queue_head;
+    if (req) {
+        c->queue_head = req->next;
+        if (!c->queue_head)
+            c->queue_tail = NULL;
+        req->next = NULL;
+    }
+    return req;
+}
+
+/* Starts queued shell requests while nothing runs. */
+static void s_pump(conversation_t *c)
+{
+    while (!c->current && c->queue_head && !c->closed) {
+        const handler_t *h = handlers_lookup(wire_msg_type(&c->queue_head->msg));
+        if (h->needs_interpreter && !s_interpreter_usable(c) && !s_interpreter_broken(c))
+            return; /* wait for the interpreter */
+        request_t *req = s_dequeue(c);
+        free(c->last_parent.data);
+        c->last_parent.size = req->msg.raw_header.size;
+        c->last_parent.data = malloc(req->msg.raw_header.size);
+        if (c->last_parent.data)
+            memcpy(c->last_parent.data, req->msg.raw_header.data, req->msg.raw_header.size);
+        else
+            c->last_parent.size = 0;
+        s_run(c, req, h);
+    }
+}
+
+void conversation_abort_queue(conversation_t *c)
+{
+    s_read_socket(c, CONN_SHELL); /* requests already sent are aborted too */
+    request_t *keep_head = NULL, **keep_tail = &keep_head;
+    request_t *req;
+    while ((req = s_dequeue(c))) {
+        if (strcmp(wire_msg_type(&req->msg), "execute_request") != 0) {
+            *keep_tail = req;
+            keep_tail = &req->next;
+            continue;
+        }
+        s_begin(c, req);
+        conversation_reply(c, req, json_pack("{s:s, s:i}", "status", "aborted",
+                                             "execution_count", c->execution_count));
+        s_end(c, req);
+    }
+    c->queue_head = keep_head;
+    c->queue_tail = NULL;
+    for (request_t *r = keep_head; r; r = r->next)
+        c->queue_tail = r;
+}
+
+/* ----------------------------------------------------------- receiving */
+
+static void s_on_input_reply(conversation_t *c, wire_msg_t *msg)
+{
+    if (strcmp(wire_msg_type(msg), "input_reply") != 0 || !c->awaiting_input) {
+        log_warn("dropped message on stdin: unexpected %s", wire_msg_type(msg));
+        return;
+    }
+    const char *value = json_string_value(json_object_get(msg->content, "value"));
+    json_auto_t *rec = json_pack("{s:s, s:s}", "op", "input_reply", "value", value ? value : "");
+    c->awaiting_input = false;
+    if (worker_send(c->worker, rec) < 0)
+        worker_mark_dying(c->worker, reactor_now_ms());
+}
+
+/* Takes ownership of |msg|. */
+static void s_route(conversation_t *c, conn_channel_t ch, wire_msg_t *msg)
+{
+    if (ch == CONN_STDIN) {
+        s_on_input_reply(c, msg);
+        wire_msg_clear(msg);
+        return;
+    }
+    const handler_t *h = handlers_lookup(wire_msg_type(msg));
+    if (!h) {
+        log_warn("dropped message on %s: unknown message type %.64s", s_channel_names[ch],
+                 wire_msg_type(msg));
+        wire_msg_clear(msg);
+        return;
+    }
+    request_t *req = calloc(1, sizeof *req);
+    if (!req) {
+        log_error("dropped message on %s: out of memory", s_channel_names[ch]);
+        wire_msg_clear(msg);
+        return;
+    }
+    req->msg = *msg;
+    req->channel = ch;
+    memset(msg, 0, sizeof *msg);
+    if (ch == CONN_CONTROL)
+        s_run(c, req, h);
+    else
+        s_enqueue(c, req);
+}
+
+/* Receives one multipart message into |frames|. Returns the number of
+ * frames, 0 if none is waiting, -1 if it had more than MAX_FRAMES (the
+ * rest is drained and everything closed). */
+static int s_recv_frames(void *sock, zmq_msg_t *frames)
+{
+    int n = 0;
+    bool more = true;
+    while (more && n < MAX_FRAMES) {
+        zmq_msg_init(&frames[n]);
+        if (zmq_msg_recv(&frames[n], sock, n == 0 ? ZMQ_DONTWAIT : 0) < 0) {
+            zmq_msg_close(&frames[n]);
+            for (int i = 0; i < n; i++)
+                zmq_msg_close(&frames[i]);
+            return n == 0 ? 0 : -1;
+        }
+        more = zmq_msg_more(&frames[n++]);
+    }
+    if (!more)
+        return n;
+    for (int i = 0; i < n; i++)
+        zmq_msg_close(&frames[i]);
+    while (more) {
+        zmq_msg_t rest;
+        zmq_msg_init(&rest);
+        more = zmq_msg_recv(&rest, sock, 0) >= 0 && zmq_msg_more(&rest);
+        zmq_msg_close(&rest);
+    }
+    return -1;
+}
+
+/* Reads up to MAX_BATCH messages from one socket and routes them. */
+static void s_read_socket(conversation_t *c, conn_channel_t ch)
+{
+    void *sock = c->sockets[ch];
+    zmq_msg_t frames[MAX_FRAMES];
+    for (int batch = 0; batch < MAX_BATCH; batch++) {
+        int n = s_recv_frames(sock, frames);
+        if (n == 0)
+            break;
+        if (n < 0) {
+            log_warn("dropped message on %s: more than %d frames", s_channel_names[ch],
+                     MAX_FRAMES);
+            continue;
+        }
+        if (ch == CONN_HB) { /* echo the ping as it came */
+            for (int i = 0; i < n; i++)
+                if (zmq_msg_send(&frames[i], sock, i + 1 < n ? ZMQ_SNDMORE : 0) < 0)
+                    zmq_msg_close(&frames[i]);
+            continue;
+        }
+        wire_frame_t views[MAX_FRAMES];
+        for (int i = 0; i < n; i++)
+            views[i] = (wire_frame_t){zmq_msg_data(&frames[i]), zmq_msg_size(&frames[i])};
+        wire_msg_t msg;
+        proto_err_t err;
+        int rc = wire_decode(c->signer, views, (size_t)n, &msg, &err);
+        for (int i = 0; i < n; i++)
+            zmq_msg_close(&frames[i]);
+        if (rc < 0) {
+            log_warn("dropped message on %s: %s", s_channel_names[ch], proto_err_to_string(err));
+            continue;
+        }
+        s_route(c, ch, &msg);
+    }
+}
+
+static void s_on_socket(void *arg)
+{
+    socket_ctx_t *ctx = arg;
+    s_read_socket(ctx->c, ctx->channel);
+    s_pump(ctx->c);
+}
+
+/* ---------------------------------------------------------- interpreter */
+
+static void s_spawn_worker(conversation_t *c);
+
+static void s_on_worker_ready(conversation_t *c, json_t *content)
+{
+    worker_t *w = c->worker;
+    if (w->state != WORKER_STARTING) {
+        log_warn("ignoring a second ready record from the interpreter");
+        return;
+    }
+    w->ready = json_incref(content);
+    w->state = WORKER_IDLE;
+    json_decref(c->kernel_info);
+    c->kernel_info = json_incref(content);
+    c->start_failures = 0;
+}
+
+static void s_finish_execute(conversation_t *c, request_t *req, json_t *content)
+{
+    json_object_set_new(content, "execution_count", json_integer(c->execution_count));
+    if (req->store_history)
+        history_add(c->history, req->execution_count, req->code, req->result_text);
+    const char *status = json_string_value(json_object_get(content, "status"));
+    if (status && strcmp(status, "ok") != 0 && req->stop_on_error)
+        conversation_abort_queue(c);
+}
+
+/* The interpreter answered the current request. */
+static void s_on_worker_reply(conversation_t *c, json_t *content)
+{
+    request_t *req = c->current;
+    if (!req) {
+        log_warn("ignoring a reply from the interpreter: no request is running");
+        return;
+    }
+    c->current = NULL;
+    c->awaiting_input = false;
+    c->worker->state = WORKER_IDLE;
+    json_t *reply = json_deep_copy(content);
+    if (!json_is_string(json_object_get(reply, "status"))) {
+        json_decref(reply);
+        reply = json_pack("{s:s, s:s, s:s, s:[]}", "status", "error", "ename", "InternalError",
+                          "evalue", "the interpreter sent a malformed reply", "traceback");
+    }
+    if (strcmp(wire_msg_type(&req->msg), "execute_request") == 0)
+        s_finish_execute(c, req, reply);
+    conversation_reply(c, req, reply);
+    s_end(c, req);
+}
+
+static void s_on_worker_output(conversation_t *c, const char *type, json_t *content)
+{
+    request_t *req = c->current;
+    json_t *out = json_deep_copy(content);
+    if (req && strcmp(type, "execute_result") == 0) {
+        json_object_set_new(out, "execution_count", json_integer(req->execution_count));
+        const char *text =
+            json_string_value(json_object_get(json_object_get(out, "data"), "text/plain"));
+        if (text && !req->result_text)
+            req->result_text = strdup(text);
+    }
+    conversation_publish(c, req ? &req->msg.raw_header : &c->last_parent, type, out);
+}
+
+static void s_on_worker_input_request(conversation_t *c, json_t *content)
+{
+    request_t *req = c->current;
+    if (!req || strcmp(wire_msg_type(&req->msg), "execute_request") != 0) {
+        log_warn("ignoring an input request from the interpreter outside a cell");
+        return;
+    }
+    c->awaiting_input = true;
+    s_send(c, CONN_STDIN, req->msg.identities, req->msg.n_identities, "input_request",
+           &req->msg.raw_header, json_deep_copy(content));
+}
+
+static bool s_is_output_type(const char *type)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(s_output_types); i++)
+        if (strcmp(type, s_output_types[i]) == 0)
+            return true;
+    return false;
+}
+
+static void s_on_worker_record(conversation_t *c, const char *text, size_t len)
+{
+    json_auto_t *rec = json_loadb(text, len, 0, NULL);
+    const char *type = json_string_value(json_object_get(rec, "type"));
+    json_t *content = json_object_get(rec, "content");
+    if (!type || !json_is_object(content)) {
+        log_warn("ignoring a malformed record from the interpreter");
+        return;
+    }
+    if (strcmp(type, "ready") == 0)
+        s_on_worker_ready(c, content);
+    else if (strcmp(type, "reply") == 0)
+        s_on_worker_reply(c, content);
+    else if (strcmp(type, "input_request") == 0)
+        s_on_worker_input_request(c, content);
+    else if (s_is_output_type(type))
+        s_on_worker_output(c, type, content);
+    else
+        log_warn("ignoring a record of unknown type %.32s from the interpreter", type);
+}
+
+/* The interpreter's end is known: tell whoever waits, start a fresh one. */
+static void s_worker_gone(conversation_t *c)
+{
+    worker_t *w = c->worker;
+    char how[96], evalue[320];
+    worker_describe_end(w, how, sizeof how);
+    bool started = w->ready != NULL;
+    if (!started)
+        c->start_failures++;
+    log_warn("the interpreter %s%s", how, started ? "" : " before it was ready");
+
+    request_t *req = c->current;
+    c->current = NULL;
+    c->awaiting_input = false;
+    if (req) {
+        snprintf(evalue, sizeof evalue,
+                 "The interpreter %s while running this request. Its state (variables, "
+                 "imports, loaded data) is lost; the next cell runs in a fresh interpreter.",
+                 how);
+        if (strcmp(wire_msg_type(&req->msg), "execute_request") == 0) {
+            json_t *error = json_pack("{s:s, s:s, s:[s+]}", "ename", "InterpreterDied",
+                                      "evalue", evalue, "traceback", "InterpreterDied: ",
+                                      evalue);
+            conversation_publish(c, &req->msg.raw_header, "error", json_deep_copy(error));
+            json_object_set_new(error, "status", json_string("error"));
+            s_finish_execute(c, req, error);
+            conversation_reply(c, req, error);
+        } else {
+            conversation_reply_error(c, req, "InterpreterDied", evalue);
+        }
+        s_end(c, req);
+    }
+    if (started) {
+        free(c->pending_note);
+        if (asprintf(&c->pending_note,
+                     "[sandcell] This cell runs in a fresh interpreter: the previous one %s, "
+                     "and its state was lost.\n",
+                     how) < 0)
+            c->pending_note = NULL;
+    }
+    worker_destroy(&c->worker);
+    if (c->closed)
+        return;
+    if (c->start_failures >= MAX_START_FAILURES)
+        log_error("the interpreter failed to start %d times; giving up", c->start_failures);
+    else
+        s_spawn_worker(c);
+}
+
+static void s_worker_eof(conversation_t *c)
+{
+    reactor_remove(c->reactor, NULL, channel_fd(c->worker->chan));
+    worker_mark_dying(c->worker, reactor_now_ms());
+    if (c->worker->state == WORKER_DEAD)
+        s_worker_gone(c);
+}
+
+static void s_on_worker(void *arg)
+{
+    conversation_t *c = arg;
+    for (int batch = 0; batch < MAX_BATCH && c->worker && c->worker->chan; batch++) {
+        char *text;
+        size_t len;
+        int rc = channel_recv(c->worker->chan, 1, &text, &len);
+        if (rc == 0)
+            break;
+        if (rc == -EMSGSIZE) {
+            log_warn("ignoring an oversized record from the interpreter");
+            continue;
+        }
+        if (rc < 0) {
+            s_worker_eof(c);
+            break;
+        }
+        s_on_worker_record(c, text, len);
+        free(text);
+    }
+    s_pump(c);
+}
+
+static void s_spawn_worker(conversation_t *c)
+{
+    int err = 0;
+    c->worker = worker_spawn(c->zygote, &err);
+    if (!c->worker) {
+        c->start_failures = MAX_START_FAILURES;
+        log_error("cannot start an interpreter: %s", strerror(-err));
+        return;
+    }
+    if (reactor_add(c->reactor, NULL, channel_fd(c->worker->chan), s_on_worker, c) < 0) {
+        worker_destroy(&c->worker);
+        log_error("cannot watch the interpreter: out of memory");
+    }
+}
+
+int conversation_forward(conversation_t *c, request_t *req, json_t *record)
+{
+    if (worker_send(c->worker, record) < 0) {
+        log_warn("the interpreter does not accept requests; killing it");
+        reactor_remove(c->reactor, NULL, channel_fd(c->worker->chan));
+        worker_mark_dying(c->worker, reactor_now_ms());
+        return -1;
+    }
+    c->worker->state = WORKER_BUSY;
+    return 0;
+}
+
+void conversation_interrupt(conversation_t *c)
+{
+    if (c->worker && c->worker->state == WORKER_BUSY)
+        worker_interrupt(c->worker);
+}
+
+bool conversation_zygote_event(conversation_t *c, json_t *event)
+{
+    worker_t *w = c->worker;
+    if (!w)
+        return false;
+    const char *type = json_string_value(json_object_get(event, "type"));
+    json_int_t id = json_integer_value(json_object_get(event, "id"));
+    json_int_t pid = json_integer_value(json_object_get(event, "pid"));
+    if (!type)
+        return false;
+    if (strcmp(type, "spawned") == 0 && id == w->spawn_id) {
+        w->pid = (pid_t)pid;
+    } else if (strcmp(type, "spawn_failed") == 0 && id == w->spawn_id) {
+        log_error("the zygote could not fork an interpreter: %s",
+                  json_string_value(json_object_get(event, "error")));
+        reactor_remove(c->reactor, NULL, channel_fd(w->chan));
+        w->exited = true;
+        worker_mark_dying(w, reactor_now_ms());
+        s_worker_gone(c);
+    } else if (strcmp(type, "exited") == 0 && pid > 0 && pid == w->pid) {
+        worker_set_exit(w, event);
+        if (w->state == WORKER_DEAD)
+            s_worker_gone(c);
+    } else {
+        return false;
+    }
+    s_pump(c);
+    return true;
+}
+
+void conversation_tick(conversation_t *c, long long now_ms)
+{
+    worker_t *w = c->worker;
+    if (w && w->state == WORKER_DYING && now_ms - w->dying_since_ms > EXIT_REPORT_GRACE_MS) {
+        s_worker_gone(c);
+        s_pump(c);
+    }
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+static const int s_socket_types[CONN_NCHANNELS] = {
+    [CONN_SHELL] = ZMQ_ROUTER, [CONN_IOPUB] = ZMQ_PUB, [CONN_STDIN] = ZMQ_ROUTER,
+    [CONN_CONTROL] = ZMQ_ROUTER, [CONN_HB] = ZMQ_REP,
+};
+
+conversation_t *conversation_new(reactor_t *reactor, zygote_client_t *zygote,
+                                 const connfile_t *conn, char *why, size_t why_len)
+{
+    conversation_t *c = calloc(1, sizeof *c);
+    if (!c) {
+        snprintf(why, why_len, "out of memory");
+        return NULL;
+    }
+    c->reactor = reactor;
+    c->zygote = zygote;
+    header_new_id(c->session_id);
+    c->signer = signer_new(conn->key, strlen(conn->key));
+    c->history = history_new();
+    if (!c->signer || !c->history) {
+        snprintf(why, why_len, "out of memory");
+        goto fail;
+    }
+    for (int ch = 0; ch < CONN_NCHANNELS; ch++) {
+        char endpoint[300];
+        if (connfile_endpoint(conn, ch, endpoint, sizeof endpoint) < 0) {
+            snprintf(why, why_len, "endpoint of %s too long", s_channel_names[ch]);
+            goto fail;
+        }
+        zsock_t *sock = zsock_new(s_socket_types[ch]);
+        if (!sock) {
+            snprintf(why, why_len, "cannot create the %s socket", s_channel_names[ch]);
+            goto fail;
+        }
+        c->zsocks[ch] = sock;
+        c->sockets[ch] = zsock_resolve(sock);
+        zsock_set_linger(sock, 1000); /* let the last replies out on shutdown */
+        if (s_socket_types[ch] == ZMQ_ROUTER)
+            zsock_set_router_handover(sock, 1);
+        if (zsock_bind(sock, "%s", endpoint) < 0) {
+            snprintf(why, why_len, "cannot bind the %s socket to %s: %s", s_channel_names[ch],
+                     endpoint, zmq_strerror(zmq_errno()));
+            goto fail;
+        }
+        c->socket_ctx[ch] = (socket_ctx_t){c, ch};
+        if (ch != CONN_IOPUB &&
+            reactor_add(reactor, c->sockets[ch], -1, s_on_socket, &c->socket_ctx[ch]) < 0) {
+            snprintf(why, why_len, "out of memory");
+            goto fail;
+        }
+    }
+    s_status(c, NULL, "starting");
+    s_spawn_worker(c);
+    return c;
+fail:
+    conversation_destroy(&c);
+    return NULL;
+}
+
+void conversation_destroy(conversation_t **self_p)
+{
+    conversation_t *c = *self_p;
+    if (!c)
+        return;
+    c->closed = true;
+    if (c->worker) {
+        if (c->worker->chan)
+            reactor_remove(c->reactor, NULL, channel_fd(c->worker->chan));
+        worker_destroy(&c->worker);
+    }
+    request_t *req;
+    while ((req = s_dequeue(c)))
+        s_request_free(req);
+    if (c->current)
+        s_request_free(c->current);
+    for (int ch = 0; ch < CONN_NCHANNELS; ch++) {
+        if (!c->zsocks[ch])
+            continue;
+        reactor_remove(c->reactor, c->sockets[ch], -1);
+        zsock_destroy((zsock_t **)&c->zsocks[ch]);
+    }
+    signer_destroy(&c->signer);
+    history_destroy(&c->history);
+    json_decref(c->kernel_info);
+    free(c->last_parent.data);
+    free(c->pending_note);
+    free(c);
+    *self_p = NULL;
+}
+
+bool conversation_closed(const conversation_t *c)
+{
+    return c->closed;
+}

@@ -1,0 +1,43 @@
+/* conversation — one Jupyter kernel as clients see it: five sockets, one
+ * key, one interpreter at a time, a queue of shell requests, history.
+ *
+ * Every request on shell and control is bracketed by status busy/idle,
+ * published in one place (s_begin / s_end in conversation.c) with the
+ * request as parent; idle goes out only after the reply and every output
+ * of that request. Shell requests run one at a time in arrival order;
+ * control requests run at once, even while a cell runs. */
+#ifndef SANDCELL_CONVERSATION_H
+#define SANDCELL_CONVERSATION_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "connfile.h"
+#include "reactor.h"
+#include "zygote_client.h"
+
+typedef struct conversation conversation_t;
+
+/* Creates the conversation's sockets on the endpoints of |conn|, publishes
+ * status "starting" and asks the zygote for an interpreter. Does not take
+ * ownership of |reactor|, |zygote| or |conn|. Caller owns the result; NULL
+ * with a reason in |why| on failure. */
+conversation_t *conversation_new(reactor_t *reactor, zygote_client_t *zygote,
+                                 const connfile_t *conn, char *why, size_t why_len);
+
+/* Kills the interpreter, closes the sockets (flushing what is queued) and
+ * frees. Sets *self_p to NULL. */
+void conversation_destroy(conversation_t **self_p);
+
+/* True once a shutdown_request has been answered: tear it down at the next
+ * safe point. */
+bool conversation_closed(const conversation_t *self);
+
+/* Offers a zygote event (borrowed) to the conversation; returns true if it
+ * concerned this conversation's interpreter. */
+bool conversation_zygote_event(conversation_t *self, json_t *event);
+
+/* Periodic work: notices interpreters that died without an exit report. */
+void conversation_tick(conversation_t *self, long long now_ms);
+
+#endif

@@ -1,0 +1,91 @@
+/* conversation_internal — what conversation.c shares with the request
+ * handlers in handlers.c. Not for use outside session/conversation*. */
+#ifndef SANDCELL_CONVERSATION_INTERNAL_H
+#define SANDCELL_CONVERSATION_INTERNAL_H
+
+#include "conversation.h"
+#include "history.h"
+#include "signer.h"
+#include "wire.h"
+#include "worker.h"
+
+typedef struct request {
+    struct request *next;
+    wire_msg_t msg;
+    conn_channel_t channel; /* CONN_SHELL or CONN_CONTROL */
+    /* execute_request only */
+    bool stop_on_error;
+    bool store_history;
+    int execution_count;
+    char *code;        /* owned copy, for history */
+    char *result_text; /* text/plain of its execute_result, if any */
+} request_t;
+
+typedef struct {
+    struct conversation *c;
+    conn_channel_t channel;
+} socket_ctx_t;
+
+struct conversation {
+    reactor_t *reactor;
+    zygote_client_t *zygote;
+    void *zsocks[CONN_NCHANNELS]; /* czmq zsock_t */
+    void *sockets[CONN_NCHANNELS]; /* the raw libzmq handles */
+    socket_ctx_t socket_ctx[CONN_NCHANNELS];
+    signer_t *signer;
+    char session_id[40];
+    request_t *queue_head, *queue_tail;
+    request_t *current; /* the shell request the interpreter is handling */
+    worker_t *worker;
+    wire_blob_t last_parent; /* header of the latest shell request */
+    json_t *kernel_info;     /* the latest interpreter's ready content */
+    int execution_count;
+    history_t *history;
+    char *pending_note; /* told to the next cell: why its state is fresh */
+    bool awaiting_input;
+    bool closed;
+    int start_failures;
+};
+
+typedef enum {
+    HANDLER_DONE,      /* the reply is sent */
+    HANDLER_FORWARDED, /* the interpreter will reply */
+} handler_result_t;
+
+typedef handler_result_t (*handler_fn)(conversation_t *c, request_t *req);
+
+typedef struct {
+    const char *msg_type;
+    handler_fn fn;
+    bool needs_interpreter;
+} handler_t;
+
+/* The handler for |msg_type|, or the handler for unknown requests.
+ * Returns NULL for unknown types that are not requests (dropped). */
+const handler_t *handlers_lookup(const char *msg_type);
+
+/* Sends |content| (stolen) as the reply to |req|. */
+void conversation_reply(conversation_t *c, request_t *req, json_t *content);
+
+/* Sends an error reply {status:error, ename, evalue, traceback:[]}. */
+void conversation_reply_error(conversation_t *c, request_t *req, const char *ename,
+                              const char *evalue);
+
+/* Publishes |content| (stolen) on iopub with |parent| (raw header JSON). */
+void conversation_publish(conversation_t *c, const wire_blob_t *parent, const char *msg_type,
+                          json_t *content);
+
+/* Sends a request record (borrowed) to the interpreter; on failure the
+ * interpreter is treated as dead. Returns 0 or -1. */
+int conversation_forward(conversation_t *c, request_t *req, json_t *record);
+
+/* Aborts every queued execute_request (after an error, stop_on_error). */
+void conversation_abort_queue(conversation_t *c);
+
+/* Interrupts the running cell, if any. */
+void conversation_interrupt(conversation_t *c);
+
+/* The kernel_info_reply content. New reference. */
+json_t *conversation_kernel_info(const conversation_t *c);
+
+#endif

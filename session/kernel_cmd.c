@@ -1,0 +1,135 @@
+/* kernel_cmd — start-up order matters here:
+ *   1. read the connection file (a bad one is reported before anything
+ *      starts);
+ *   2. start the zygote: it forks, so it must precede libzmq's threads;
+ *   3. block the termination signals and read them from a signalfd, so
+ *      the reactor sees them as events (libzmq's threads inherit the mask);
+ *   4. create the conversation, which binds the sockets. */
+#include "kernel_cmd.h"
+
+#include <czmq.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "connfile.h"
+#include "conversation.h"
+#include "log.h"
+#include "paths.h"
+#include "reactor.h"
+#include "zygote_client.h"
+
+typedef struct {
+    reactor_t *reactor;
+    zygote_client_t *zygote;
+    conversation_t *conversation;
+    int sigfd;
+    int status;
+} kernel_t;
+
+static void s_on_signal(void *arg)
+{
+    kernel_t *k = arg;
+    struct signalfd_siginfo si;
+    if (read(k->sigfd, &si, sizeof si) == sizeof si)
+        log_info("received signal %u; shutting down", si.ssi_signo);
+    reactor_stop(k->reactor);
+}
+
+static void s_on_zygote_event(void *arg, json_t *event)
+{
+    kernel_t *k = arg;
+    if (k->conversation)
+        conversation_zygote_event(k->conversation, event);
+}
+
+static void s_on_zygote(void *arg)
+{
+    kernel_t *k = arg;
+    if (zygote_client_dispatch(k->zygote) < 0) {
+        k->status = 1;
+        reactor_stop(k->reactor);
+    }
+}
+
+static void s_before_sleep(void *arg)
+{
+    kernel_t *k = arg;
+    if (conversation_closed(k->conversation))
+        reactor_stop(k->reactor);
+}
+
+static void s_tick(void *arg)
+{
+    kernel_t *k = arg;
+    conversation_tick(k->conversation, reactor_now_ms());
+}
+
+int kernel_cmd_run(const cli_options_t *opts)
+{
+    if (opts->verbose)
+        log_set_level(LEVEL_DEBUG);
+    connfile_t conn;
+    proto_err_t perr;
+    char why[512];
+    if (connfile_load(opts->connection_file, &conn, &perr, why, sizeof why) < 0) {
+        fprintf(stderr, "sandcell kernel: bad connection file: %s\n", why);
+        return 2;
+    }
+    char worker[PATH_MAX];
+    if (paths_worker(worker, sizeof worker) < 0) {
+        fprintf(stderr, "sandcell kernel: cannot find sandcell-worker\n");
+        connfile_clear(&conn);
+        return 1;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGINT, SIG_IGN); /* interrupts come as messages (interrupt_mode "message") */
+
+    kernel_t k = {.sigfd = -1};
+    zygote_config_t zc = {worker, opts->preload, opts->mock_interpreter};
+    k.zygote = zygote_client_start(&zc);
+    if (!k.zygote) {
+        connfile_clear(&conn);
+        return 1;
+    }
+    sigset_t term;
+    sigemptyset(&term);
+    sigaddset(&term, SIGTERM);
+    sigaddset(&term, SIGHUP);
+    sigprocmask(SIG_BLOCK, &term, NULL);
+    k.sigfd = signalfd(-1, &term, SFD_CLOEXEC | SFD_NONBLOCK);
+
+    zsys_handler_set(NULL); /* czmq must not install its own signal handlers */
+    k.reactor = reactor_new();
+    if (k.reactor)
+        k.conversation = conversation_new(k.reactor, k.zygote, &conn, why, sizeof why);
+    connfile_clear(&conn);
+    if (!k.conversation) {
+        fprintf(stderr, "sandcell kernel: %s\n", k.reactor ? why : "out of memory");
+        k.status = 1;
+        goto out;
+    }
+    zygote_client_set_listener(k.zygote, s_on_zygote_event, &k);
+    if (reactor_add(k.reactor, NULL, zygote_client_fd(k.zygote), s_on_zygote, &k) < 0 ||
+        k.sigfd < 0 || reactor_add(k.reactor, NULL, k.sigfd, s_on_signal, &k) < 0) {
+        fprintf(stderr, "sandcell kernel: cannot set up the event loop\n");
+        k.status = 1;
+        goto out;
+    }
+    reactor_set_hooks(k.reactor, s_before_sleep, s_tick, 100, &k);
+    log_debug("kernel ready");
+    if (reactor_run(k.reactor) < 0) {
+        log_error("the event loop failed");
+        k.status = 1;
+    }
+out:
+    conversation_destroy(&k.conversation);
+    zygote_client_stop(&k.zygote);
+    reactor_destroy(&k.reactor);
+    if (k.sigfd >= 0)
+        close(k.sigfd);
+    zsys_shutdown();
+    return k.status;
+}

@@ -1,0 +1,30 @@
+/* sandcell — the command-line entry point: parse, then run the command. */
+#include <stdio.h>
+
+#include "cli.h"
+#include "config.h"
+#include "install.h"
+#include "kernel_cmd.h"
+
+int main(int argc, char **argv)
+{
+    cli_options_t opts;
+    char why[256];
+    if (cli_parse(argc, argv, &opts, why, sizeof why) < 0) {
+        fprintf(stderr, "sandcell: %s\n", why);
+        return 2;
+    }
+    switch (opts.command) {
+    case CMD_HELP:
+        cli_usage(stdout, opts.help_topic);
+        return 0;
+    case CMD_VERSION:
+        printf("sandcell %s\n", PACKAGE_VERSION);
+        return 0;
+    case CMD_INSTALL:
+        return install_run(&opts);
+    case CMD_KERNEL:
+        return kernel_cmd_run(&opts);
+    }
+    return 2;
+}

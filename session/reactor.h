@@ -1,0 +1,38 @@
+/* reactor — the manager's one event loop, over zmq_poll.
+ *
+ * Handlers are registered for ZeroMQ sockets or plain descriptors. After
+ * each round of events the before-sleep hook runs (safe point: tear down
+ * what a handler marked finished); a periodic tick drives timeouts. A
+ * handler may add or remove handlers, including itself. */
+#ifndef SANDCELL_REACTOR_H
+#define SANDCELL_REACTOR_H
+
+#include <stdbool.h>
+
+typedef struct reactor reactor_t;
+typedef void (*reactor_fn)(void *arg);
+
+/* Caller owns the result; NULL on allocation failure. */
+reactor_t *reactor_new(void);
+void reactor_destroy(reactor_t **self_p);
+
+/* Calls |fn(arg)| whenever |zsock| (a raw libzmq socket handle) or |fd| is
+ * readable. Pass NULL for one and the other for the other. Returns 0 or -1. */
+int reactor_add(reactor_t *self, void *zsock, int fd, reactor_fn fn, void *arg);
+
+/* Removes the handler for |zsock| or |fd|; safe inside a handler. */
+void reactor_remove(reactor_t *self, void *zsock, int fd);
+
+/* Sets the hook run after every round of events, and the tick run every
+ * |tick_ms| milliseconds. */
+void reactor_set_hooks(reactor_t *self, reactor_fn before_sleep, reactor_fn tick,
+                       int tick_ms, void *arg);
+
+/* Runs until reactor_stop(); returns 0, or -1 if polling failed. */
+int reactor_run(reactor_t *self);
+void reactor_stop(reactor_t *self);
+
+/* Milliseconds on the monotonic clock. */
+long long reactor_now_ms(void);
+
+#endif

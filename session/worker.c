@@ -1,0 +1,111 @@
+/* worker — one interpreter as the manager sees it. */
+#include "worker.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include "reactor.h"
+
+/* A send to an interpreter that stopped reading fails after this long
+ * instead of blocking the manager. */
+#define SEND_TIMEOUT_MS 2000
+
+worker_t *worker_spawn(zygote_client_t *zygote, int *err)
+{
+    int fd = -1;
+    int id = zygote_client_spawn(zygote, &fd);
+    if (id < 0) {
+        *err = id;
+        return NULL;
+    }
+    struct timeval tv = {SEND_TIMEOUT_MS / 1000, (SEND_TIMEOUT_MS % 1000) * 1000};
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    worker_t *self = calloc(1, sizeof *self);
+    if (!self || !(self->chan = channel_new(fd))) {
+        if (!self)
+            close(fd);
+        free(self);
+        *err = -ENOMEM;
+        return NULL;
+    }
+    self->spawn_id = id;
+    self->state = WORKER_STARTING;
+    self->exit_code = -1;
+    return self;
+}
+
+static void s_kill(worker_t *self)
+{
+    if (self->pid > 0 && !self->exited) {
+        kill(-self->pid, SIGKILL);
+        kill(self->pid, SIGKILL);
+    }
+}
+
+void worker_destroy(worker_t **self_p)
+{
+    worker_t *self = *self_p;
+    if (!self)
+        return;
+    s_kill(self);
+    channel_destroy(&self->chan);
+    json_decref(self->ready);
+    free(self);
+    *self_p = NULL;
+}
+
+int worker_send(worker_t *self, json_t *request)
+{
+    if (!self->chan)
+        return -EPIPE;
+    char *text = json_dumps(request, JSON_COMPACT);
+    if (!text)
+        return -ENOMEM;
+    int rc = channel_send(self->chan, text, strlen(text), -1);
+    free(text);
+    return rc;
+}
+
+int worker_interrupt(worker_t *self)
+{
+    if (self->pid <= 0 || self->exited)
+        return -ESRCH;
+    return kill(self->pid, SIGINT) < 0 ? -errno : 0;
+}
+
+void worker_mark_dying(worker_t *self, long long now_ms)
+{
+    if (self->state == WORKER_DYING || self->state == WORKER_DEAD)
+        return;
+    channel_destroy(&self->chan);
+    s_kill(self);
+    self->state = self->exited ? WORKER_DEAD : WORKER_DYING;
+    self->dying_since_ms = now_ms;
+}
+
+void worker_set_exit(worker_t *self, json_t *event)
+{
+    json_t *code = json_object_get(event, "code");
+    json_t *sig = json_object_get(event, "signal");
+    self->exited = true;
+    self->exit_code = json_is_integer(code) ? (int)json_integer_value(code) : -1;
+    self->exit_signal = json_is_integer(sig) ? (int)json_integer_value(sig) : 0;
+    if (self->state == WORKER_DYING)
+        self->state = WORKER_DEAD;
+}
+
+void worker_describe_end(const worker_t *self, char *out, size_t out_len)
+{
+    if (!self->exited)
+        snprintf(out, out_len, "stopped responding");
+    else if (self->exit_signal)
+        snprintf(out, out_len, "was killed by signal %d (SIG%s)", self->exit_signal,
+                 sigabbrev_np(self->exit_signal) ? sigabbrev_np(self->exit_signal) : "?");
+    else
+        snprintf(out, out_len, "exited with code %d", self->exit_code);
+}

@@ -1,0 +1,62 @@
+/* worker — the manager's view of one interpreter process: its channel, its
+ * pid (learned from the zygote), its state, and how it ended.
+ *
+ * An interpreter is gone when its channel reaches end of stream AND the
+ * zygote has reported its exit status (or a grace period has passed):
+ * only then can the manager say how it died. */
+#ifndef SANDCELL_WORKER_H
+#define SANDCELL_WORKER_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "channel.h"
+#include "zygote_client.h"
+
+typedef enum {
+    WORKER_STARTING, /* spawned, no ready record yet */
+    WORKER_IDLE,     /* waiting for a request */
+    WORKER_BUSY,     /* handling a request */
+    WORKER_DYING,    /* channel closed or killed; waiting for the exit status */
+    WORKER_DEAD,
+} worker_state_t;
+
+typedef struct {
+    int spawn_id;
+    pid_t pid;          /* 0 until the zygote reports it */
+    channel_t *chan;    /* NULL once closed */
+    worker_state_t state;
+    json_t *ready;      /* the ready record's content; owned */
+    bool exited;        /* the exit status below is known */
+    int exit_code;      /* -1 if killed by a signal */
+    int exit_signal;    /* 0 if it exited */
+    long long dying_since_ms;
+} worker_t;
+
+/* Asks the zygote for a new interpreter. Caller owns the result (free with
+ * worker_destroy); NULL with errno-style reason in *err. */
+worker_t *worker_spawn(zygote_client_t *zygote, int *err);
+
+/* Kills the interpreter and its process group if still alive, closes the
+ * channel and frees. Sets *self_p to NULL. */
+void worker_destroy(worker_t **self_p);
+
+/* Sends one request record. Returns 0 or -errno. */
+int worker_send(worker_t *self, json_t *request);
+
+/* Delivers SIGINT to the interpreter. Returns 0 or -errno. */
+int worker_interrupt(worker_t *self);
+
+/* Marks the channel closed and kills the process group; the worker waits in
+ * WORKER_DYING for its exit status. */
+void worker_mark_dying(worker_t *self, long long now_ms);
+
+/* Records the exit status reported by the zygote. */
+void worker_set_exit(worker_t *self, json_t *event);
+
+/* Writes how the interpreter ended, e.g. "was killed by signal 9 (SIGKILL)"
+ * or "exited with code 3", into |out|. */
+void worker_describe_end(const worker_t *self, char *out, size_t out_len);
+
+#endif

@@ -1,0 +1,46 @@
+/* zygote_client — the manager's handle on the zygote process.
+ *
+ * zygote_client_start() must run before the manager creates any ZeroMQ
+ * context: it forks, and a process that runs libzmq's threads must not
+ * fork. The zygote then forks interpreters on request; its events (spawned,
+ * spawn_failed, exited) reach the listener, which owns the routing to
+ * conversations. */
+#ifndef SANDCELL_ZYGOTE_CLIENT_H
+#define SANDCELL_ZYGOTE_CLIENT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+typedef struct zygote_client zygote_client_t;
+
+/* Called with each event record from the zygote. Borrowed reference. */
+typedef void (*zygote_listener_fn)(void *arg, json_t *event);
+
+typedef struct {
+    const char *worker_path; /* the sandcell-worker binary */
+    const char *preload;     /* comma-separated module names */
+    bool mock;               /* run the mock interpreter instead of Python */
+} zygote_config_t;
+
+/* Forks and execs the worker with a clean environment (see
+ * docs/internals.md). Caller owns the result; NULL with a logged reason. */
+zygote_client_t *zygote_client_start(const zygote_config_t *config);
+
+/* Closes the channel (the zygote and every interpreter it forked exit) and
+ * reaps the zygote. Sets *self_p to NULL. */
+void zygote_client_stop(zygote_client_t **self_p);
+
+/* The descriptor to poll; call zygote_client_dispatch when it is readable. */
+int zygote_client_fd(const zygote_client_t *self);
+void zygote_client_set_listener(zygote_client_t *self, zygote_listener_fn fn, void *arg);
+
+/* Reads and delivers every pending event. Returns 0, or -1 when the zygote
+ * is gone (a fatal condition for the manager). */
+int zygote_client_dispatch(zygote_client_t *self);
+
+/* Asks for a new interpreter. On success returns the spawn id (> 0) and
+ * sets *chan_fd to the manager's end of its channel (caller owns it). */
+int zygote_client_spawn(zygote_client_t *self, int *chan_fd);
+
+#endif
