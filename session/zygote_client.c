@@ -26,7 +26,12 @@ struct zygote_client {
 };
 
 /* Variables passed through from the manager's environment if set. */
-static const char *const s_passthrough[] = {"HOME", "LANG", "LC_ALL", "TZ"};
+static const char *const s_passthrough[] = {
+    "HOME", "LANG", "LC_ALL", "TZ",
+#ifdef SC_SANITIZERS /* a sanitizer build's worker obeys the test run's settings */
+    "ASAN_OPTIONS", "LSAN_OPTIONS", "UBSAN_OPTIONS",
+#endif
+};
 
 /* Variables every worker gets: one thread per numeric library, so the
  * zygote stays single-threaded and fork-safe. */
