@@ -12,6 +12,7 @@
 #include <Python.h>
 
 #include <errno.h>
+#include <signal.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
@@ -193,6 +194,17 @@ static char *s_child_init(channel_t *chan)
 {
     PyOS_AfterFork_Child();
     s_chan = chan;
+    /* The zygote ignores SIGINT (a terminal's Ctrl-C is not for it), and
+     * Python leaves an ignored SIGINT alone; an interpreter wants it as
+     * KeyboardInterrupt. */
+    PyObject *signal_mod = PyImport_ImportModule("signal");
+    PyObject *handler = signal_mod ? PyObject_GetAttrString(signal_mod, "default_int_handler") : NULL;
+    PyObject *r = handler ? PyObject_CallMethod(signal_mod, "signal", "iO", SIGINT, handler) : NULL;
+    Py_XDECREF(r);
+    Py_XDECREF(handler);
+    Py_XDECREF(signal_mod);
+    if (!r)
+        return s_fail("installing the SIGINT handler");
     PyObject *content = PyObject_CallMethod(s_runtime, "child_init", NULL);
     if (!content)
         return s_fail("initialising the interpreter");

@@ -962,9 +962,27 @@ def _is_complete(request):
     if compiled is None:
         return {"status": "incomplete",
                 "indent": indent + ("    " if last.rstrip().endswith(":") else "")}
-    if indent and not code.endswith("\n"):
+    if _open_block(code) and not code.endswith("\n"):
         return {"status": "incomplete", "indent": indent}
     return {"status": "complete"}
+
+
+def _open_block(code):
+    """True if the last statement sits inside an indented block (a loop
+    body, say), which IPython completes only after a blank line; a line
+    merely continued inside brackets does not count."""
+    depth = depth_at_newline = 0
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(code).readline):
+            if tok.type == tokenize.INDENT:
+                depth += 1
+            elif tok.type == tokenize.DEDENT:
+                depth -= 1
+            elif tok.type == tokenize.NEWLINE:
+                depth_at_newline = depth
+    except (tokenize.TokenError, SyntaxError):
+        return False
+    return depth_at_newline > 0
 
 
 # ---------------------------------------------------------------- entry points

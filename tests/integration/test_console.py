@@ -1,6 +1,7 @@
 """`jupyter console` driven through a real terminal (tmux): a user types
 cells, answers input(), sees results and tracebacks, presses Ctrl-C, and
-quits. Each test runs its own tmux server (private socket, no user config)
+quits. Each test runs its own tmux server (socket in its tmp dir, no user
+config)
 and kills it, and every process under it, at the end."""
 
 import os
@@ -8,7 +9,6 @@ import re
 import shlex
 import subprocess
 import time
-import uuid
 
 import jupyter_console
 import pytest
@@ -30,14 +30,14 @@ ENV_VARS = (
 
 
 class Console:
-    def __init__(self):
-        self.socket = f"sandcell-it-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    def __init__(self, socket_path):
+        self.socket = str(socket_path)
         self.name = "console"
         self.server_tree = []
 
     def tmux(self, *args, check=True):
         return subprocess.run(
-            ["tmux", "-L", self.socket, "-f", "/dev/null", *args],
+            ["tmux", "-S", self.socket, "-f", "/dev/null", *args],
             capture_output=True, text=True, timeout=10, check=check,
         )
 
@@ -127,8 +127,8 @@ class Console:
 
 
 @pytest.fixture
-def console(jupyter_env):
-    c = Console()
+def console(jupyter_env, tmp_path):
+    c = Console(tmp_path / "tmux.sock")
     try:
         c.start()
         c.wait_for(r"^In \[1\]: ", timeout=ku.TIMEOUT)
