@@ -1,8 +1,7 @@
 """`jupyter console` driven through a real terminal (tmux): a user types
 cells, answers input(), sees results and tracebacks, presses Ctrl-C, and
 quits. Each test runs its own tmux server (socket in its tmp dir, no user
-config)
-and kills it, and every process under it, at the end."""
+config) and kills it, and every process under it, at the end."""
 
 import os
 import re

@@ -72,9 +72,9 @@ def test_idle_comes_after_every_output(t):
     assert msgs[0]["msg_type"] == "status" and msgs[0]["content"]["execution_state"] == "busy"
     assert msgs[-1]["msg_type"] == "status" and msgs[-1]["content"]["execution_state"] == "idle"
     assert types.count("status") == 2, types
-    assert "".join(
-        m["content"]["text"] for m in msgs if m["msg_type"] == "stream" and m["content"]["name"] == "stdout"
-    ) == "".join(f"line {i}\n" for i in range(300))
+    stdout = [m["content"]["text"] for m in msgs
+              if m["msg_type"] == "stream" and m["content"]["name"] == "stdout"]
+    assert "".join(stdout) == "".join(f"line {i}\n" for i in range(300))
     assert "display_data" in types and "execute_result" in types
 
 
@@ -155,7 +155,9 @@ def test_clear_output(t):
 
 def test_matplotlib_figure_at_end_of_cell(t):
     res = t.run_ok(
-        "import matplotlib.pyplot as plt\nfig, ax = plt.subplots()\n_ = ax.plot([1, 2, 3], [3, 1, 2])"
+        "import matplotlib.pyplot as plt\n"
+        "fig, ax = plt.subplots()\n"
+        "_ = ax.plot([1, 2, 3], [3, 1, 2])"
     )
     images = [m for m in res.of_type("display_data") if "image/png" in m["content"]["data"]]
     assert len(images) == 1, res.describe()
@@ -168,11 +170,9 @@ def test_matplotlib_figure_at_end_of_cell(t):
 
 def test_plt_show_gives_one_image(t):
     res = t.run_ok("import matplotlib.pyplot as plt\nplt.plot([1, 2])\nplt.show()")
-    images = [
-        m
-        for m in res.outputs
-        if m["msg_type"] in ("display_data", "execute_result") and "image/png" in m["content"]["data"]
-    ]
+    images = [m for m in res.outputs
+              if m["msg_type"] in ("display_data", "execute_result")
+              and "image/png" in m["content"]["data"]]
     assert len(images) == 1, res.describe()
     ku.decode_png(images[0]["content"]["data"]["image/png"])
 
@@ -303,7 +303,8 @@ def test_history_tail_range_search(t):
     assert [h[2] for h in found] == ["hist_b = 2"]
     found = history(t, hist_access_type="search", pattern="*hist_a*", raw=True, output=False)
     assert [h[2] for h in found] == ["hist_a = 1", "hist_a + hist_b"]
-    assert history(t, hist_access_type="search", pattern="hist_hidden*", raw=True, output=False) == []
+    hidden = history(t, hist_access_type="search", pattern="hist_hidden*", raw=True, output=False)
+    assert hidden == []
 
 
 # ---------------------------------------------------------------- introspection
