@@ -113,10 +113,9 @@ static void s_keep_fd(channel_t *self, struct msghdr *mh)
         for (size_t i = 0; i < nfds; i++) {
             int fd;
             memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof fd);
-            if (self->received_fd < 0)
-                self->received_fd = fd;
-            else
-                close(fd);
+            if (self->received_fd >= 0) /* only the latest record's fd counts */
+                close(self->received_fd);
+            self->received_fd = fd;
         }
     }
 }
@@ -124,6 +123,10 @@ static void s_keep_fd(channel_t *self, struct msghdr *mh)
 int channel_recv(channel_t *self, int nonblock, char **out, size_t *len)
 {
     for (;;) {
+        if (self->len == 0 && !self->skipping && self->received_fd >= 0) {
+            close(self->received_fd); /* nobody took it with its record */
+            self->received_fd = -1;
+        }
         int rc = s_grow(self, self->len + CHANNEL_CHUNK + 1);
         if (rc < 0)
             return rc;
@@ -135,7 +138,8 @@ int channel_recv(channel_t *self, int nonblock, char **out, size_t *len)
         struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1,
                             .msg_control = control.buf,
                             .msg_controllen = sizeof control.buf};
-        ssize_t n = recvmsg(self->fd, &mh, MSG_CMSG_CLOEXEC | (nonblock ? MSG_DONTWAIT : 0));
+        ssize_t n = recvmsg(self->fd, &mh,
+                            MSG_CMSG_CLOEXEC | MSG_TRUNC | (nonblock ? MSG_DONTWAIT : 0));
         if (n < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK)
                 return 0;
@@ -144,6 +148,13 @@ int channel_recv(channel_t *self, int nonblock, char **out, size_t *len)
         s_keep_fd(self, &mh);
         if (n == 0)
             return -ECONNRESET;
+        if ((size_t)n > CHANNEL_CHUNK) { /* not from channel_send: refuse it whole */
+            self->skipping = self->buf[self->len] == '+';
+            self->len = 0;
+            if (self->skipping)
+                continue;
+            return -EMSGSIZE;
+        }
         char marker = self->buf[self->len];
         size_t payload = (size_t)n - 1;
         memmove(self->buf + self->len, self->buf + self->len + 1, payload);

@@ -43,7 +43,7 @@ static int s_blobs_copy(wire_blob_t **dst, const wire_frame_t *src, size_t n)
 
 static json_t *s_parse_object(const wire_frame_t *frame, proto_err_t *err)
 {
-    json_t *v = json_loadb(frame->data, frame->size, JSON_REJECT_DUPLICATES, NULL);
+    json_t *v = json_loadb(frame->data, frame->size, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, NULL);
     if (!v) {
         *err = PROTO_ERR_BAD_JSON;
         return NULL;

@@ -116,6 +116,11 @@ int cli_parse(int argc, char **argv, cli_options_t *out, char *why, size_t why_l
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
         out->command = CMD_HELP;
         out->help_topic = argc > 2 ? argv[2] : NULL;
+        for (size_t i = 0; out->help_topic && i < sizeof s_commands / sizeof *s_commands; i++)
+            if (strcmp(out->help_topic, s_commands[i].name) == 0)
+                return 0;
+        if (out->help_topic)
+            return s_fail(why, why_len, "no such command: %s", out->help_topic);
         return 0;
     }
     if (strcmp(cmd, "--version") == 0) {

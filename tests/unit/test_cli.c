@@ -1,0 +1,197 @@
+/* test_cli — parsing of the sandcell command line, and the usage text. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "tap.h"
+
+#define MAX_ARGS 16
+
+/* Parses the NULL-terminated list of arguments after "sandcell". */
+static int s_parse(cli_options_t *o, char *why, size_t why_len, const char *const *args)
+{
+    char *argv[MAX_ARGS + 2] = {(char *)"sandcell"};
+    int argc = 1;
+    while (args[argc - 1] && argc <= MAX_ARGS) {
+        argv[argc] = (char *)args[argc - 1];
+        argc++;
+    }
+    memset(o, 0x5a, sizeof *o);
+    why[0] = '\0';
+    return cli_parse(argc, argv, o, why, why_len);
+}
+
+#define PARSE(o, why, ...)                                                          \
+    s_parse((o), (why), sizeof(why), (const char *const[]){__VA_ARGS__, NULL})
+
+static void test_install(void)
+{
+    cli_options_t o;
+    char why[256];
+    CHECK_INT(PARSE(&o, why, "install"), 0);
+    CHECK_INT(o.command, CMD_INSTALL);
+    CHECK_INT(o.scope, INSTALL_SYSTEM);
+    CHECK(o.prefix == NULL);
+    tap_case("install: system-wide by default");
+
+    CHECK_INT(PARSE(&o, why, "install", "--user"), 0);
+    CHECK_INT(o.command, CMD_INSTALL);
+    CHECK_INT(o.scope, INSTALL_USER);
+    tap_case("install --user");
+
+    CHECK_INT(PARSE(&o, why, "install", "--prefix", "/opt/conda"), 0);
+    CHECK_INT(o.command, CMD_INSTALL);
+    CHECK_INT(o.scope, INSTALL_PREFIX);
+    CHECK_STR(o.prefix, "/opt/conda");
+    tap_case("install --prefix D");
+
+    CHECK_INT(PARSE(&o, why, "install", "--user", "--prefix", "/opt"), -1);
+    CHECK(why[0] != '\0');
+    CHECK_INT(PARSE(&o, why, "install", "--prefix", "/opt", "--user"), -1);
+    CHECK(strstr(why, "--user") && strstr(why, "--prefix"));
+    tap_case("install with both --user and --prefix is an error, in either order (%s)", why);
+
+    CHECK_INT(PARSE(&o, why, "install", "--prefix"), -1);
+    CHECK(strstr(why, "--prefix") != NULL);
+    CHECK_INT(PARSE(&o, why, "install", "--prefix", ""), -1);
+    tap_case("install --prefix without a directory is an error (%s)", why);
+
+    CHECK_INT(PARSE(&o, why, "install", "--sys-prefix"), -1);
+    CHECK(strstr(why, "--sys-prefix") != NULL);
+    CHECK_INT(PARSE(&o, why, "install", "-f", "x.json"), -1);
+    tap_case("install with an unknown or misplaced option names it (%s)", why);
+}
+
+static void test_kernel(void)
+{
+    cli_options_t o;
+    char why[256];
+    CHECK_INT(PARSE(&o, why, "kernel", "-f", "/run/kernel-1.json"), 0);
+    CHECK_INT(o.command, CMD_KERNEL);
+    CHECK_STR(o.connection_file, "/run/kernel-1.json");
+    CHECK_STR(o.preload, CLI_DEFAULT_PRELOAD);
+    CHECK(!o.verbose && !o.mock_interpreter);
+    tap_case("kernel -f F, with the default preload");
+
+    CHECK_INT(PARSE(&o, why, "kernel", "--connection-file=/tmp/k.json"), 0);
+    CHECK_STR(o.connection_file, "/tmp/k.json");
+    CHECK_INT(PARSE(&o, why, "kernel", "--connection-file", "/tmp/k2.json"), 0);
+    CHECK_STR(o.connection_file, "/tmp/k2.json");
+    tap_case("kernel --connection-file F and --connection-file=F");
+
+    CHECK_INT(PARSE(&o, why, "kernel", "--verbose", "--preload", "", "-f", "k.json",
+                    "--mock-interpreter"),
+              0);
+    CHECK_STR(o.connection_file, "k.json");
+    CHECK_STR(o.preload, "");
+    CHECK(o.verbose && o.mock_interpreter);
+    CHECK_INT(PARSE(&o, why, "kernel", "-f", "k.json", "--preload", "numpy"), 0);
+    CHECK_STR(o.preload, "numpy");
+    tap_case("kernel options in any order: --verbose, --preload, --mock-interpreter");
+
+    CHECK_INT(PARSE(&o, why, "kernel"), -1);
+    CHECK(strstr(why, "-f") != NULL);
+    tap_case("kernel without -f is an error (%s)", why);
+
+    CHECK_INT(PARSE(&o, why, "kernel", "-f"), -1);
+    CHECK(why[0] != '\0');
+    CHECK_INT(PARSE(&o, why, "kernel", "-f", "k.json", "--preload"), -1);
+    tap_case("kernel -f or --preload without a value is an error (%s)", why);
+
+    CHECK_INT(PARSE(&o, why, "kernel", "-f", "k.json", "--user"), -1);
+    CHECK(strstr(why, "--user") != NULL);
+    tap_case("kernel with an unknown option names it (%s)", why);
+}
+
+static void test_other(void)
+{
+    cli_options_t o;
+    char why[256];
+    CHECK_INT(PARSE(&o, why, "frobnicate"), -1);
+    CHECK(strstr(why, "frobnicate") != NULL);
+    CHECK_INT(PARSE(&o, why, "Install"), -1);
+    CHECK_INT(PARSE(&o, why, "-f", "k.json"), -1);
+    tap_case("unknown command is an error naming it (%s)", why);
+
+    char *argv0[] = {(char *)"sandcell", NULL};
+    why[0] = '\0';
+    CHECK_INT(cli_parse(1, argv0, &o, why, sizeof why), -1);
+    CHECK(why[0] != '\0');
+    tap_case("no command is an error (%s)", why);
+
+    CHECK_INT(PARSE(&o, why, "--help"), 0);
+    CHECK_INT(o.command, CMD_HELP);
+    CHECK(o.help_topic == NULL);
+    CHECK_INT(PARSE(&o, why, "-h"), 0);
+    CHECK_INT(o.command, CMD_HELP);
+    tap_case("--help and -h");
+
+    CHECK_INT(PARSE(&o, why, "kernel", "--help"), 0);
+    CHECK_INT(o.command, CMD_HELP);
+    CHECK_STR(o.help_topic, "kernel");
+    CHECK_INT(PARSE(&o, why, "kernel", "-f", "k.json", "--help"), 0);
+    CHECK_INT(o.command, CMD_HELP);
+    CHECK_STR(o.help_topic, "kernel");
+    CHECK_INT(PARSE(&o, why, "install", "-h"), 0);
+    CHECK_INT(o.command, CMD_HELP);
+    CHECK_STR(o.help_topic, "install");
+    CHECK_INT(PARSE(&o, why, "help", "install"), 0);
+    CHECK_INT(o.command, CMD_HELP);
+    CHECK_STR(o.help_topic, "install");
+    tap_case("kernel --help, install -h, help install: help on that command");
+
+    CHECK_INT(PARSE(&o, why, "--version"), 0);
+    CHECK_INT(o.command, CMD_VERSION);
+    tap_case("--version");
+
+    /* A small |why| is truncated, not overrun. */
+    char small[8];
+    memset(small, 'Z', sizeof small);
+    CHECK_INT(s_parse(&o, small, 6, (const char *const[]){"frobnicate", NULL}), -1);
+    CHECK_INT(strlen(small), 5);
+    CHECK(small[6] == 'Z');
+    tap_case("the reason is truncated to the given size");
+}
+
+static char *s_usage(const char *topic)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f)
+        TAP_BAIL("open_memstream failed");
+    cli_usage(f, topic);
+    fclose(f);
+    return buf;
+}
+
+static void test_usage(void)
+{
+    char *all = s_usage(NULL);
+    CHECK(strstr(all, "sandcell install") != NULL);
+    CHECK(strstr(all, "sandcell kernel -f") != NULL);
+    CHECK(strstr(all, "--version") != NULL);
+    free(all);
+    tap_case("usage lists every command");
+
+    char *kernel = s_usage("kernel");
+    CHECK(strstr(kernel, "sandcell kernel -f") != NULL);
+    CHECK(strstr(kernel, "--preload") != NULL);
+    CHECK(strstr(kernel, "sandcell install") == NULL);
+    free(kernel);
+    char *install = s_usage("install");
+    CHECK(strstr(install, "--prefix") != NULL);
+    CHECK(strstr(install, "sandcell kernel") == NULL);
+    free(install);
+    tap_case("usage of one command shows only that command");
+}
+
+int main(void)
+{
+    test_install();
+    test_kernel();
+    test_other();
+    test_usage();
+    return tap_done();
+}
