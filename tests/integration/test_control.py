@@ -3,6 +3,7 @@ control, busy/idle around every request, interrupt, restart, shutdown,
 input() over the stdin channel, and comms."""
 
 import json
+import subprocess
 import time
 
 import pytest
@@ -30,6 +31,11 @@ def test_kernelspec_written_by_install(jupyter_env):
 
     found = KernelSpecManager().find_kernel_specs()
     assert found.get("sandcell-python") == str(path.parent)
+
+    # And the command a user types (Debian's jupyter-client package).
+    listed = subprocess.run(["/usr/bin/python3", "-m", "jupyter", "kernelspec", "list"],
+                            capture_output=True, text=True, timeout=60, check=True)
+    assert "sandcell-python" in listed.stdout and str(path.parent) in listed.stdout
 
 
 def check_kernel_info(reply):

@@ -59,13 +59,8 @@ def check_executed(nb):
     assert len(raw) > 1000  # a real chart, not a blank pixel
 
 
-# `jupyter nbconvert` needs the jupyter-nbconvert script, which Debian ships
-# in the separate jupyter-nbconvert package; `python3 -m nbconvert` is the
-# same application.
-if os.path.exists("/usr/bin/jupyter-nbconvert"):
-    NBCONVERT = ["/usr/bin/python3", "-m", "jupyter", "nbconvert"]
-else:
-    NBCONVERT = ["/usr/bin/python3", "-m", "nbconvert"]
+# The real `jupyter nbconvert` command (Debian's jupyter-nbconvert package).
+NBCONVERT = ["/usr/bin/python3", "-m", "jupyter", "nbconvert"]
 
 
 def test_nbconvert_execute(jupyter_env, tmp_path):
