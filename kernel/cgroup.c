@@ -1,0 +1,270 @@
+/* cgroup — create, limit, watch and remove interpreter groups.
+ *
+ * On v1, swap is limited with the memory limit when the kernel accounts
+ * swap (memory.memsw.*), so a memory bomb cannot hide in swap. Removal
+ * kills stragglers first (cgroup.kill on v2, SIGKILL of each listed pid on
+ * v1) and retries rmdir briefly, since an exiting process leaves its group
+ * a moment after its parent is told. */
+#include "cgroup.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char *const s_v1_controllers[3] = {"memory", "pids", "cpu"};
+
+static int s_write(const char *dir, const char *file, const char *value, char *why,
+                   size_t why_len)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/%s", dir, file);
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    int rc = 0;
+    if (fd < 0 || write(fd, value, strlen(value)) < 0)
+        rc = -errno;
+    if (fd >= 0)
+        close(fd);
+    if (rc < 0 && why)
+        snprintf(why, why_len, "%s: %s", path, strerror(-rc));
+    return rc;
+}
+
+static int s_read(const char *dir, const char *file, char *out, size_t len)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/%s", dir, file);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    ssize_t n = read(fd, out, len - 1);
+    close(fd);
+    if (n < 0)
+        return -errno;
+    out[n] = '\0';
+    return 0;
+}
+
+/* Our own group in the hierarchy whose /proc/self/cgroup line has
+ * |controller| in its list ("" for the v2 line "0::"). */
+static int s_own_group(const char *controller, char *out, size_t len)
+{
+    FILE *f = fopen("/proc/self/cgroup", "re");
+    if (!f)
+        return -errno;
+    char line[1024];
+    int rc = -ENOENT;
+    while (fgets(line, sizeof line, f)) {
+        char *c1 = strchr(line, ':');
+        char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+        if (!c2)
+            continue;
+        *c2 = '\0';
+        char *list = c1 + 1;
+        bool match = controller[0] ? false : list[0] == '\0';
+        for (char *tok = strtok(list, ","); tok && controller[0]; tok = strtok(NULL, ","))
+            match = match || strcmp(tok, controller) == 0;
+        if (!match)
+            continue;
+        char *path = c2 + 1;
+        path[strcspn(path, "\n")] = '\0';
+        snprintf(out, len, "%s", strcmp(path, "/") == 0 ? "" : path);
+        rc = 0;
+        break;
+    }
+    fclose(f);
+    return rc;
+}
+
+static bool s_v2_usable(char *base, size_t len)
+{
+    char own[512], controllers[256];
+    if (s_own_group("", own, sizeof own) < 0)
+        return false;
+    snprintf(base, len, "/sys/fs/cgroup%s", own);
+    if (s_read(base, "cgroup.controllers", controllers, sizeof controllers) < 0)
+        return false;
+    return strstr(controllers, "memory") && strstr(controllers, "pids") &&
+           access(base, W_OK) == 0;
+}
+
+cgroup_mode_t cgroup_detect(char *why, size_t why_len)
+{
+    char base[600];
+    if (s_v2_usable(base, sizeof base))
+        return CGROUP_V2;
+    for (int i = 0; i < 3; i++) {
+        char own[512];
+        if (s_own_group(s_v1_controllers[i], own, sizeof own) < 0) {
+            snprintf(why, why_len, "no cgroup v2 with memory and pids controllers, "
+                     "and no cgroup v1 %s hierarchy", s_v1_controllers[i]);
+            return CGROUP_NONE;
+        }
+        snprintf(base, sizeof base, "/sys/fs/cgroup/%s%s", s_v1_controllers[i], own);
+        if (access(base, W_OK) != 0) {
+            snprintf(why, why_len, "%s is not writable: %s", base, strerror(errno));
+            return CGROUP_NONE;
+        }
+    }
+    return CGROUP_V1;
+}
+
+static int s_limits_v1(cgroup_t *cg, const cgroup_limits_t *l, char *why, size_t why_len)
+{
+    char v[64];
+    int rc = 0;
+    if (l->memory_mib > 0) {
+        snprintf(v, sizeof v, "%lld", (long long)l->memory_mib << 20);
+        rc = s_write(cg->paths[0], "memory.limit_in_bytes", v, why, why_len);
+        if (rc == 0 && access("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes", F_OK) == 0)
+            rc = s_write(cg->paths[0], "memory.memsw.limit_in_bytes", v, why, why_len);
+        if (rc == 0)
+            rc = s_write(cg->paths[0], "memory.swappiness", "0", NULL, 0) < 0 ? 0 : 0;
+    }
+    if (rc == 0 && l->pids > 0) {
+        snprintf(v, sizeof v, "%ld", l->pids);
+        rc = s_write(cg->paths[1], "pids.max", v, why, why_len);
+    }
+    if (rc == 0 && l->cpus > 0) {
+        snprintf(v, sizeof v, "%ld", (long)(l->cpus * 100000));
+        rc = s_write(cg->paths[2], "cpu.cfs_period_us", "100000", why, why_len);
+        if (rc == 0)
+            rc = s_write(cg->paths[2], "cpu.cfs_quota_us", v, why, why_len);
+    }
+    return rc;
+}
+
+static int s_limits_v2(cgroup_t *cg, const cgroup_limits_t *l, char *why, size_t why_len)
+{
+    char v[64];
+    int rc = 0;
+    if (l->memory_mib > 0) {
+        snprintf(v, sizeof v, "%lld", (long long)l->memory_mib << 20);
+        rc = s_write(cg->paths[0], "memory.max", v, why, why_len);
+        if (rc == 0)
+            s_write(cg->paths[0], "memory.swap.max", "0", NULL, 0); /* absent without swap */
+    }
+    if (rc == 0 && l->pids > 0) {
+        snprintf(v, sizeof v, "%ld", l->pids);
+        rc = s_write(cg->paths[0], "pids.max", v, why, why_len);
+    }
+    if (rc == 0 && l->cpus > 0) {
+        snprintf(v, sizeof v, "%ld 100000", (long)(l->cpus * 100000));
+        rc = s_write(cg->paths[0], "cpu.max", v, NULL, 0); /* cpu may not be delegated */
+        rc = 0;
+    }
+    return rc;
+}
+
+int cgroup_create(cgroup_t *cg, const char *name, const cgroup_limits_t *limits, char *why,
+                  size_t why_len)
+{
+    memset(cg, 0, sizeof *cg);
+    cg->mode = cgroup_detect(why, why_len);
+    if (cg->mode == CGROUP_NONE)
+        return -ENOENT;
+    char own[512];
+    if (cg->mode == CGROUP_V2) {
+        s_own_group("", own, sizeof own);
+        snprintf(cg->paths[0], sizeof cg->paths[0], "/sys/fs/cgroup%s/%s", own, name);
+        cg->npaths = 1;
+    } else {
+        for (int i = 0; i < 3; i++) {
+            s_own_group(s_v1_controllers[i], own, sizeof own);
+            snprintf(cg->paths[i], sizeof cg->paths[i], "/sys/fs/cgroup/%s%s/%s",
+                     s_v1_controllers[i], own, name);
+        }
+        cg->npaths = 3;
+    }
+    for (int i = 0; i < cg->npaths; i++) {
+        if (mkdir(cg->paths[i], 0755) < 0) {
+            int rc = -errno;
+            snprintf(why, why_len, "mkdir %s: %s", cg->paths[i], strerror(errno));
+            cg->npaths = i;
+            cgroup_destroy(cg);
+            return rc;
+        }
+    }
+    int rc = cg->mode == CGROUP_V2 ? s_limits_v2(cg, limits, why, why_len)
+                                   : s_limits_v1(cg, limits, why, why_len);
+    if (rc < 0)
+        cgroup_destroy(cg);
+    return rc;
+}
+
+int cgroup_attach(const cgroup_t *cg, pid_t pid, char *why, size_t why_len)
+{
+    char v[32];
+    snprintf(v, sizeof v, "%d", (int)pid);
+    for (int i = 0; i < cg->npaths; i++) {
+        int rc = s_write(cg->paths[i], "cgroup.procs", v, why, why_len);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* The value of |key| in a "key value" file, or -1. */
+static long long s_keyed(const char *dir, const char *file, const char *key)
+{
+    char buf[2048];
+    if (s_read(dir, file, buf, sizeof buf) < 0)
+        return -1;
+    size_t klen = strlen(key);
+    for (char *line = buf; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
+        if (strncmp(line, key, klen) == 0 && line[klen] == ' ')
+            return atoll(line + klen + 1);
+    return -1;
+}
+
+bool cgroup_oom_killed(const cgroup_t *cg)
+{
+    if (cg->mode == CGROUP_V2)
+        return s_keyed(cg->paths[0], "memory.events", "oom_kill") > 0;
+    if (cg->mode == CGROUP_V1)
+        return s_keyed(cg->paths[0], "memory.oom_control", "oom_kill") > 0;
+    return false;
+}
+
+long long cgroup_peak_memory(const cgroup_t *cg)
+{
+    char buf[64];
+    const char *file = cg->mode == CGROUP_V2 ? "memory.peak" : "memory.max_usage_in_bytes";
+    if (cg->mode == CGROUP_NONE || s_read(cg->paths[0], file, buf, sizeof buf) < 0)
+        return -1;
+    return atoll(buf);
+}
+
+static void s_kill_members(const char *dir)
+{
+    if (s_write(dir, "cgroup.kill", "1", NULL, 0) == 0)
+        return;
+    char buf[4096];
+    if (s_read(dir, "cgroup.procs", buf, sizeof buf) < 0)
+        return;
+    for (char *p = strtok(buf, "\n"); p; p = strtok(NULL, "\n"))
+        kill((pid_t)atoi(p), SIGKILL);
+}
+
+int cgroup_destroy(cgroup_t *cg)
+{
+    int rc = 0;
+    for (int i = 0; i < cg->npaths; i++) {
+        int tries = 0;
+        while (rmdir(cg->paths[i]) < 0 && errno != ENOENT) {
+            if (errno != EBUSY || ++tries > 200) {
+                rc = -errno;
+                break;
+            }
+            s_kill_members(cg->paths[i]);
+            usleep(5000);
+        }
+    }
+    cg->npaths = 0;
+    cg->mode = CGROUP_NONE;
+    return rc;
+}

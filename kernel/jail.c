@@ -1,0 +1,506 @@
+/* jail — the layers, in the order they must be applied.
+ *
+ * The zygote clones the child straight into new user, pid, mount, net, ipc
+ * and uts namespaces (the child is pid 1 of its pid namespace: when it
+ * dies, every process it started dies too). While the child waits on a
+ * pipe, the zygote moves it into its cgroup and writes its uid/gid maps:
+ * inside, the interpreter is uid/gid 1000; outside it is nobody/nogroup
+ * when the zygote runs as root, else the zygote's own unprivileged ids.
+ * The child then, still holding the capabilities of its new user
+ * namespace: takes its ids, enters a cgroup namespace, builds a minimal
+ * root on a tmpfs and pivots into it, sets rlimits, closes every other
+ * descriptor, drops every capability, sets no_new_privs and loads seccomp.
+ *
+ * The new root: /usr (and the merged-/usr symlinks) read-only, a few files
+ * of /etc read-only (the loader cache, alternatives, matplotlibrc, Python's
+ * site configuration, the time zone) next to a generated passwd, group and
+ * hosts, a private /proc, a /dev with null, zero, full, random, urandom and
+ * a private shm, a size-capped /workspace (the working directory) and /tmp,
+ * and --data read-only at /data. Nothing of the host's /home, /root, /etc,
+ * /run or /var. */
+#include "jail.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/capability.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "seccomp_filter.h"
+
+#define NEWROOT "/tmp" /* staging point; only this mount namespace sees it */
+#define OUTER_NOBODY 65534
+
+void jail_config_default(jail_config_t *out)
+{
+    memset(out, 0, sizeof *out);
+    out->enabled = true;
+    out->require_cgroups = true;
+    out->limits = (cgroup_limits_t){.memory_mib = 512, .pids = 64, .cpus = 1.0};
+    out->disk_mib = 100;
+    out->open_files = 256;
+}
+
+static bool s_get_long(const json_t *obj, const char *key, long min, long *out, char *why,
+                       size_t why_len)
+{
+    const json_t *v = json_object_get(obj, key);
+    if (!v)
+        return true;
+    if (!json_is_integer(v) || json_integer_value(v) < min) {
+        snprintf(why, why_len, "jail option %s must be an integer >= %ld", key, min);
+        return false;
+    }
+    *out = (long)json_integer_value(v);
+    return true;
+}
+
+int jail_config_from_json(const json_t *obj, jail_config_t *out, char *why, size_t why_len)
+{
+    jail_config_default(out);
+    if (!obj)
+        return 0;
+    if (!json_is_object(obj)) {
+        snprintf(why, why_len, "jail options must be an object");
+        return -1;
+    }
+    const json_t *v;
+    if ((v = json_object_get(obj, "enabled")))
+        out->enabled = json_is_true(v);
+    if ((v = json_object_get(obj, "require_cgroups")))
+        out->require_cgroups = json_is_true(v);
+    if ((v = json_object_get(obj, "cpus")) && json_is_number(v))
+        out->limits.cpus = json_number_value(v);
+    const char *data = json_string_value(json_object_get(obj, "data_dir"));
+    if (data && strlen(data) >= sizeof out->data_dir) {
+        snprintf(why, why_len, "data_dir is too long");
+        return -1;
+    }
+    snprintf(out->data_dir, sizeof out->data_dir, "%s", data ? data : "");
+    if (!s_get_long(obj, "memory_mib", 0, &out->limits.memory_mib, why, why_len) ||
+        !s_get_long(obj, "pids", 0, &out->limits.pids, why, why_len) ||
+        !s_get_long(obj, "disk_mib", 1, &out->disk_mib, why, why_len) ||
+        !s_get_long(obj, "open_files", 16, &out->open_files, why, why_len))
+        return -1;
+    return 0;
+}
+
+/* ------------------------------------------------------------ the parent */
+
+static int s_write_file(const char *path, const char *text)
+{
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    int rc = write(fd, text, strlen(text)) < 0 ? -errno : 0;
+    close(fd);
+    return rc;
+}
+
+static int s_write_maps(pid_t pid, char *why, size_t why_len)
+{
+    bool root = geteuid() == 0;
+    char path[64], map[64];
+    uid_t outer_uid = root ? OUTER_NOBODY : geteuid();
+    gid_t outer_gid = root ? OUTER_NOBODY : getegid();
+    int rc = 0;
+    if (!root) {
+        snprintf(path, sizeof path, "/proc/%d/setgroups", (int)pid);
+        rc = s_write_file(path, "deny");
+    }
+    if (rc == 0) {
+        snprintf(path, sizeof path, "/proc/%d/uid_map", (int)pid);
+        snprintf(map, sizeof map, "%d %d 1\n", JAIL_UID, (int)outer_uid);
+        rc = s_write_file(path, map);
+    }
+    if (rc == 0) {
+        snprintf(path, sizeof path, "/proc/%d/gid_map", (int)pid);
+        snprintf(map, sizeof map, "%d %d 1\n", JAIL_GID, (int)outer_gid);
+        rc = s_write_file(path, map);
+    }
+    if (rc < 0)
+        snprintf(why, why_len, "user namespace: writing %s: %s", path, strerror(-rc));
+    return rc;
+}
+
+pid_t jail_spawn(const jail_config_t *config, const char *name, jail_t *jail, char *why,
+                 size_t why_len)
+{
+    memset(jail, 0, sizeof *jail);
+    jail->peak_memory = -1;
+    if (!config->enabled) {
+        pid_t pid = fork();
+        if (pid < 0)
+            snprintf(why, why_len, "fork: %s", strerror(errno));
+        jail->pid = pid;
+        return pid < 0 ? -errno : pid;
+    }
+    if (cgroup_create(&jail->cgroup, name, &config->limits, why, why_len) < 0) {
+        if (config->require_cgroups) {
+            char reason[400];
+            snprintf(reason, sizeof reason, "%s", why);
+            snprintf(why, why_len, "cgroup: %s", reason);
+            return -EPERM;
+        }
+        jail->cgroup.mode = CGROUP_NONE;
+    }
+    int sync[2];
+    if (pipe2(sync, O_CLOEXEC) < 0) {
+        snprintf(why, why_len, "pipe: %s", strerror(errno));
+        cgroup_destroy(&jail->cgroup);
+        return -errno;
+    }
+    long flags = CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC |
+                 CLONE_NEWUTS | SIGCHLD;
+    pid_t pid = (pid_t)syscall(SYS_clone, flags, NULL, NULL, NULL, 0);
+    if (pid == 0) {
+        char go;
+        close(sync[1]);
+        if (read(sync[0], &go, 1) != 1)
+            _exit(JAIL_EXIT_FAILED); /* the zygote gave up on us */
+        close(sync[0]);
+        return 0;
+    }
+    int err = errno;
+    close(sync[0]);
+    if (pid < 0) {
+        snprintf(why, why_len, "namespaces: clone: %s", strerror(err));
+        close(sync[1]);
+        cgroup_destroy(&jail->cgroup);
+        return -err;
+    }
+    int rc = 0;
+    if (jail->cgroup.mode != CGROUP_NONE) {
+        char reason[400];
+        if ((rc = cgroup_attach(&jail->cgroup, pid, reason, sizeof reason)) < 0)
+            snprintf(why, why_len, "cgroup: %s", reason);
+    }
+    if (rc == 0)
+        rc = s_write_maps(pid, why, why_len);
+    if (rc == 0 && write(sync[1], "g", 1) != 1)
+        rc = -errno;
+    close(sync[1]);
+    if (rc < 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        cgroup_destroy(&jail->cgroup);
+        return rc;
+    }
+    jail->pid = pid;
+    return pid;
+}
+
+void jail_release(jail_t *jail)
+{
+    if (jail->cgroup.mode != CGROUP_NONE) {
+        jail->oom_killed = cgroup_oom_killed(&jail->cgroup);
+        jail->peak_memory = cgroup_peak_memory(&jail->cgroup);
+        cgroup_destroy(&jail->cgroup);
+    }
+}
+
+/* ------------------------------------------------------------- the child */
+
+static int s_keep_fd = -1;
+
+/* Reports the failed layer to the manager and exits. A record on the
+ * channel is one datagram: the '.' marker, then the JSON text. */
+static void __attribute__((noreturn)) s_die(const char *layer, const char *what, int err)
+{
+    char text[600];
+    json_t *rec = json_pack("{s:s, s:{s:s, s:s+++}}", "type", "jail_failed", "content",
+                            "layer", layer, "error", what, ": ", strerror(err), "");
+    char *dump = rec ? json_dumps(rec, JSON_COMPACT) : NULL;
+    int n = snprintf(text, sizeof text, ".%s", dump ? dump : "{}");
+    if (s_keep_fd >= 0 && n > 0)
+        send(s_keep_fd, text, (size_t)n < sizeof text ? (size_t)n : sizeof text - 1,
+             MSG_NOSIGNAL);
+    _exit(JAIL_EXIT_FAILED);
+}
+
+#define CHECK(layer, what, call)                                                         \
+    do {                                                                                 \
+        if ((call) < 0)                                                                  \
+            s_die(layer, what, errno);                                                   \
+    } while (0)
+
+static unsigned long s_locked_flags(const char *path)
+{
+    struct statvfs sv;
+    if (statvfs(path, &sv) < 0)
+        return 0;
+    unsigned long f = 0;
+    if (sv.f_flag & ST_NOSUID)
+        f |= MS_NOSUID;
+    if (sv.f_flag & ST_NODEV)
+        f |= MS_NODEV;
+    if (sv.f_flag & ST_NOEXEC)
+        f |= MS_NOEXEC;
+    if (sv.f_flag & ST_NOATIME)
+        f |= MS_NOATIME;
+    if (sv.f_flag & ST_NODIRATIME)
+        f |= MS_NODIRATIME;
+    if (sv.f_flag & ST_RELATIME)
+        f |= MS_RELATIME;
+    return f;
+}
+
+/* Bind-mounts host |src| at NEWROOT|dst| read-only; |dir| says which kind
+ * of mount point to create. A missing source is skipped when |optional|. */
+static void s_bind_ro(const char *src, const char *dst, bool dir, bool optional)
+{
+    char target[600];
+    struct stat st;
+    if (stat(src, &st) < 0) {
+        if (optional)
+            return;
+        s_die("filesystem", src, errno);
+    }
+    snprintf(target, sizeof target, NEWROOT "%s", dst);
+    if (dir)
+        CHECK("filesystem", target, mkdir(target, 0755) < 0 && errno != EEXIST ? -1 : 0);
+    else
+        CHECK("filesystem", target, close(open(target, O_CREAT | O_WRONLY | O_CLOEXEC, 0644)));
+    CHECK("filesystem", src, mount(src, target, NULL, MS_BIND | MS_REC, NULL));
+    CHECK("filesystem", target,
+          mount(NULL, target, NULL,
+                MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | s_locked_flags(target), NULL));
+}
+
+/* Reproduces the host's merged-/usr symlinks (/bin -> usr/bin, ...), or
+ * binds the directory read-only where the host has a real one. */
+static void s_top_level(const char *name)
+{
+    char link[256], target[300];
+    ssize_t n = readlink(name, link, sizeof link - 1);
+    if (n > 0) {
+        link[n] = '\0';
+        snprintf(target, sizeof target, NEWROOT "%s", name);
+        CHECK("filesystem", target, symlink(link, target));
+    } else {
+        s_bind_ro(name, name, true, true);
+    }
+}
+
+static void s_write_new(const char *path, const char *text)
+{
+    int fd = open(path, O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0 || write(fd, text, strlen(text)) < 0)
+        s_die("filesystem", path, errno);
+    close(fd);
+}
+
+static void s_mount_tmpfs(const char *path, long size_mib, const char *mode, bool owned)
+{
+    char opts[96];
+    snprintf(opts, sizeof opts, "mode=%s,size=%ldm", mode, size_mib);
+    CHECK("filesystem", path, mkdir(path, 0755) < 0 && errno != EEXIST ? -1 : 0);
+    CHECK("filesystem", path, mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, opts));
+    if (owned)
+        CHECK("filesystem", path, chown(path, JAIL_UID, JAIL_GID));
+}
+
+static void s_build_dev(void)
+{
+    static const char *const nodes[] = {"null", "zero", "full", "random", "urandom"};
+    CHECK("filesystem", "/dev", mkdir(NEWROOT "/dev", 0755));
+    CHECK("filesystem", "/dev",
+          mount("tmpfs", NEWROOT "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k"));
+    for (size_t i = 0; i < sizeof nodes / sizeof *nodes; i++) {
+        char src[64], dst[96];
+        snprintf(src, sizeof src, "/dev/%s", nodes[i]);
+        snprintf(dst, sizeof dst, NEWROOT "/dev/%s", nodes[i]);
+        CHECK("filesystem", dst, close(open(dst, O_CREAT | O_WRONLY | O_CLOEXEC, 0666)));
+        CHECK("filesystem", src, mount(src, dst, NULL, MS_BIND, NULL));
+    }
+    CHECK("filesystem", "/dev/fd", symlink("/proc/self/fd", NEWROOT "/dev/fd"));
+    CHECK("filesystem", "/dev/stdin", symlink("/proc/self/fd/0", NEWROOT "/dev/stdin"));
+    CHECK("filesystem", "/dev/stdout", symlink("/proc/self/fd/1", NEWROOT "/dev/stdout"));
+    CHECK("filesystem", "/dev/stderr", symlink("/proc/self/fd/2", NEWROOT "/dev/stderr"));
+    s_mount_tmpfs(NEWROOT "/dev/shm", 64, "1777", false);
+}
+
+static void s_build_etc(void)
+{
+    static const char *const files[] = {"/etc/ld.so.cache", "/etc/localtime",
+                                        "/etc/matplotlibrc", "/etc/mime.types"};
+    static const char *const dirs[] = {"/etc/alternatives", "/etc/python3", "/etc/python3.11",
+                                       "/etc/fonts"};
+    CHECK("filesystem", "/etc", mkdir(NEWROOT "/etc", 0755));
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++)
+        s_bind_ro(files[i], files[i], false, true);
+    for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++)
+        s_bind_ro(dirs[i], dirs[i], true, true);
+    s_write_new(NEWROOT "/etc/passwd", "root:x:0:0:root:/:/usr/sbin/nologin\n"
+                                       "sandbox:x:1000:1000:sandbox:" JAIL_WORKSPACE
+                                       ":/bin/sh\n"
+                                       "nobody:x:65534:65534:nobody:/:/usr/sbin/nologin\n");
+    s_write_new(NEWROOT "/etc/group", "root:x:0:\nsandbox:x:1000:\nnogroup:x:65534:\n");
+    s_write_new(NEWROOT "/etc/hosts", "127.0.0.1 localhost sandcell\n::1 localhost\n");
+    s_write_new(NEWROOT "/etc/hostname", "sandcell\n");
+    s_write_new(NEWROOT "/etc/nsswitch.conf", "passwd: files\ngroup: files\nhosts: files\n");
+}
+
+static void s_build_root(const jail_config_t *config, int data_fd)
+{
+    CHECK("filesystem", NEWROOT,
+          mount("tmpfs", NEWROOT, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m"));
+    CHECK("filesystem", "/usr", mkdir(NEWROOT "/usr", 0755));
+    s_bind_ro("/usr", "/usr", true, false);
+    static const char *const tops[] = {"/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"};
+    for (size_t i = 0; i < sizeof tops / sizeof *tops; i++)
+        s_top_level(tops[i]);
+    s_build_etc();
+    s_build_dev();
+    CHECK("proc", "/proc", mkdir(NEWROOT "/proc", 0555));
+    CHECK("proc", "/proc",
+          mount("proc", NEWROOT "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL));
+    s_mount_tmpfs(NEWROOT JAIL_WORKSPACE, config->disk_mib, "0755", true);
+    s_mount_tmpfs(NEWROOT "/tmp", config->disk_mib, "1777", false);
+    if (data_fd >= 0) {
+        char src[64];
+        snprintf(src, sizeof src, "/proc/self/fd/%d", data_fd);
+        CHECK("filesystem", "/data", mkdir(NEWROOT "/data", 0755));
+        CHECK("filesystem", config->data_dir,
+              mount(src, NEWROOT "/data", NULL, MS_BIND | MS_REC, NULL));
+        CHECK("filesystem", "/data",
+              mount(NULL, NEWROOT "/data", NULL,
+                    MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV |
+                        s_locked_flags(NEWROOT "/data"),
+                    NULL));
+        close(data_fd);
+    }
+    CHECK("filesystem", "/.oldroot", mkdir(NEWROOT "/.oldroot", 0755));
+}
+
+static void s_pivot(void)
+{
+    CHECK("pivot_root", NEWROOT, (int)syscall(SYS_pivot_root, NEWROOT, NEWROOT "/.oldroot"));
+    CHECK("pivot_root", "/", chdir("/"));
+    CHECK("pivot_root", "/.oldroot", umount2("/.oldroot", MNT_DETACH));
+    CHECK("pivot_root", "/.oldroot", rmdir("/.oldroot"));
+    CHECK("filesystem", "/", mount(NULL, "/", NULL,
+                                   MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV,
+                                   NULL));
+    CHECK("filesystem", JAIL_WORKSPACE, chdir(JAIL_WORKSPACE));
+}
+
+/* Address space: what the interpreter already maps (the preloaded modules)
+ * plus the memory limit, so a runaway allocation fails with MemoryError
+ * before the cgroup has to kill. */
+static rlim_t s_address_space_limit(const jail_config_t *config)
+{
+    FILE *f = fopen("/proc/self/statm", "re");
+    unsigned long pages = 0;
+    if (f) {
+        if (fscanf(f, "%lu", &pages) != 1)
+            pages = 0;
+        fclose(f);
+    }
+    return (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) +
+           ((rlim_t)config->limits.memory_mib << 20) + ((rlim_t)256 << 20);
+}
+
+static void s_set_rlimits(const jail_config_t *config, rlim_t address_space)
+{
+    struct rlimit core = {0, 0};
+    struct rlimit files = {(rlim_t)config->open_files, (rlim_t)config->open_files};
+    struct rlimit fsize = {(rlim_t)config->disk_mib << 20, (rlim_t)config->disk_mib << 20};
+    CHECK("rlimits", "RLIMIT_CORE", setrlimit(RLIMIT_CORE, &core));
+    CHECK("rlimits", "RLIMIT_NOFILE", setrlimit(RLIMIT_NOFILE, &files));
+    CHECK("rlimits", "RLIMIT_FSIZE", setrlimit(RLIMIT_FSIZE, &fsize));
+    if (config->limits.pids > 0) {
+        struct rlimit nproc = {(rlim_t)config->limits.pids, (rlim_t)config->limits.pids};
+        CHECK("rlimits", "RLIMIT_NPROC", setrlimit(RLIMIT_NPROC, &nproc));
+    }
+    if (config->limits.memory_mib > 0) {
+        struct rlimit as = {address_space, address_space};
+        CHECK("rlimits", "RLIMIT_AS", setrlimit(RLIMIT_AS, &as));
+    }
+}
+
+static void s_drop_capabilities(void)
+{
+    int last = CAP_LAST_CAP;
+    FILE *f = fopen("/proc/sys/kernel/cap_last_cap", "re");
+    if (f) {
+        if (fscanf(f, "%d", &last) != 1)
+            last = CAP_LAST_CAP;
+        fclose(f);
+    }
+    for (int cap = 0; cap <= last; cap++)
+        CHECK("capabilities", "PR_CAPBSET_DROP", prctl(PR_CAPBSET_DROP, cap, 0, 0, 0));
+    CHECK("capabilities", "PR_CAP_AMBIENT_CLEAR_ALL",
+          prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0));
+    struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct data[2];
+    memset(data, 0, sizeof data);
+    CHECK("capabilities", "capset", (int)syscall(SYS_capset, &hdr, data));
+}
+
+/* stdin, stdout and stderr lead to /dev/null: the kernel's log is not the
+ * interpreter's to write. Everything else but the channel is closed. */
+static void s_descriptors(int keep_fd)
+{
+    int null = open("/dev/null", O_RDWR);
+    CHECK("file descriptors", "/dev/null", null);
+    for (int fd = 0; fd < 3; fd++)
+        if (fd != keep_fd)
+            CHECK("file descriptors", "dup2", dup2(null, fd));
+    if (null > 2 && null != keep_fd)
+        close(null);
+    if (keep_fd > 3)
+        CHECK("file descriptors", "close_range", close_range(3, (unsigned)keep_fd - 1, 0));
+    CHECK("file descriptors", "close_range", close_range((unsigned)keep_fd + 1, ~0U, 0));
+}
+
+void jail_enter(const jail_config_t *config, int keep_fd)
+{
+    s_keep_fd = keep_fd;
+    if (!config->enabled)
+        return;
+    bool root_outside = getgroups(0, NULL) >= 0 && access("/proc/self/setgroups", F_OK) == 0;
+    char setgroups_mode[16] = "";
+    int sfd = open("/proc/self/setgroups", O_RDONLY | O_CLOEXEC);
+    if (sfd >= 0) {
+        ssize_t n = read(sfd, setgroups_mode, sizeof setgroups_mode - 1);
+        setgroups_mode[n > 0 ? n : 0] = '\0';
+        close(sfd);
+    }
+    if (root_outside && strncmp(setgroups_mode, "allow", 5) == 0)
+        CHECK("user namespace", "setgroups", setgroups(0, NULL));
+    CHECK("user namespace", "setresgid", setresgid(JAIL_GID, JAIL_GID, JAIL_GID));
+    CHECK("user namespace", "setresuid", setresuid(JAIL_UID, JAIL_UID, JAIL_UID));
+    CHECK("cgroup namespace", "unshare", unshare(CLONE_NEWCGROUP));
+    CHECK("mount namespace", "make / private", mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL));
+
+    int data_fd = -1;
+    if (config->data_dir[0]) {
+        data_fd = open(config->data_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        CHECK("filesystem", config->data_dir, data_fd);
+    }
+    rlim_t address_space = s_address_space_limit(config);
+    s_build_root(config, data_fd);
+    s_pivot();
+    CHECK("uts namespace", "sethostname", sethostname("sandcell", 8));
+    s_set_rlimits(config, address_space);
+    s_descriptors(keep_fd);
+    s_drop_capabilities();
+    CHECK("no_new_privs", "PR_SET_NO_NEW_PRIVS", prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0));
+    char why[256];
+    int rc = seccomp_filter_install(why, sizeof why);
+    if (rc < 0)
+        s_die("seccomp", why, -rc);
+}

@@ -1,0 +1,154 @@
+/* seccomp_filter — an allowlist in the spirit of Docker's default profile,
+ * for the native architecture only.
+ *
+ * Everything not listed fails with ENOSYS, so libc and Python fall back as
+ * they do on an older kernel. The calls a sandbox must never allow fail with
+ * EPERM — a clean PermissionError in Python, never a kill — and clone3
+ * fails with ENOSYS, so glibc falls back to clone, whose flags can be
+ * checked (clone3 passes them in memory a filter cannot read). socket() is
+ * allowed for AF_UNIX only: local pipes for multiprocessing, no network. */
+#include "seccomp_filter.h"
+
+#include <errno.h>
+#include <linux/sched.h>
+#include <seccomp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+
+static const char *const s_allowed[] = {
+    "accept", "accept4", "access", "alarm", "arch_prctl", "bind", "brk", "capget", "capset",
+    "chdir", "chmod", "chown", "clock_getres", "clock_gettime", "clock_nanosleep", "close",
+    "close_range", "connect", "copy_file_range", "creat", "dup", "dup2", "dup3",
+    "epoll_create", "epoll_create1", "epoll_ctl", "epoll_pwait", "epoll_pwait2", "epoll_wait",
+    "eventfd", "eventfd2", "execve", "execveat", "exit", "exit_group", "faccessat",
+    "faccessat2", "fadvise64", "fallocate", "fchdir", "fchmod", "fchmodat", "fchown",
+    "fchownat", "fcntl", "fdatasync", "fgetxattr", "flistxattr", "flock", "fork",
+    "fremovexattr", "fsetxattr", "fstat", "fstatfs", "fsync", "ftruncate", "futex",
+    "futex_waitv", "futimesat", "get_robust_list", "get_thread_area", "getcpu", "getcwd",
+    "getdents", "getdents64", "getegid", "geteuid", "getgid", "getgroups", "getitimer",
+    "getpeername", "getpgid", "getpgrp", "getpid", "getppid", "getpriority", "getrandom",
+    "getresgid", "getresuid", "getrlimit", "getrusage", "getsid", "getsockname",
+    "getsockopt", "gettid", "gettimeofday", "getuid", "getxattr", "inotify_add_watch",
+    "inotify_init", "inotify_init1", "inotify_rm_watch", "ioprio_get", "ioprio_set", "kill",
+    "lchown", "lgetxattr", "link", "linkat", "listen", "listxattr", "llistxattr",
+    "lremovexattr", "lseek", "lsetxattr", "lstat", "madvise", "membarrier", "memfd_create",
+    "mincore", "mkdir", "mkdirat", "mlock", "mlock2", "mlockall", "mmap", "mprotect",
+    "mq_getsetattr", "mq_notify", "mq_open", "mq_timedreceive", "mq_timedsend", "mq_unlink",
+    "mremap", "msgctl", "msgget", "msgrcv", "msgsnd", "msync", "munlock", "munlockall",
+    "munmap", "nanosleep", "newfstatat", "open", "openat", "openat2", "pause", "pidfd_getfd",
+    "pidfd_open", "pidfd_send_signal", "pipe", "pipe2", "poll", "ppoll", "prctl", "pread64",
+    "preadv", "preadv2", "prlimit64", "pselect6", "pwrite64", "pwritev", "pwritev2", "read",
+    "readahead", "readlink", "readlinkat", "readv", "recvfrom", "recvmmsg", "recvmsg",
+    "remap_file_pages", "removexattr", "rename", "renameat", "renameat2", "restart_syscall",
+    "rmdir", "rseq", "rt_sigaction", "rt_sigpending", "rt_sigprocmask", "rt_sigqueueinfo",
+    "rt_sigreturn", "rt_sigsuspend", "rt_sigtimedwait", "rt_tgsigqueueinfo",
+    "sched_get_priority_max", "sched_get_priority_min", "sched_getaffinity",
+    "sched_getattr", "sched_getparam", "sched_getscheduler", "sched_rr_get_interval",
+    "sched_setaffinity", "sched_setattr", "sched_setparam", "sched_setscheduler",
+    "sched_yield", "select", "semctl", "semget", "semop", "semtimedop", "sendfile",
+    "sendmmsg", "sendmsg", "sendto", "set_robust_list", "set_thread_area", "set_tid_address",
+    "setfsgid", "setfsuid", "setgid", "setgroups", "setitimer", "setpgid", "setpriority",
+    "setregid", "setresgid", "setresuid", "setreuid", "setrlimit", "setsid", "setsockopt",
+    "setuid", "setxattr", "shmat", "shmctl", "shmdt", "shmget", "shutdown", "sigaltstack",
+    "signalfd", "signalfd4", "socketpair", "splice", "stat", "statfs", "statx", "symlink",
+    "symlinkat", "sync", "sync_file_range", "syncfs", "sysinfo", "tee", "tgkill", "time",
+    "timer_create", "timer_delete", "timer_getoverrun", "timer_gettime", "timer_settime",
+    "timerfd_create", "timerfd_gettime", "timerfd_settime", "times", "tkill", "truncate",
+    "umask", "uname", "unlink", "unlinkat", "utime", "utimensat", "utimes", "vfork",
+    "vmsplice", "wait4", "waitid", "write", "writev",
+};
+
+/* Denied with EPERM: escapes, kernel attack surface, other processes. */
+static const char *const s_denied[] = {
+    "ptrace", "process_vm_readv", "process_vm_writev", "kcmp", "mount", "umount2",
+    "pivot_root", "chroot", "unshare", "setns", "move_mount", "open_tree", "fsopen",
+    "fsconfig", "fsmount", "fspick", "mount_setattr", "bpf", "userfaultfd",
+    "perf_event_open", "keyctl", "add_key", "request_key", "kexec_load", "kexec_file_load",
+    "init_module", "finit_module", "delete_module", "open_by_handle_at", "name_to_handle_at",
+    "io_uring_setup", "io_uring_enter", "io_uring_register", "io_setup", "io_submit",
+    "io_getevents", "io_pgetevents", "io_cancel", "io_destroy", "swapon", "swapoff", "reboot",
+    "syslog", "acct", "settimeofday", "clock_settime", "clock_adjtime", "adjtimex",
+    "quotactl", "quotactl_fd", "lookup_dcookie", "fanotify_init", "fanotify_mark",
+    "vhangup", "iopl", "ioperm", "uselib", "ustat", "sysfs", "_sysctl", "personality",
+    "mknod", "mknodat", "nfsservctl", "landlock_create_ruleset", "memfd_secret",
+    "process_madvise", "process_mrelease", "seccomp", "sethostname", "setdomainname",
+};
+
+#define NS_FLAGS                                                                         \
+    (CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC |         \
+     CLONE_NEWUTS | CLONE_NEWCGROUP | CLONE_NEWTIME)
+
+static int s_add(scmp_filter_ctx ctx, uint32_t action, const char *name, unsigned n,
+                 const struct scmp_arg_cmp *args)
+{
+    int nr = seccomp_syscall_resolve_name(name);
+    if (nr == __NR_SCMP_ERROR)
+        return 0; /* not a call of this architecture */
+    return seccomp_rule_add_array(ctx, action, nr, n, args);
+}
+
+static int s_build(scmp_filter_ctx ctx, const char **what)
+{
+    int rc;
+    for (size_t i = 0; i < sizeof s_allowed / sizeof *s_allowed; i++)
+        if ((rc = s_add(ctx, SCMP_ACT_ALLOW, s_allowed[i], 0, NULL)) < 0)
+            return *what = s_allowed[i], rc;
+    for (size_t i = 0; i < sizeof s_denied / sizeof *s_denied; i++)
+        if ((rc = s_add(ctx, SCMP_ACT_ERRNO(EPERM), s_denied[i], 0, NULL)) < 0)
+            return *what = s_denied[i], rc;
+
+    *what = "clone3";
+    if ((rc = s_add(ctx, SCMP_ACT_ERRNO(ENOSYS), "clone3", 0, NULL)) < 0)
+        return rc;
+    *what = "clone";
+    struct scmp_arg_cmp no_ns = SCMP_A0(SCMP_CMP_MASKED_EQ, NS_FLAGS, 0);
+    struct scmp_arg_cmp some_ns = SCMP_A0(SCMP_CMP_MASKED_EQ, NS_FLAGS, NS_FLAGS);
+    if ((rc = s_add(ctx, SCMP_ACT_ALLOW, "clone", 1, &no_ns)) < 0)
+        return rc;
+    /* Any namespace flag: one rule per flag, since masked-equal tests all bits. */
+    static const unsigned long flags[] = {CLONE_NEWUSER, CLONE_NEWNS, CLONE_NEWPID,
+                                          CLONE_NEWNET, CLONE_NEWIPC, CLONE_NEWUTS,
+                                          CLONE_NEWCGROUP, CLONE_NEWTIME};
+    (void)some_ns;
+    for (size_t i = 0; i < sizeof flags / sizeof *flags; i++) {
+        struct scmp_arg_cmp one = SCMP_A0(SCMP_CMP_MASKED_EQ, flags[i], flags[i]);
+        if ((rc = s_add(ctx, SCMP_ACT_ERRNO(EPERM), "clone", 1, &one)) < 0)
+            return rc;
+    }
+    *what = "socket";
+    struct scmp_arg_cmp unix_only = SCMP_A0(SCMP_CMP_EQ, AF_UNIX);
+    struct scmp_arg_cmp not_unix = SCMP_A0(SCMP_CMP_NE, AF_UNIX);
+    if ((rc = s_add(ctx, SCMP_ACT_ALLOW, "socket", 1, &unix_only)) < 0 ||
+        (rc = s_add(ctx, SCMP_ACT_ERRNO(EACCES), "socket", 1, &not_unix)) < 0)
+        return rc;
+    *what = "ioctl";
+    struct scmp_arg_cmp tiocsti = SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, TIOCSTI);
+    struct scmp_arg_cmp tioclinux = SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, TIOCLINUX);
+    if ((rc = s_add(ctx, SCMP_ACT_ERRNO(EPERM), "ioctl", 1, &tiocsti)) < 0 ||
+        (rc = s_add(ctx, SCMP_ACT_ERRNO(EPERM), "ioctl", 1, &tioclinux)) < 0)
+        return rc;
+    struct scmp_arg_cmp other_ioctl[2] = {SCMP_A1(SCMP_CMP_NE, TIOCSTI),
+                                          SCMP_A1(SCMP_CMP_NE, TIOCLINUX)};
+    return s_add(ctx, SCMP_ACT_ALLOW, "ioctl", 2, other_ioctl);
+}
+
+int seccomp_filter_install(char *why, size_t why_len)
+{
+    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ERRNO(ENOSYS));
+    if (!ctx) {
+        snprintf(why, why_len, "seccomp_init failed");
+        return -ENOMEM;
+    }
+    const char *what = "";
+    int rc = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
+    if (rc == 0)
+        rc = s_build(ctx, &what);
+    if (rc < 0)
+        snprintf(why, why_len, "seccomp rule for %s: %s", what, strerror(-rc));
+    else if ((rc = seccomp_load(ctx)) < 0)
+        snprintf(why, why_len, "seccomp_load: %s", strerror(-rc));
+    seccomp_release(ctx);
+    return rc;
+}
