@@ -82,7 +82,7 @@ static int s_own_group(const char *controller, char *out, size_t len)
 
 static bool s_v2_usable(char *base, size_t len)
 {
-    char own[512], controllers[256];
+    char own[256], controllers[256];
     if (s_own_group("", own, sizeof own) < 0)
         return false;
     snprintf(base, len, "/sys/fs/cgroup%s", own);
@@ -98,7 +98,7 @@ cgroup_mode_t cgroup_detect(char *why, size_t why_len)
     if (s_v2_usable(base, sizeof base))
         return CGROUP_V2;
     for (int i = 0; i < 3; i++) {
-        char own[512];
+        char own[256];
         if (s_own_group(s_v1_controllers[i], own, sizeof own) < 0) {
             snprintf(why, why_len, "no cgroup v2 with memory and pids controllers, "
                      "and no cgroup v1 %s hierarchy", s_v1_controllers[i]);
@@ -167,7 +167,7 @@ int cgroup_create(cgroup_t *cg, const char *name, const cgroup_limits_t *limits,
     cg->mode = cgroup_detect(why, why_len);
     if (cg->mode == CGROUP_NONE)
         return -ENOENT;
-    char own[512];
+    char own[256];
     if (cg->mode == CGROUP_V2) {
         s_own_group("", own, sizeof own);
         snprintf(cg->paths[0], sizeof cg->paths[0], "/sys/fs/cgroup%s/%s", own, name);

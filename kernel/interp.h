@@ -23,9 +23,10 @@ typedef struct {
      * reason written to stderr. */
     char *(*prepare)(const interp_config_t *config);
     /* In a fresh child. |chan| is the child's channel, which handle() may
-     * use to send events and read input replies. Returns the "ready" record
-     * (caller frees) or NULL on failure. */
-    char *(*child_init)(channel_t *chan);
+     * use to send events and read input replies; |env| is the environment
+     * to install (NULL-terminated "NAME=value"), or NULL to keep it.
+     * Returns the "ready" record (caller frees) or NULL on failure. */
+    char *(*child_init)(channel_t *chan, const char *const *env);
     /* Handles one request record; returns the reply record (caller frees),
      * never NULL except when out of memory. */
     char *(*handle)(const char *request, size_t len);

@@ -32,6 +32,7 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
@@ -42,6 +43,23 @@
 
 #define NEWROOT "/tmp" /* staging point; only this mount namespace sees it */
 #define OUTER_NOBODY 65534
+
+const char *const jail_environment[] = {
+    "PATH=/usr/local/bin:/usr/bin:/bin",
+    "HOME=" JAIL_WORKSPACE,
+    "USER=sandbox",
+    "LOGNAME=sandbox",
+    "TMPDIR=/tmp",
+    "LANG=C.UTF-8",
+    "MPLBACKEND=module://sandcell_inline",
+    "MPLCONFIGDIR=/tmp/.matplotlib",
+    "OPENBLAS_NUM_THREADS=1",
+    "OMP_NUM_THREADS=1",
+    "MKL_NUM_THREADS=1",
+    "NUMEXPR_NUM_THREADS=1",
+    "PYTHONDONTWRITEBYTECODE=1",
+    NULL,
+};
 
 void jail_config_default(jail_config_t *out)
 {
@@ -215,13 +233,15 @@ void jail_release(jail_t *jail)
 
 static int s_keep_fd = -1;
 
-/* Reports the failed layer to the manager and exits. A record on the
+/* Reports the failed layer (and errno |err|, if not 0) to the manager and
+ * exits. A record on the
  * channel is one datagram: the '.' marker, then the JSON text. */
 static void __attribute__((noreturn)) s_die(const char *layer, const char *what, int err)
 {
     char text[600];
-    json_t *rec = json_pack("{s:s, s:{s:s, s:s+++}}", "type", "jail_failed", "content",
-                            "layer", layer, "error", what, ": ", strerror(err), "");
+    json_t *rec = json_pack("{s:s, s:{s:s, s:s++}}", "type", "jail_failed", "content",
+                            "layer", layer, "error", what, err ? ": " : "",
+                            err ? strerror(err) : "");
     char *dump = rec ? json_dumps(rec, JSON_COMPACT) : NULL;
     int n = snprintf(text, sizeof text, ".%s", dump ? dump : "{}");
     if (s_keep_fd >= 0 && n > 0)
@@ -471,7 +491,8 @@ void jail_enter(const jail_config_t *config, int keep_fd)
     s_keep_fd = keep_fd;
     if (!config->enabled)
         return;
-    bool root_outside = getgroups(0, NULL) >= 0 && access("/proc/self/setgroups", F_OK) == 0;
+    /* setgroups is "allow" only when a privileged zygote wrote the maps;
+     * then drop the supplementary groups inherited from outside. */
     char setgroups_mode[16] = "";
     int sfd = open("/proc/self/setgroups", O_RDONLY | O_CLOEXEC);
     if (sfd >= 0) {
@@ -479,7 +500,7 @@ void jail_enter(const jail_config_t *config, int keep_fd)
         setgroups_mode[n > 0 ? n : 0] = '\0';
         close(sfd);
     }
-    if (root_outside && strncmp(setgroups_mode, "allow", 5) == 0)
+    if (strncmp(setgroups_mode, "allow", 5) == 0)
         CHECK("user namespace", "setgroups", setgroups(0, NULL));
     CHECK("user namespace", "setresgid", setresgid(JAIL_GID, JAIL_GID, JAIL_GID));
     CHECK("user namespace", "setresuid", setresuid(JAIL_UID, JAIL_UID, JAIL_UID));
@@ -502,5 +523,5 @@ void jail_enter(const jail_config_t *config, int keep_fd)
     char why[256];
     int rc = seccomp_filter_install(why, sizeof why);
     if (rc < 0)
-        s_die("seccomp", why, -rc);
+        s_die("seccomp", why, 0);
 }

@@ -41,6 +41,9 @@ typedef struct {
     long long peak_memory; /* bytes, -1 if unknown */
 } jail_t;
 
+/* The whole environment of a jailed interpreter (NULL-terminated). */
+extern const char *const jail_environment[];
+
 /* Reads a config from its JSON form (borrowed); missing keys keep the
  * defaults of jail_config_default(). Returns 0, or -1 with |why|. */
 int jail_config_from_json(const json_t *obj, jail_config_t *out, char *why, size_t why_len);

@@ -31,7 +31,7 @@ static char *s_prepare(const interp_config_t *config)
     return s_record(json_pack("{s:s, s:[]}", "type", "zygote_ready", "preload_errors"));
 }
 
-static char *s_child_init(channel_t *chan)
+static char *s_child_init(channel_t *chan, const char *const *env)
 {
     s_chan = chan;
     return s_record(json_pack(

@@ -190,10 +190,35 @@ static char *s_strdup_py(PyObject *str)
     return s ? strdup(s) : NULL;
 }
 
-static char *s_child_init(channel_t *chan)
+/* Replaces os.environ (and so the C environment) with |env|. */
+static int s_set_environment(const char *const *env)
+{
+    PyObject *os = PyImport_ImportModule("os");
+    PyObject *environ = os ? PyObject_GetAttrString(os, "environ") : NULL;
+    PyObject *r = environ ? PyObject_CallMethod(environ, "clear", NULL) : NULL;
+    int rc = r ? 0 : -1;
+    Py_XDECREF(r);
+    for (size_t i = 0; rc == 0 && env[i]; i++) {
+        const char *eq = strchr(env[i], '=');
+        if (!eq)
+            continue;
+        PyObject *key = PyUnicode_FromStringAndSize(env[i], eq - env[i]);
+        PyObject *value = PyUnicode_FromString(eq + 1);
+        rc = key && value ? PyObject_SetItem(environ, key, value) : -1;
+        Py_XDECREF(key);
+        Py_XDECREF(value);
+    }
+    Py_XDECREF(environ);
+    Py_XDECREF(os);
+    return rc;
+}
+
+static char *s_child_init(channel_t *chan, const char *const *env)
 {
     PyOS_AfterFork_Child();
     s_chan = chan;
+    if (env && s_set_environment(env) < 0)
+        return s_fail("setting the environment");
     /* The zygote ignores SIGINT (a terminal's Ctrl-C is not for it), and
      * Python leaves an ignored SIGINT alone; an interpreter wants it as
      * KeyboardInterrupt. */

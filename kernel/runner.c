@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-int runner_run(channel_t *chan, const interp_ops_t *ops)
+int runner_run(channel_t *chan, const interp_ops_t *ops, const char *const *env)
 {
-    char *ready = ops->child_init(chan);
+    char *ready = ops->child_init(chan, env);
     if (!ready) {
         fprintf(stderr, "sandcell-worker: interpreter initialisation failed\n");
         return 70;

@@ -7,7 +7,9 @@
 #include "interp.h"
 
 /* Runs until the manager closes |chan|. Does not take ownership of |chan|.
- * Returns the process exit status to use. */
-int runner_run(channel_t *chan, const interp_ops_t *ops);
+ * |env| (NULL-terminated "NAME=value" strings, or NULL to keep the current
+ * one) becomes the interpreter's whole environment. Returns the process
+ * exit status to use. */
+int runner_run(channel_t *chan, const interp_ops_t *ops, const char *const *env);
 
 #endif

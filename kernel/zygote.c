@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "jail.h"
 #include "runner.h"
 
 static int s_send_json(channel_t *chan, json_t *rec)
@@ -28,47 +29,101 @@ static int s_send_json(channel_t *chan, json_t *rec)
     return rc;
 }
 
-/* In the child: drop everything of the zygote, then become an interpreter.
- * Never returns. */
+/* The jails of the children still running, to release when they end. */
+typedef struct {
+    jail_t *items;
+    size_t n, cap;
+} jails_t;
+
+static jails_t s_jails;
+
+static int s_jails_add(const jail_t *jail)
+{
+    if (s_jails.n == s_jails.cap) {
+        size_t cap = s_jails.cap ? 2 * s_jails.cap : 16;
+        jail_t *items = realloc(s_jails.items, cap * sizeof *items);
+        if (!items)
+            return -1;
+        s_jails.items = items;
+        s_jails.cap = cap;
+    }
+    s_jails.items[s_jails.n++] = *jail;
+    return 0;
+}
+
+/* Removes the jail of |pid| into |out|; false if there is none. */
+static bool s_jails_take(pid_t pid, jail_t *out)
+{
+    for (size_t i = 0; i < s_jails.n; i++) {
+        if (s_jails.items[i].pid != pid)
+            continue;
+        *out = s_jails.items[i];
+        s_jails.items[i] = s_jails.items[--s_jails.n];
+        return true;
+    }
+    return false;
+}
+
+/* In the child: drop everything of the zygote, enter the jail, then become
+ * an interpreter. Never returns. */
 static void s_become_interpreter(channel_t **control, int sigfd, int fd,
-                                 const interp_ops_t *ops, pid_t zygote)
+                                 const interp_ops_t *ops, const jail_config_t *config)
 {
     channel_destroy(control);
     close(sigfd);
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != zygote)
-        _exit(72);
+    free(s_jails.items);
     setpgid(0, 0); /* kill(-pid) reaches everything the interpreter starts */
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
     signal(SIGCHLD, SIG_DFL);
+    jail_enter(config, fd);
+    /* Changing credentials cleared it: set it only now. */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+        _exit(72);
     channel_t *chan = channel_new(fd);
     if (!chan)
         _exit(73);
-    /* The jail is entered here, before the first cell, in a later layer. */
-    int rc = runner_run(chan, ops);
+    int rc = runner_run(chan, ops, config->enabled ? jail_environment : NULL);
     channel_destroy(&chan);
     _exit(rc);
+}
+
+static void s_spawn_failed(channel_t *control, json_int_t id, const char *why)
+{
+    s_send_json(control, json_pack("{s:s, s:I, s:s}", "type", "spawn_failed", "id", id, "error",
+                                   why));
 }
 
 static void s_spawn(channel_t **control, int sigfd, json_t *req, const interp_ops_t *ops)
 {
     json_int_t id = json_integer_value(json_object_get(req, "id"));
     int fd = channel_take_fd(*control);
+    char why[512];
+    jail_config_t config;
     if (fd < 0) {
-        s_send_json(*control, json_pack("{s:s, s:I, s:s}", "type", "spawn_failed", "id", id,
-                                        "error", "no channel descriptor attached"));
+        s_spawn_failed(*control, id, "no channel descriptor attached");
         return;
     }
-    pid_t zygote = getpid();
-    pid_t pid = fork();
+    if (jail_config_from_json(json_object_get(req, "jail"), &config, why, sizeof why) < 0) {
+        close(fd);
+        s_spawn_failed(*control, id, why);
+        return;
+    }
+    char name[64];
+    snprintf(name, sizeof name, "sandcell-%d-%lld", (int)getpid(), (long long)id);
+    jail_t jail;
+    pid_t pid = jail_spawn(&config, name, &jail, why, sizeof why);
     if (pid == 0)
-        s_become_interpreter(control, sigfd, fd, ops, zygote);
+        s_become_interpreter(control, sigfd, fd, ops, &config);
     close(fd);
     if (pid < 0) {
-        s_send_json(*control, json_pack("{s:s, s:I, s:s}", "type", "spawn_failed", "id", id,
-                                        "error", strerror(errno)));
+        s_spawn_failed(*control, id, why);
         return;
+    }
+    if (s_jails_add(&jail) < 0) {
+        kill(pid, SIGKILL); /* cannot keep track of it: do not let it run */
+        jail_release(&jail);
     }
     s_send_json(*control, json_pack("{s:s, s:I, s:i}", "type", "spawned", "id", id, "pid",
                                     (int)pid));
@@ -81,8 +136,14 @@ static void s_reap(channel_t *control)
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
         json_t *code = WIFEXITED(status) ? json_integer(WEXITSTATUS(status)) : json_null();
         json_t *sig = WIFSIGNALED(status) ? json_integer(WTERMSIG(status)) : json_null();
-        s_send_json(control, json_pack("{s:s, s:i, s:o, s:o}", "type", "exited", "pid",
-                                       (int)pid, "code", code, "signal", sig));
+        jail_t jail;
+        bool jailed = s_jails_take(pid, &jail);
+        if (jailed)
+            jail_release(&jail);
+        s_send_json(control, json_pack("{s:s, s:i, s:o, s:o, s:b, s:I}", "type", "exited", "pid",
+                                       (int)pid, "code", code, "signal", sig, "oom",
+                                       jailed && jail.oom_killed, "peak_memory",
+                                       (json_int_t)(jailed ? jail.peak_memory : -1)));
     }
 }
 

@@ -139,8 +139,10 @@ static void s_run(conversation_t *c, request_t *req, const handler_t *h)
                  s_channel_names[req->channel]);
         conversation_reply_error(c, req, "WrongChannel", why);
     } else if (h->needs_interpreter && s_interpreter_broken(c)) {
-        conversation_reply_error(c, req, "InterpreterUnavailable",
-                                 "the interpreter cannot start; see the kernel's log");
+        char why[600];
+        snprintf(why, sizeof why, "the interpreter cannot start: %s",
+                 c->start_error ? c->start_error : "see the kernel's log");
+        conversation_reply_error(c, req, "InterpreterUnavailable", why);
     } else if (h->fn(c, req) == HANDLER_FORWARDED) {
         c->current = req;
         return;
@@ -341,6 +343,7 @@ static void s_on_worker_ready(conversation_t *c, json_t *content)
     }
     w->ready = json_incref(content);
     w->state = WORKER_IDLE;
+    free(steal_pointer(&c->start_error));
     json_decref(c->kernel_info);
     c->kernel_info = json_incref(content);
     c->start_failures = 0;
@@ -405,6 +408,19 @@ static void s_on_worker_input_request(conversation_t *c, json_t *content)
            &req->msg.raw_header, json_deep_copy(content));
 }
 
+/* The interpreter could not complete its jail and will exit: fail closed,
+ * and say which layer is missing. */
+static void s_on_worker_jail_failed(conversation_t *c, json_t *content)
+{
+    const char *layer = json_string_value(json_object_get(content, "layer"));
+    const char *error = json_string_value(json_object_get(content, "error"));
+    free(c->start_error);
+    if (asprintf(&c->start_error, "the sandbox layer \"%s\" could not be applied (%s)",
+                 layer ? layer : "?", error ? error : "no detail") < 0)
+        c->start_error = NULL;
+    log_error("%s; no code runs without it", c->start_error ? c->start_error : "jail failed");
+}
+
 static bool s_is_output_type(const char *type)
 {
     for (size_t i = 0; i < ARRAY_SIZE(s_output_types); i++)
@@ -428,6 +444,8 @@ static void s_on_worker_record(conversation_t *c, const char *text, size_t len)
         s_on_worker_reply(c, content);
     else if (strcmp(type, "input_request") == 0)
         s_on_worker_input_request(c, content);
+    else if (strcmp(type, "jail_failed") == 0)
+        s_on_worker_jail_failed(c, content);
     else if (s_is_output_type(type))
         s_on_worker_output(c, type, content);
     else
@@ -673,6 +691,7 @@ void conversation_destroy(conversation_t **self_p)
     json_decref(c->kernel_info);
     free(c->last_parent.data);
     free(c->pending_note);
+    free(c->start_error);
     free(c);
     *self_p = NULL;
 }

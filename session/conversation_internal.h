@@ -45,6 +45,7 @@ struct conversation {
     bool awaiting_input;
     bool closed;
     int start_failures;
+    char *start_error; /* why the last interpreter could not start, if known */
 };
 
 typedef enum {
