@@ -20,12 +20,17 @@ static const command_t s_commands[] = {
      "    /usr/local/share/jupyter/kernels; --user: in ~/.local/share/jupyter/kernels\n"
      "    (or $XDG_DATA_HOME/jupyter/kernels); --prefix DIR: in DIR/share/jupyter/kernels.\n"},
     {"kernel", CMD_KERNEL,
-     "sandcell kernel -f CONNECTION_FILE [--preload MODULES] [--verbose]\n"
+     "sandcell kernel -f CONNECTION_FILE [--preload MODULES] [LIMITS] [--verbose]\n"
      "    Run one kernel (one conversation) on the sockets a Jupyter connection file\n"
-     "    names; this is what the kernelspec starts.\n"
+     "    names; this is what the kernelspec starts. Every interpreter is jailed.\n"
      "    --preload MODULES  comma-separated modules imported once before the first\n"
      "                       cell (default: " CLI_DEFAULT_PRELOAD "; \"\" for none)\n"
+     LIMITS_HELP
      "    --verbose          log debug messages too\n"},
+    {"doctor", CMD_DOCTOR,
+     "sandcell doctor\n"
+     "    Check which sandbox layers this machine provides, then jail a test\n"
+     "    process with the default limits; exits 1 if any layer is missing.\n"},
 };
 
 void cli_usage(FILE *out, const char *topic)
@@ -98,6 +103,11 @@ static int s_parse_kernel(int argc, char **argv, int i, cli_options_t *out, char
         } else if (strcmp(a, "--verbose") == 0) {
             out->verbose = true;
         } else {
+            int rc = sandbox_limits_parse_flag(&out->limits, argc, argv, &i, why, why_len);
+            if (rc < 0)
+                return -1;
+            if (rc > 0)
+                continue;
             return s_fail(why, why_len, "kernel: unknown option %s", a);
         }
     }
@@ -110,6 +120,7 @@ int cli_parse(int argc, char **argv, cli_options_t *out, char *why, size_t why_l
 {
     memset(out, 0, sizeof *out);
     out->preload = CLI_DEFAULT_PRELOAD;
+    sandbox_limits_default(&out->limits);
     if (argc < 2)
         return s_fail(why, why_len, "%s", "no command given (try sandcell --help)");
     const char *cmd = argv[1];
@@ -140,6 +151,8 @@ int cli_parse(int argc, char **argv, cli_options_t *out, char *why, size_t why_l
         }
         if (out->command == CMD_INSTALL)
             return s_parse_install(argc, argv, 2, out, why, why_len);
+        if (out->command == CMD_DOCTOR)
+            return argc > 2 ? s_fail(why, why_len, "doctor: unknown option %s", argv[2]) : 0;
         return s_parse_kernel(argc, argv, 2, out, why, why_len);
     }
     return s_fail(why, why_len, "unknown command %s (try sandcell --help)", cmd);

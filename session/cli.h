@@ -6,11 +6,14 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "sandbox_limits.h"
+
 typedef enum {
     CMD_HELP,
     CMD_VERSION,
     CMD_INSTALL,
     CMD_KERNEL,
+    CMD_DOCTOR,
 } cli_command_t;
 
 typedef enum {
@@ -30,6 +33,7 @@ typedef struct {
     const char *preload;
     bool mock_interpreter;
     bool verbose;
+    sandbox_limits_t limits;
 } cli_options_t;
 
 #define CLI_DEFAULT_PRELOAD "pandas,numpy,matplotlib"

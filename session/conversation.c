@@ -95,6 +95,23 @@ void conversation_reply_error(conversation_t *c, request_t *req, const char *ena
                                          ename, "evalue", evalue, "traceback"));
 }
 
+/* The clock of a cell stops while it waits for the user's input. */
+static void s_pause_deadline(conversation_t *c)
+{
+    if (c->deadline_ms) {
+        c->remaining_ms = c->deadline_ms - reactor_now_ms();
+        c->deadline_ms = 0;
+    }
+}
+
+static void s_resume_deadline(conversation_t *c)
+{
+    if (c->remaining_ms) {
+        c->deadline_ms = reactor_now_ms() + (c->remaining_ms > 0 ? c->remaining_ms : 0);
+        c->remaining_ms = 0;
+    }
+}
+
 /* -------------------------------------------------------------- requests */
 
 static void s_request_free(request_t *req)
@@ -223,6 +240,7 @@ static void s_on_input_reply(conversation_t *c, wire_msg_t *msg)
     const char *value = json_string_value(json_object_get(msg->content, "value"));
     json_auto_t *rec = json_pack("{s:s, s:s}", "op", "input_reply", "value", value ? value : "");
     c->awaiting_input = false;
+    s_resume_deadline(c);
     if (worker_send(c->worker, rec) < 0)
         worker_mark_dying(c->worker, reactor_now_ms());
 }
@@ -349,8 +367,41 @@ static void s_on_worker_ready(conversation_t *c, json_t *content)
     c->start_failures = 0;
 }
 
+/* Says which limit an error came from: a KeyboardInterrupt the manager
+ * caused at the time limit, a MemoryError at the address-space limit.
+ * Edits |content| (an error output or reply) in place. */
+static void s_explain_error(conversation_t *c, json_t *content)
+{
+    const char *ename = json_string_value(json_object_get(content, "ename"));
+    char evalue[200];
+    if (!ename)
+        return;
+    if (c->timed_out && strcmp(ename, "KeyboardInterrupt") == 0) {
+        snprintf(evalue, sizeof evalue,
+                 "the cell exceeded the %g s time limit and was interrupted; the interpreter "
+                 "and its state are kept",
+                 c->limits.timeout_s);
+        json_object_set_new(content, "ename", json_string("TimeoutError"));
+    } else if (strcmp(ename, "MemoryError") == 0 && !c->limits.no_jail) {
+        snprintf(evalue, sizeof evalue, "the cell exceeded the %ld MiB memory limit",
+                 c->limits.memory_mib);
+    } else {
+        return;
+    }
+    json_object_set_new(content, "evalue", json_string(evalue));
+    json_t *tb = json_object_get(content, "traceback");
+    if (json_is_array(tb) && json_array_size(tb) > 0) {
+        char last[256];
+        snprintf(last, sizeof last, "%s: %s",
+                 json_string_value(json_object_get(content, "ename")), evalue);
+        json_array_set_new(tb, json_array_size(tb) - 1, json_string(last));
+    }
+}
+
 static void s_finish_execute(conversation_t *c, request_t *req, json_t *content)
 {
+    if (json_is_string(json_object_get(content, "ename")))
+        s_explain_error(c, content);
     json_object_set_new(content, "execution_count", json_integer(c->execution_count));
     if (req->store_history)
         history_add(c->history, req->execution_count, req->code, req->result_text);
@@ -370,6 +421,7 @@ static void s_on_worker_reply(conversation_t *c, json_t *content)
     c->current = NULL;
     c->awaiting_input = false;
     c->worker->state = WORKER_IDLE;
+    c->deadline_ms = 0;
     json_t *reply = json_deep_copy(content);
     if (!json_is_string(json_object_get(reply, "status"))) {
         json_decref(reply);
@@ -382,10 +434,37 @@ static void s_on_worker_reply(conversation_t *c, json_t *content)
     s_end(c, req);
 }
 
-static void s_on_worker_output(conversation_t *c, const char *type, json_t *content)
+/* Counts a cell's output against --max-output; returns false once over it
+ * (errors always pass: they say what went wrong). */
+static bool s_output_allowed(conversation_t *c, request_t *req, const char *type, size_t len)
+{
+    if (!req || strcmp(type, "error") == 0 || c->limits.max_output_mib <= 0)
+        return true;
+    c->output_bytes += len;
+    if (c->output_bytes <= (size_t)c->limits.max_output_mib << 20)
+        return true;
+    if (!c->output_capped) {
+        char note[160];
+        snprintf(note, sizeof note,
+                 "\n[sandcell] this cell reached the output limit of %ld MiB; the rest of its "
+                 "output is dropped.\n",
+                 c->limits.max_output_mib);
+        conversation_publish(c, &req->msg.raw_header, "stream",
+                             json_pack("{s:s, s:s}", "name", "stderr", "text", note));
+        c->output_capped = true;
+    }
+    return false;
+}
+
+static void s_on_worker_output(conversation_t *c, const char *type, json_t *content,
+                               size_t len)
 {
     request_t *req = c->current;
+    if (!s_output_allowed(c, req, type, len))
+        return;
     json_t *out = json_deep_copy(content);
+    if (strcmp(type, "error") == 0)
+        s_explain_error(c, out);
     if (req && strcmp(type, "execute_result") == 0) {
         json_object_set_new(out, "execution_count", json_integer(req->execution_count));
         const char *text =
@@ -404,6 +483,7 @@ static void s_on_worker_input_request(conversation_t *c, json_t *content)
         return;
     }
     c->awaiting_input = true;
+    s_pause_deadline(c);
     s_send(c, CONN_STDIN, req->msg.identities, req->msg.n_identities, "input_request",
            &req->msg.raw_header, json_deep_copy(content));
 }
@@ -447,7 +527,7 @@ static void s_on_worker_record(conversation_t *c, const char *text, size_t len)
     else if (strcmp(type, "jail_failed") == 0)
         s_on_worker_jail_failed(c, content);
     else if (s_is_output_type(type))
-        s_on_worker_output(c, type, content);
+        s_on_worker_output(c, type, content, len);
     else
         log_warn("ignoring a record of unknown type %.32s from the interpreter", type);
 }
@@ -456,34 +536,49 @@ static void s_on_worker_record(conversation_t *c, const char *text, size_t len)
 static void s_worker_gone(conversation_t *c)
 {
     worker_t *w = c->worker;
-    char how[96], evalue[320];
+    char how[128], evalue[400];
     worker_describe_end(w, how, sizeof how);
     bool started = w->ready != NULL;
     if (!started)
         c->start_failures++;
     log_warn("the interpreter %s%s", how, started ? "" : " before it was ready");
 
+    if (w->oom_killed)
+        snprintf(how, sizeof how, "exceeded the %ld MiB memory limit and was killed",
+                 c->limits.memory_mib);
     request_t *req = c->current;
     c->current = NULL;
     c->awaiting_input = false;
     if (req) {
-        snprintf(evalue, sizeof evalue,
-                 "The interpreter %s while running this request. Its state (variables, "
-                 "imports, loaded data) is lost; the next cell runs in a fresh interpreter.",
-                 how);
+        const char *ename = "InterpreterDied";
+        if (c->timed_out) {
+            ename = "TimeoutError";
+            snprintf(evalue, sizeof evalue,
+                     "The cell exceeded the %g s time limit and did not stop when "
+                     "interrupted; the interpreter was killed. Its state (variables, imports, "
+                     "loaded data) is lost; the next cell runs in a fresh interpreter.",
+                     c->limits.timeout_s);
+        } else {
+            snprintf(evalue, sizeof evalue,
+                     "The interpreter %s while running this request. Its state (variables, "
+                     "imports, loaded data) is lost; the next cell runs in a fresh "
+                     "interpreter.",
+                     how);
+        }
         if (strcmp(wire_msg_type(&req->msg), "execute_request") == 0) {
-            json_t *error = json_pack("{s:s, s:s, s:[s+]}", "ename", "InterpreterDied",
-                                      "evalue", evalue, "traceback", "InterpreterDied: ",
-                                      evalue);
+            json_t *error = json_pack("{s:s, s:s, s:[s++]}", "ename", ename, "evalue", evalue,
+                                      "traceback", ename, ": ", evalue);
             conversation_publish(c, &req->msg.raw_header, "error", json_deep_copy(error));
             json_object_set_new(error, "status", json_string("error"));
             s_finish_execute(c, req, error);
             conversation_reply(c, req, error);
         } else {
-            conversation_reply_error(c, req, "InterpreterDied", evalue);
+            conversation_reply_error(c, req, ename, evalue);
         }
         s_end(c, req);
     }
+    c->timed_out = false;
+    c->deadline_ms = 0;
     if (started) {
         free(c->pending_note);
         if (asprintf(&c->pending_note,
@@ -535,7 +630,7 @@ static void s_on_worker(void *arg)
 static void s_spawn_worker(conversation_t *c)
 {
     int err = 0;
-    c->worker = worker_spawn(c->zygote, &err);
+    c->worker = worker_spawn(c->zygote, c->jail, &err);
     if (!c->worker) {
         c->start_failures = MAX_START_FAILURES;
         log_error("cannot start an interpreter: %s", strerror(-err));
@@ -556,6 +651,14 @@ int conversation_forward(conversation_t *c, request_t *req, json_t *record)
         return -1;
     }
     c->worker->state = WORKER_BUSY;
+    if (strcmp(wire_msg_type(&req->msg), "execute_request") == 0) {
+        c->deadline_ms =
+            c->limits.timeout_s > 0 ? reactor_now_ms() + (long long)(c->limits.timeout_s * 1000) : 0;
+        c->remaining_ms = 0;
+        c->timed_out = false;
+        c->output_bytes = 0;
+        c->output_capped = false;
+    }
     return 0;
 }
 
@@ -595,9 +698,25 @@ bool conversation_zygote_event(conversation_t *c, json_t *event)
     return true;
 }
 
+/* Grace between the interrupt at the time limit and the kill. */
+#define TIMEOUT_GRACE_MS 2000
+
 void conversation_tick(conversation_t *c, long long now_ms)
 {
     worker_t *w = c->worker;
+    if (w && w->state == WORKER_BUSY && c->deadline_ms && now_ms >= c->deadline_ms) {
+        if (!c->timed_out) {
+            log_info("a cell exceeded the %g s time limit; interrupting it", c->limits.timeout_s);
+            c->timed_out = true;
+            c->kill_at_ms = now_ms + TIMEOUT_GRACE_MS;
+            worker_interrupt(w);
+        } else if (now_ms >= c->kill_at_ms) {
+            log_info("the cell did not stop when interrupted; killing the interpreter");
+            c->deadline_ms = 0;
+            reactor_remove(c->reactor, NULL, channel_fd(w->chan));
+            worker_mark_dying(w, now_ms);
+        }
+    }
     if (w && w->state == WORKER_DYING && now_ms - w->dying_since_ms > EXIT_REPORT_GRACE_MS) {
         s_worker_gone(c);
         s_pump(c);
@@ -612,7 +731,8 @@ static const int s_socket_types[CONN_NCHANNELS] = {
 };
 
 conversation_t *conversation_new(reactor_t *reactor, zygote_client_t *zygote,
-                                 const connfile_t *conn, char *why, size_t why_len)
+                                 const connfile_t *conn, const sandbox_limits_t *limits, char *why,
+                                 size_t why_len)
 {
     conversation_t *c = calloc(1, sizeof *c);
     if (!c) {
@@ -621,10 +741,16 @@ conversation_t *conversation_new(reactor_t *reactor, zygote_client_t *zygote,
     }
     c->reactor = reactor;
     c->zygote = zygote;
+    c->limits = *limits;
+    if (limits->data_dir) {
+        snprintf(c->data_dir, sizeof c->data_dir, "%s", limits->data_dir);
+        c->limits.data_dir = c->data_dir;
+    }
     header_new_id(c->session_id);
     c->signer = signer_new(conn->key, strlen(conn->key));
     c->history = history_new();
-    if (!c->signer || !c->history) {
+    c->jail = sandbox_limits_to_jail_json(&c->limits);
+    if (!c->signer || !c->history || !c->jail) {
         snprintf(why, why_len, "out of memory");
         goto fail;
     }
@@ -689,6 +815,7 @@ void conversation_destroy(conversation_t **self_p)
     signer_destroy(&c->signer);
     history_destroy(&c->history);
     json_decref(c->kernel_info);
+    json_decref(c->jail);
     free(c->last_parent.data);
     free(c->pending_note);
     free(c->start_error);

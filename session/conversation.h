@@ -13,17 +13,19 @@
 #include <stdbool.h>
 
 #include "connfile.h"
+#include "sandbox_limits.h"
 #include "reactor.h"
 #include "zygote_client.h"
 
 typedef struct conversation conversation_t;
 
 /* Creates the conversation's sockets on the endpoints of |conn|, publishes
- * status "starting" and asks the zygote for an interpreter. Does not take
- * ownership of |reactor|, |zygote| or |conn|. Caller owns the result; NULL
- * with a reason in |why| on failure. */
+ * status "starting" and asks the zygote for an interpreter jailed with
+ * |limits| (copied). Does not take ownership of |reactor|, |zygote| or
+ * |conn|. Caller owns the result; NULL with a reason in |why| on failure. */
 conversation_t *conversation_new(reactor_t *reactor, zygote_client_t *zygote,
-                                 const connfile_t *conn, char *why, size_t why_len);
+                                 const connfile_t *conn, const sandbox_limits_t *limits, char *why,
+                                 size_t why_len);
 
 /* Kills the interpreter, closes the sockets (flushing what is queued) and
  * frees. Sets *self_p to NULL. */
@@ -37,7 +39,8 @@ bool conversation_closed(const conversation_t *self);
  * concerned this conversation's interpreter. */
 bool conversation_zygote_event(conversation_t *self, json_t *event);
 
-/* Periodic work: notices interpreters that died without an exit report. */
+/* Periodic work: the per-cell time limit (interrupt, then kill), and
+ * interpreters that died without an exit report. */
 void conversation_tick(conversation_t *self, long long now_ms);
 
 #endif

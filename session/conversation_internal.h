@@ -46,6 +46,16 @@ struct conversation {
     bool closed;
     int start_failures;
     char *start_error; /* why the last interpreter could not start, if known */
+    sandbox_limits_t limits;
+    char data_dir[512]; /* storage for limits.data_dir */
+    json_t *jail;       /* limits as the zygote reads them */
+    /* the running cell's limits */
+    long long deadline_ms;   /* when to interrupt it; 0: no deadline */
+    long long remaining_ms;  /* time left while it waits for input */
+    long long kill_at_ms;    /* when to kill it after the interrupt */
+    bool timed_out;
+    size_t output_bytes;
+    bool output_capped;
 };
 
 typedef enum {

@@ -78,6 +78,18 @@ int kernel_cmd_run(const cli_options_t *opts)
         fprintf(stderr, "sandcell kernel: bad connection file: %s\n", why);
         return 2;
     }
+    sandbox_limits_t limits = opts->limits;
+    char data_dir[PATH_MAX];
+    if (sandbox_limits_resolve(&limits, data_dir, sizeof data_dir, why, sizeof why) < 0) {
+        fprintf(stderr, "sandcell kernel: %s\n", why);
+        connfile_clear(&conn);
+        return 2;
+    }
+    if (limits.no_jail)
+        log_warn("UNSAFE: --no-jail: interpreters run with the kernel's own user, files and "
+                 "network; never use it for code you do not trust");
+    else if (limits.no_cgroups)
+        log_warn("UNSAFE: --no-cgroups: no memory, pids or cpu limits beyond rlimits");
     char worker[PATH_MAX];
     if (paths_worker(worker, sizeof worker) < 0) {
         fprintf(stderr, "sandcell kernel: cannot find sandcell-worker\n");
@@ -104,7 +116,7 @@ int kernel_cmd_run(const cli_options_t *opts)
     zsys_handler_set(NULL); /* czmq must not install its own signal handlers */
     k.reactor = reactor_new();
     if (k.reactor)
-        k.conversation = conversation_new(k.reactor, k.zygote, &conn, why, sizeof why);
+        k.conversation = conversation_new(k.reactor, k.zygote, &conn, &limits, why, sizeof why);
     connfile_clear(&conn);
     if (!k.conversation) {
         fprintf(stderr, "sandcell kernel: %s\n", k.reactor ? why : "out of memory");

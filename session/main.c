@@ -3,6 +3,7 @@
 
 #include "cli.h"
 #include "config.h"
+#include "doctor.h"
 #include "install.h"
 #include "kernel_cmd.h"
 
@@ -25,6 +26,8 @@ int main(int argc, char **argv)
         return install_run(&opts);
     case CMD_KERNEL:
         return kernel_cmd_run(&opts);
+    case CMD_DOCTOR:
+        return doctor_run();
     }
     return 2;
 }

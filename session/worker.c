@@ -15,10 +15,10 @@
  * instead of blocking the manager. */
 #define SEND_TIMEOUT_MS 2000
 
-worker_t *worker_spawn(zygote_client_t *zygote, int *err)
+worker_t *worker_spawn(zygote_client_t *zygote, const json_t *jail, int *err)
 {
     int fd = -1;
-    int id = zygote_client_spawn(zygote, &fd);
+    int id = zygote_client_spawn(zygote, jail, &fd);
     if (id < 0) {
         *err = id;
         return NULL;
@@ -95,6 +95,7 @@ void worker_set_exit(worker_t *self, json_t *event)
     self->exited = true;
     self->exit_code = json_is_integer(code) ? (int)json_integer_value(code) : -1;
     self->exit_signal = json_is_integer(sig) ? (int)json_integer_value(sig) : 0;
+    self->oom_killed = json_is_true(json_object_get(event, "oom"));
     if (self->state == WORKER_DYING)
         self->state = WORKER_DEAD;
 }

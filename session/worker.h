@@ -29,14 +29,16 @@ typedef struct {
     worker_state_t state;
     json_t *ready;      /* the ready record's content; owned */
     bool exited;        /* the exit status below is known */
+    bool oom_killed;    /* by the kernel, for the cgroup's memory limit */
     int exit_code;      /* -1 if killed by a signal */
     int exit_signal;    /* 0 if it exited */
     long long dying_since_ms;
 } worker_t;
 
-/* Asks the zygote for a new interpreter. Caller owns the result (free with
- * worker_destroy); NULL with errno-style reason in *err. */
-worker_t *worker_spawn(zygote_client_t *zygote, int *err);
+/* Asks the zygote for a new interpreter jailed with |jail| (borrowed).
+ * Caller owns the result (free with worker_destroy); NULL with -errno in
+ * *err. */
+worker_t *worker_spawn(zygote_client_t *zygote, const json_t *jail, int *err);
 
 /* Kills the interpreter and its process group if still alive, closes the
  * channel and frees. Sets *self_p to NULL. */

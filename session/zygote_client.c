@@ -165,15 +165,17 @@ int zygote_client_dispatch(zygote_client_t *self)
     }
 }
 
-int zygote_client_spawn(zygote_client_t *self, int *chan_fd)
+int zygote_client_spawn(zygote_client_t *self, const json_t *jail, int *chan_fd)
 {
+    int id = self->next_id++;
+    json_auto_t *req = json_pack("{s:s, s:i, s:O}", "op", "spawn", "id", id, "jail", jail);
+    _cleanup_free_ char *text = req ? json_dumps(req, JSON_COMPACT) : NULL;
+    if (!text)
+        return -ENOMEM;
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
         return -errno;
-    int id = self->next_id++;
-    char req[64];
-    int n = snprintf(req, sizeof req, "{\"op\":\"spawn\",\"id\":%d}", id);
-    int rc = channel_send(self->chan, req, (size_t)n, sv[1]);
+    int rc = channel_send(self->chan, text, strlen(text), sv[1]);
     close(sv[1]);
     if (rc < 0) {
         close(sv[0]);

@@ -39,8 +39,10 @@ void zygote_client_set_listener(zygote_client_t *self, zygote_listener_fn fn, vo
  * is gone (a fatal condition for the manager). */
 int zygote_client_dispatch(zygote_client_t *self);
 
-/* Asks for a new interpreter. On success returns the spawn id (> 0) and
- * sets *chan_fd to the manager's end of its channel (caller owns it). */
-int zygote_client_spawn(zygote_client_t *self, int *chan_fd);
+/* Asks for a new interpreter jailed with |jail| (borrowed; the jail
+ * options of sandbox_limits_to_jail_json). On success returns the spawn id (> 0)
+ * and sets *chan_fd to the manager's end of its channel (caller owns it);
+ * -errno on failure. */
+int zygote_client_spawn(zygote_client_t *self, const json_t *jail, int *chan_fd);
 
 #endif

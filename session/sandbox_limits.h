@@ -1,0 +1,55 @@
+/* sandbox_limits — the sandbox limits of a conversation, as flags and as the JSON
+ * the zygote's jail reads (kernel/jail.h, jail_config_from_json).
+ *
+ * Every limit has a documented default; --no-jail and --no-cgroups are the
+ * explicit, loudly logged ways to run without a layer. */
+#ifndef SANDCELL_SANDBOX_LIMITS_H
+#define SANDCELL_SANDBOX_LIMITS_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct {
+    double timeout_s;    /* wall clock per execution; 0: none */
+    long memory_mib;     /* cgroup memory (and swap) */
+    long pids;           /* processes and threads */
+    double cpus;         /* CPU time per wall-clock second */
+    long disk_mib;       /* /workspace and /tmp, each */
+    long open_files;     /* RLIMIT_NOFILE */
+    long max_output_mib; /* output bytes per execution */
+    const char *data_dir; /* host folder mounted read-only at /data, or NULL */
+    bool no_jail;
+    bool no_cgroups;
+} sandbox_limits_t;
+
+#define LIMITS_HELP                                                                      \
+    "    --timeout S        wall-clock limit per cell, seconds (default 30; 0: none)\n"    \
+    "    --memory MIB       memory limit of the interpreter, swap included (default 512)\n" \
+    "    --pids N           processes and threads (default 64)\n"                          \
+    "    --cpus N           CPU time per second of wall clock (default 1)\n"               \
+    "    --disk MIB         size of /workspace, and of /tmp (default 100)\n"               \
+    "    --open-files N     open file descriptors (default 256)\n"                         \
+    "    --max-output MIB   output of one cell; the rest is dropped (default 10)\n"        \
+    "    --data DIR         mount DIR read-only at /data\n"                                \
+    "    --no-cgroups       UNSAFE: run without memory, pids and cpu cgroup limits\n"      \
+    "    --no-jail          UNSAFE: run interpreters with no sandbox at all\n"
+
+void sandbox_limits_default(sandbox_limits_t *out);
+
+/* If argv[*i] is a limits flag, consumes it (and its value), advancing *i
+ * past it, and returns 1; returns 0 if it is not one; -1 with |why| for a
+ * bad value. */
+int sandbox_limits_parse_flag(sandbox_limits_t *limits, int argc, char **argv, int *i, char *why,
+                      size_t why_len);
+
+/* The jail options for the zygote. New reference; NULL on allocation
+ * failure. |data_dir| must already be absolute (see sandbox_limits_resolve). */
+json_t *sandbox_limits_to_jail_json(const sandbox_limits_t *limits);
+
+/* Checks what can only be checked at start (the data folder exists) and
+ * makes paths absolute; |storage| holds the resolved path. Returns 0 or -1. */
+int sandbox_limits_resolve(sandbox_limits_t *limits, char *storage, size_t storage_len, char *why,
+                   size_t why_len);
+
+#endif
