@@ -53,6 +53,7 @@ const char *const jail_environment[] = {
     "LANG=C.UTF-8",
     "MPLBACKEND=module://sandcell_inline",
     "MPLCONFIGDIR=/tmp/.matplotlib",
+    "XDG_CACHE_HOME=/tmp/.cache",
     "OPENBLAS_NUM_THREADS=1",
     "OMP_NUM_THREADS=1",
     "MKL_NUM_THREADS=1",
