@@ -64,6 +64,21 @@ static bool s_jails_take(pid_t pid, jail_t *out)
     return false;
 }
 
+/* The manager is gone: end every interpreter now (they would die with us
+ * anyway) and remove their cgroups, which would not. */
+static void s_kill_all(void)
+{
+    for (size_t i = 0; i < s_jails.n; i++)
+        kill(s_jails.items[i].pid, SIGKILL);
+    for (size_t i = 0; i < s_jails.n; i++) {
+        waitpid(s_jails.items[i].pid, NULL, 0);
+        jail_release(&s_jails.items[i]);
+    }
+    s_jails.n = 0;
+    free(s_jails.items);
+    s_jails.items = NULL;
+}
+
 /* In the child: drop everything of the zygote, enter the jail, then become
  * an interpreter. Never returns. */
 static void s_become_interpreter(channel_t **control, int sigfd, int fd,
@@ -209,6 +224,7 @@ int zygote_run(int control_fd, const interp_ops_t *ops, const interp_config_t *c
             }
         }
     }
+    s_kill_all();
     close(sigfd);
     channel_destroy(&control);
     return 0;

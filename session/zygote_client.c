@@ -117,8 +117,9 @@ void zygote_client_stop(zygote_client_t **self_p)
     if (!self)
         return;
     channel_destroy(&self->chan);
-    /* The zygote exits on end of channel; give it a moment, then insist. */
-    for (int i = 0; i < 100; i++) {
+    /* The zygote exits on end of channel, after ending its interpreters and
+     * removing their cgroups; give it a moment, then insist. */
+    for (int i = 0; i < 500; i++) {
         if (waitpid(self->pid, NULL, WNOHANG) == self->pid)
             goto reaped;
         usleep(10000);
