@@ -1,0 +1,118 @@
+/* bench_kernel — one kernel under test, started the way a Jupyter frontend
+ * starts it, and the client end of its sockets.
+ *
+ * A kernel gets a private temp dir holding its connection file (fresh
+ * loopback ports, random key) and its log (the kernel's stdout and stderr);
+ * it runs as its own process group, in that dir, and dies with the
+ * benchmark (PR_SET_PDEATHSIG). The client holds DEALER sockets on shell
+ * and control and a SUB socket subscribed to everything on iopub, and
+ * speaks the wire format through protocol/ (every message it receives is
+ * verified and decoded, as a real frontend does).
+ *
+ * Errors: functions return 0 or -1; on -1 the first reason is kept in
+ * k->failure and every later call leaves it alone. bench_kernel_stop() runs
+ * on every path and leaves no process, socket or file behind.
+ *
+ * Interrupts: bench_install_signals() makes SIGINT, SIGTERM and SIGHUP set
+ * a flag (no SA_RESTART, so waits return); every wait here checks it and
+ * fails with "interrupted", which sends the caller down its cleanup path. */
+#ifndef SANDCELL_BENCH_KERNEL_H
+#define SANDCELL_BENCH_KERNEL_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "connfile.h"
+#include "header.h"
+#include "signer.h"
+#include "wire.h"
+
+typedef enum { BENCH_SANDCELL, BENCH_IPYKERNEL, BENCH_NKINDS } bench_kind_t;
+
+typedef struct {
+    bench_kind_t kind;
+    const char *name;              /* "sandcell" or "ipykernel"; static */
+    char dir[64];                  /* the temp dir; "" when there is none */
+    char conn_path[96];            /* dir/kernel.json */
+    char log_path[96];             /* dir/kernel.log */
+    connfile_t conn;               /* owns conn.key */
+    pid_t pid;                     /* > 0 while the process group may exist */
+    void *shell, *control, *iopub; /* owned ZeroMQ sockets, or NULL */
+    signer_t *signer;              /* owned */
+    char session[HEADER_ID_LEN + 1];
+    double started_us;             /* bench_now_us() at fork */
+    double ready_s;                /* fork to ready, set by wait_ready */
+    char failure[256];             /* "" while healthy */
+} bench_kernel_t;
+
+/* CLOCK_MONOTONIC in microseconds. */
+double bench_now_us(void);
+
+/* Installs the SIGINT/SIGTERM/SIGHUP flag handler and makes this process a
+ * child subreaper, so that a kernel's orphaned descendants are ours to
+ * reap. Call once, before starting kernels. */
+void bench_install_signals(void);
+
+/* True once one of those signals arrived. */
+bool bench_interrupted(void);
+
+/* Picks |n| distinct free TCP ports on 127.0.0.1 (binding port 0 and
+ * holding every socket until all are picked, so two kernels started
+ * together never share one). Returns 0 or -errno. */
+int bench_pick_ports(int *ports, size_t n);
+
+/* Zeroes |k| for a kernel of |kind|. Owns nothing yet. */
+void bench_kernel_init(bench_kernel_t *k, bench_kind_t kind);
+
+/* Records a printf-style failure reason unless one is already recorded.
+ * Always returns -1. */
+__attribute__((format(printf, 2, 3))) int bench_kernel_fail(bench_kernel_t *k,
+                                                             const char *fmt, ...);
+
+/* Creates the temp dir, writes the connection file with |ports| (five,
+ * in conn_channel_t order) and a random key, and forks/execs the kernel:
+ * |sandcell| (does not take ownership) for BENCH_SANDCELL, Debian's
+ * /usr/bin/python3 -m ipykernel_launcher for BENCH_IPYKERNEL. Call before
+ * any ZeroMQ context exists: libzmq runs threads and this forks. */
+int bench_kernel_start(bench_kernel_t *k, const int *ports, const char *sandcell);
+
+/* Connects the three client sockets in |ctx| (does not take ownership). */
+int bench_kernel_connect(bench_kernel_t *k, void *ctx);
+
+/* Sends kernel_info_request on shell every 250 ms until the kernel answers
+ * on shell AND its iopub status reaches our SUB socket (a SUB that joins
+ * late misses what was published before), up to |timeout_s| after the
+ * fork. Fails early if the kernel process exits. */
+int bench_kernel_wait_ready(bench_kernel_t *k, int timeout_s);
+
+/* Signs and sends a request on |sock| (k->shell or k->control). Does not
+ * take ownership of |content|. Writes the new msg_id into |msg_id|
+ * (HEADER_ID_LEN + 1 bytes) unless it is NULL. */
+int bench_kernel_send(bench_kernel_t *k, void *sock, const char *msg_type,
+                      const json_t *content, char *msg_id);
+
+/* Receives one message from |sock| if one is waiting and decodes it into
+ * |out|; the caller clears it with wire_msg_clear(). *t_us is when all its
+ * frames had arrived, before decoding. Returns 1 with a message, 0 when
+ * none was waiting, -1 on error (a message that does not verify or decode
+ * is an error: the kernel broke the protocol). */
+int bench_kernel_recv(bench_kernel_t *k, void *sock, wire_msg_t *out, double *t_us);
+
+/* True if the kernel process has exited; describes how in |how| (e.g.
+ * "exited with status 1"). Does not reap it. */
+bool bench_kernel_exited(const bench_kernel_t *k, char *how, size_t how_len);
+
+/* Stops the kernel whatever state it is in: a shutdown_request on control
+ * (unless it already failed), up to 5 s for it to exit, then SIGKILL to its
+ * process group; reaps, closes the sockets, prints the tail of the log if
+ * it failed, removes the temp dir, frees what |k| owns. k->failure is kept
+ * for the report. Says on stderr what did not go cleanly. Safe on a kernel
+ * that never started, and twice. */
+void bench_kernel_stop(bench_kernel_t *k);
+
+/* A borrowed string field of |obj|, or "" when absent or not a string. */
+const char *bench_str(const json_t *obj, const char *key);
+
+#endif
