@@ -705,6 +705,8 @@ def _tokens(text):
 
 
 def _ends_with_semicolon(code):
+    if ";" not in code:  # the common case, without tokenizing
+        return False
     skip = (tokenize.NEWLINE, tokenize.NL, tokenize.COMMENT, tokenize.INDENT,
             tokenize.DEDENT, tokenize.ENDMARKER)
     last = None

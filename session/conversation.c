@@ -84,6 +84,7 @@ void conversation_reply(conversation_t *c, request_t *req, json_t *content)
         json_decref(content);
         return; /* comm messages and the like have no reply */
     }
+    conversation_begin(c, req);
     s_send(c, req->channel, req->msg.identities, req->msg.n_identities, reply_type,
            &req->msg.raw_header, content);
 }
@@ -122,13 +123,16 @@ static void s_request_free(request_t *req)
     free(req);
 }
 
-static void s_begin(conversation_t *c, request_t *req)
+void conversation_begin(conversation_t *c, request_t *req)
 {
-    s_status(c, &req->msg.raw_header, "busy");
+    if (!req->busy_sent)
+        s_status(c, &req->msg.raw_header, "busy");
+    req->busy_sent = true;
 }
 
 static void s_end(conversation_t *c, request_t *req)
 {
+    conversation_begin(c, req);
     s_status(c, &req->msg.raw_header, "idle");
     s_request_free(req);
 }
@@ -143,12 +147,15 @@ static bool s_interpreter_broken(const conversation_t *c)
     return !c->worker;
 }
 
-/* Runs |req| through its handler between busy and idle. */
+/* Runs |req| through its handler between busy and idle. A request for
+ * the interpreter announces busy once it is on its way there
+ * (conversation_forward), to keep that off the critical path. */
 static void s_run(conversation_t *c, request_t *req, const handler_t *h)
 {
     const char *type = wire_msg_type(&req->msg);
     const msgtype_t *known = msgtype_lookup(type);
-    s_begin(c, req);
+    if (!h->needs_interpreter)
+        conversation_begin(c, req);
     if (known && !(known->channels & (req->channel == CONN_CONTROL ? MSG_ON_CONTROL
                                                                     : MSG_ON_SHELL))) {
         char why[160];
@@ -218,7 +225,6 @@ void conversation_abort_queue(conversation_t *c)
             keep_tail = &req->next;
             continue;
         }
-        s_begin(c, req);
         conversation_reply(c, req, json_pack("{s:s, s:i}", "status", "aborted",
                                              "execution_count", c->execution_count));
         s_end(c, req);
@@ -651,6 +657,7 @@ int conversation_forward(conversation_t *c, request_t *req, json_t *record)
         return -1;
     }
     c->worker->state = WORKER_BUSY;
+    conversation_begin(c, req);
     if (strcmp(wire_msg_type(&req->msg), "execute_request") == 0) {
         c->deadline_ms =
             c->limits.timeout_s > 0 ? reactor_now_ms() + (long long)(c->limits.timeout_s * 1000) : 0;

@@ -13,6 +13,7 @@ typedef struct request {
     struct request *next;
     wire_msg_t msg;
     conn_channel_t channel; /* CONN_SHELL or CONN_CONTROL */
+    bool busy_sent;         /* status busy is out for it */
     /* execute_request only */
     bool stop_on_error;
     bool store_history;
@@ -86,8 +87,13 @@ void conversation_reply_error(conversation_t *c, request_t *req, const char *ena
 void conversation_publish(conversation_t *c, const wire_blob_t *parent, const char *msg_type,
                           json_t *content);
 
-/* Sends a request record (borrowed) to the interpreter; on failure the
- * interpreter is treated as dead. Returns 0 or -1. */
+/* Publishes status busy for |req| unless it is out already. Every reply,
+ * output and idle of a request is preceded by it. */
+void conversation_begin(conversation_t *c, request_t *req);
+
+/* Sends a request record (borrowed) to the interpreter, then publishes
+ * busy (the interpreter starts working while the kernel announces it); on
+ * failure the interpreter is treated as dead. Returns 0 or -1. */
 int conversation_forward(conversation_t *c, request_t *req, json_t *record);
 
 /* Aborts every queued execute_request (after an error, stop_on_error). */

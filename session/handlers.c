@@ -96,6 +96,16 @@ static handler_result_t s_execute(conversation_t *c, request_t *req)
         conversation_reply_error(c, req, "MemoryError", "out of memory in the kernel");
         return HANDLER_DONE;
     }
+    handler_result_t r = s_forward(
+        c, req,
+        json_pack("{s:s, s:s, s:b, s:b, s:o, s:b, s:i}", "op", "execute", "code", code, "silent",
+                  silent, "store_history", req->store_history, "user_expressions",
+                  json_is_object(exprs) ? json_incref(exprs) : json_object(), "allow_stdin",
+                  allow_stdin, "execution_count", req->execution_count));
+    if (r != HANDLER_FORWARDED)
+        return r;
+    /* The interpreter is already at work; its outputs are read only after
+     * this returns, so these still come first on iopub. */
     if (!silent)
         conversation_publish(c, &req->msg.raw_header, "execute_input",
                              json_pack("{s:s, s:i}", "code", code, "execution_count",
@@ -105,13 +115,7 @@ static handler_result_t s_execute(conversation_t *c, request_t *req)
                              json_pack("{s:s, s:s}", "name", "stderr", "text", c->pending_note));
         free(steal_pointer(&c->pending_note));
     }
-    return s_forward(c, req,
-                     json_pack("{s:s, s:s, s:b, s:b, s:o, s:b, s:i}", "op", "execute", "code",
-                               code, "silent", silent, "store_history", req->store_history,
-                               "user_expressions",
-                               json_is_object(exprs) ? json_incref(exprs) : json_object(),
-                               "allow_stdin", allow_stdin, "execution_count",
-                               req->execution_count));
+    return r;
 }
 
 /* complete_request and inspect_request share their fields. */
