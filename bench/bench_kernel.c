@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sodium.h>
@@ -31,6 +32,7 @@
 
 #define STOP_GRACE_S 5
 #define MAX_FRAMES 64
+#define MAX_EXTRA_ARGS 16
 
 extern char **environ;
 
@@ -98,6 +100,21 @@ int bench_pick_ports(int *ports, size_t n)
     for (size_t i = 0; i < opened; i++)
         close(fds[i]);
     return rc;
+}
+
+int bench_default_sandcell(char *out, size_t len)
+{
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0)
+        return -1;
+    self[n] = '\0';
+    char *slash = strrchr(self, '/');
+    if (!slash)
+        return -1;
+    *slash = '\0';
+    int w = snprintf(out, len, "%s/../sandcell", self);
+    return w < 0 || (size_t)w >= len ? -1 : 0;
 }
 
 void bench_kernel_init(bench_kernel_t *k, bench_kind_t kind)
@@ -192,9 +209,16 @@ static char **s_env(const bench_kernel_t *k, char **extra)
 /* Between fork and exec the child only makes async-signal-safe calls. */
 static int s_spawn(bench_kernel_t *k, const char *sandcell)
 {
-    const char *argv_sc[] = {sandcell, "kernel", "-f", k->conn_path, NULL};
+    const char *argv_sc[4 + MAX_EXTRA_ARGS + 1] = {sandcell, "kernel", "-f", k->conn_path};
     const char *argv_ipk[] = {"/usr/bin/python3", "-m", "ipykernel_launcher", "-f",
                               k->conn_path, NULL};
+    size_t nsc = 4;
+    for (size_t i = 0; k->extra_args && k->extra_args[i]; i++) {
+        if (nsc == 4 + MAX_EXTRA_ARGS)
+            return bench_kernel_fail(k, "more than %d extra kernel arguments", MAX_EXTRA_ARGS);
+        argv_sc[nsc++] = k->extra_args[i];
+    }
+    argv_sc[nsc] = NULL;
     const char *const *argv = k->kind == BENCH_SANDCELL ? argv_sc : argv_ipk;
     char *extra[2];
     _cleanup_free_ char **env = s_env(k, extra);
@@ -383,6 +407,77 @@ int bench_kernel_wait_ready(bench_kernel_t *k, int timeout_s)
     return 0;
 }
 
+json_t *bench_execute_content(const char *code)
+{
+    return json_pack("{s:s, s:b, s:b, s:{}, s:b, s:b}", "code", code, "silent", 0,
+                     "store_history", 1, "user_expressions", "allow_stdin", 0,
+                     "stop_on_error", 1);
+}
+
+static bool s_is_idle_for(const wire_msg_t *m, const char *msg_id)
+{
+    return strcmp(wire_msg_type(m), "status") == 0 &&
+           strcmp(bench_str(m->content, "execution_state"), "idle") == 0 &&
+           strcmp(bench_str(m->parent, "msg_id"), msg_id) == 0;
+}
+
+int bench_kernel_execute(bench_kernel_t *k, const json_t *content, bool wait_idle,
+                         int timeout_s, bench_cell_t *out)
+{
+    char id[HEADER_ID_LEN + 1];
+    *out = (bench_cell_t){.reply_us = -1, .idle_us = -1};
+    out->sent_us = bench_now_us();
+    if (bench_kernel_send(k, k->shell, "execute_request", content, id) < 0)
+        return -1;
+    double deadline = out->sent_us + timeout_s * 1e6;
+    while (out->reply_us < 0 || (wait_idle && out->idle_us < 0)) {
+        zmq_pollitem_t items[2] = {{k->shell, 0, ZMQ_POLLIN, 0}, {k->iopub, 0, ZMQ_POLLIN, 0}};
+        double left_ms = (deadline - bench_now_us()) / 1e3;
+        if (bench_interrupted())
+            return bench_kernel_fail(k, "interrupted");
+        if (left_ms <= 0)
+            return bench_kernel_fail(k, "no %s within %d s of execute_request",
+                                     out->reply_us < 0 ? "execute_reply" : "idle status",
+                                     timeout_s);
+        int ready = zmq_poll(items, 2, left_ms > 1000 ? 1000 : (long)left_ms + 1);
+        if (ready < 0 && zmq_errno() != EINTR)
+            return bench_kernel_fail(k, "zmq_poll: %s", zmq_strerror(zmq_errno()));
+        char how[64];
+        if (ready == 0 && bench_kernel_exited(k, how, sizeof how))
+            return bench_kernel_fail(k, "kernel %s while running a cell", how);
+        if (ready <= 0)
+            continue;
+        wire_msg_t m;
+        double t;
+        int rc;
+        if (items[0].revents & ZMQ_POLLIN) {
+            while ((rc = bench_kernel_recv(k, k->shell, &m, &t)) == 1) {
+                if (strcmp(wire_msg_type(&m), "execute_reply") == 0 &&
+                    strcmp(bench_str(m.parent, "msg_id"), id) == 0) {
+                    out->reply_us = t;
+                    snprintf(out->status, sizeof out->status, "%s",
+                             bench_str(m.content, "status"));
+                    snprintf(out->ename, sizeof out->ename, "%s",
+                             bench_str(m.content, "ename"));
+                }
+                wire_msg_clear(&m); /* stale kernel_info replies too */
+            }
+            if (rc < 0)
+                return -1;
+        }
+        if (items[1].revents & ZMQ_POLLIN) {
+            if ((rc = bench_kernel_recv(k, k->iopub, &m, &t)) < 0)
+                return -1;
+            if (rc == 1) {
+                if (s_is_idle_for(&m, id))
+                    out->idle_us = t;
+                wire_msg_clear(&m);
+            }
+        }
+    }
+    return 0;
+}
+
 static void s_print_log_tail(const bench_kernel_t *k)
 {
     FILE *f = k->log_path[0] ? fopen(k->log_path, "r") : NULL;
@@ -411,8 +506,10 @@ static bool s_shutdown(bench_kernel_t *k)
 {
     char how[64];
     json_auto_t *content = json_pack("{s:b}", "restart", 0);
+    char failure[sizeof k->failure];
+    memcpy(failure, k->failure, sizeof failure);
     if (content && bench_kernel_send(k, k->control, "shutdown_request", content, NULL) < 0)
-        k->failure[0] = '\0'; /* a failed goodbye is not a failed run */
+        memcpy(k->failure, failure, sizeof failure); /* a failed goodbye is not a failed run */
     for (int i = 0; i < STOP_GRACE_S * 100; i++) {
         if (bench_kernel_exited(k, how, sizeof how)) {
             if (strcmp(how, "exited with status 0") != 0)
@@ -454,8 +551,14 @@ static void s_kill_group(bench_kernel_t *k, bool leader_exited)
 void bench_kernel_stop(bench_kernel_t *k)
 {
     if (k->pid > 0) {
-        bool failed = k->failure[0] != '\0';
-        bool exited = k->control && !failed && s_shutdown(k);
+        /* Whatever went wrong (an interrupt, a timeout), a kernel still
+         * running is asked to stop first: only a clean shutdown lets it
+         * remove what it made outside its process group (a jailed
+         * interpreter's cgroups); SIGKILL would leave them behind. */
+        char how[64];
+        bool exited = bench_kernel_exited(k, how, sizeof how);
+        if (!exited && k->control)
+            exited = s_shutdown(k);
         s_kill_group(k, exited);
     }
     void **socks[] = {&k->shell, &k->control, &k->iopub};

@@ -33,7 +33,11 @@ typedef enum { BENCH_SANDCELL, BENCH_IPYKERNEL, BENCH_NKINDS } bench_kind_t;
 
 typedef struct {
     bench_kind_t kind;
-    const char *name;              /* "sandcell" or "ipykernel"; static */
+    const char *name;              /* "sandcell" or "ipykernel" unless the caller
+                                      set another; static */
+    const char *const *extra_args; /* NULL-terminated arguments appended to
+                                      sandcell's command line, or NULL; borrowed,
+                                      set before bench_kernel_start() */
     char dir[64];                  /* the temp dir; "" when there is none */
     char conn_path[96];            /* dir/kernel.json */
     char log_path[96];             /* dir/kernel.log */
@@ -47,6 +51,15 @@ typedef struct {
     char failure[256];             /* "" while healthy */
 } bench_kernel_t;
 
+/* One execute_request and what came back, in bench_now_us() time. */
+typedef struct {
+    double sent_us;  /* just before the send */
+    double reply_us; /* its execute_reply's frames had all arrived */
+    double idle_us;  /* its status idle's frames had all arrived; -1 if not waited for */
+    char status[16]; /* the reply's status: "ok", "error", "aborted"... */
+    char ename[64];  /* the reply's ename; "" when it has none */
+} bench_cell_t;
+
 /* CLOCK_MONOTONIC in microseconds. */
 double bench_now_us(void);
 
@@ -57,6 +70,11 @@ void bench_install_signals(void);
 
 /* True once one of those signals arrived. */
 bool bench_interrupted(void);
+
+/* The default sandcell binary, ../sandcell next to this one: the
+ * benchmarks live in bench/ of the build tree, sandcell at its top.
+ * Returns 0 or -1. */
+int bench_default_sandcell(char *out, size_t len);
 
 /* Picks |n| distinct free TCP ports on 127.0.0.1 (binding port 0 and
  * holding every socket until all are picked, so two kernels started
@@ -100,13 +118,31 @@ int bench_kernel_send(bench_kernel_t *k, void *sock, const char *msg_type,
  * is an error: the kernel broke the protocol). */
 int bench_kernel_recv(bench_kernel_t *k, void *sock, wire_msg_t *out, double *t_us);
 
+/* A new execute_request content for |code| as a notebook sends it (not
+ * silent, stored in history, no user_expressions, no stdin, stop on
+ * error). NULL when out of memory. */
+json_t *bench_execute_content(const char *code);
+
+/* Sends an execute_request with |content| (borrowed) on shell and waits for
+ * its execute_reply and, when |wait_idle|, for its status idle on iopub,
+ * up to |timeout_s| after the send; fills |out|. Other messages are
+ * drained and dropped: stale replies, outputs, the idle of an earlier cell.
+ * Shell is served before iopub, and iopub one message at a time, so
+ * decoding an output never delays seeing the reply more than one message's
+ * worth. Returns 0 (whatever the reply's status), or -1 with the kernel's
+ * failure set (timeout, the kernel process died, protocol error,
+ * interrupt). */
+int bench_kernel_execute(bench_kernel_t *k, const json_t *content, bool wait_idle,
+                         int timeout_s, bench_cell_t *out);
+
 /* True if the kernel process has exited; describes how in |how| (e.g.
  * "exited with status 1"). Does not reap it. */
 bool bench_kernel_exited(const bench_kernel_t *k, char *how, size_t how_len);
 
 /* Stops the kernel whatever state it is in: a shutdown_request on control
- * (unless it already failed), up to 5 s for it to exit, then SIGKILL to its
- * process group; reaps, closes the sockets, prints the tail of the log if
+ * if it is still running (also after a failure or an interrupt: only a
+ * clean shutdown lets sandcell remove its interpreters' cgroups), up to 5 s
+ * for it to exit, then SIGKILL to its process group; reaps, closes the sockets, prints the tail of the log if
  * it failed, removes the temp dir, frees what |k| owns. k->failure is kept
  * for the report. Says on stderr what did not go cleanly. Safe on a kernel
  * that never started, and twice. */

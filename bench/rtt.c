@@ -32,6 +32,7 @@
 #include <zmq.h>
 
 #include "bench_kernel.h"
+#include "bench_stats.h"
 #include "wire.h"
 
 #define RTT_CODE "1+1"
@@ -41,15 +42,10 @@
 #define RTT_CELL_TIMEOUT_S 30
 #define RTT_TARGET_P50_US 250.0
 
-typedef struct {
-    double *v; /* owned; microseconds, in the order measured */
-    size_t n, cap;
-} samples_t;
-
 /* One kernel under test and what was measured on it. */
 typedef struct {
     bench_kernel_t k;
-    samples_t reply, idle;
+    bench_samples_t reply, idle; /* microseconds, in the order measured */
     unsigned errors; /* execute_replies whose status was not "ok" */
 } subject_t;
 
@@ -61,129 +57,33 @@ typedef struct {
     const char *samples; /* borrowed from argv; NULL for none */
 } options_t;
 
-typedef struct {
-    double p50, p90, p99;
-} pcts_t;
-
-static int s_samples_push(samples_t *s, double v)
-{
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 1024;
-        double *nv = realloc(s->v, cap * sizeof *nv);
-        if (!nv)
-            return -1;
-        s->v = nv;
-        s->cap = cap;
-    }
-    s->v[s->n++] = v;
-    return 0;
-}
-
-static int s_cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* Nearest-rank percentiles of a copy of |s|; zeros when it is empty. */
-static pcts_t s_pcts(const samples_t *s)
-{
-    pcts_t p = {0, 0, 0};
-    double *v = s->n ? malloc(s->n * sizeof *v) : NULL;
-    if (!v)
-        return p;
-    memcpy(v, s->v, s->n * sizeof *v);
-    qsort(v, s->n, sizeof *v, s_cmp_double);
-    double *out[] = {&p.p50, &p.p90, &p.p99};
-    const double q[] = {50, 90, 99};
-    for (int i = 0; i < 3; i++) {
-        size_t rank = (size_t)(q[i] / 100.0 * (double)s->n + 0.999999);
-        *out[i] = v[(rank < 1 ? 1 : rank > s->n ? s->n : rank) - 1];
-    }
-    free(v);
-    return p;
-}
-
-static bool s_is_idle_for(const wire_msg_t *m, const char *msg_id)
-{
-    return strcmp(wire_msg_type(m), "status") == 0 &&
-           strcmp(bench_str(m->content, "execution_state"), "idle") == 0 &&
-           strcmp(bench_str(m->parent, "msg_id"), msg_id) == 0;
-}
-
 /* Runs one cell (|content| is the execute_request's, borrowed) and stores
  * its two latencies in microseconds. Returns 0, or -1 with the kernel's
  * failure set (timeout, death, protocol error, interrupt). */
 static int s_run_cell(subject_t *s, const json_t *content, double *reply_us, double *idle_us)
 {
-    bench_kernel_t *k = &s->k;
-    char id[HEADER_ID_LEN + 1];
-    double t0 = bench_now_us();
-    if (bench_kernel_send(k, k->shell, "execute_request", content, id) < 0)
+    bench_cell_t cell;
+    if (bench_kernel_execute(&s->k, content, true, RTT_CELL_TIMEOUT_S, &cell) < 0)
         return -1;
-    double t_reply = -1, t_idle = -1, deadline = t0 + RTT_CELL_TIMEOUT_S * 1e6;
-    while (t_reply < 0 || t_idle < 0) {
-        zmq_pollitem_t items[2] = {{k->shell, 0, ZMQ_POLLIN, 0}, {k->iopub, 0, ZMQ_POLLIN, 0}};
-        double left_ms = (deadline - bench_now_us()) / 1e3;
-        if (bench_interrupted())
-            return bench_kernel_fail(k, "interrupted");
-        if (left_ms <= 0)
-            return bench_kernel_fail(k, "no %s within %d s of execute_request",
-                                     t_reply < 0 ? "execute_reply" : "idle status",
-                                     RTT_CELL_TIMEOUT_S);
-        int ready = zmq_poll(items, 2, left_ms > 1000 ? 1000 : (long)left_ms + 1);
-        if (ready < 0 && zmq_errno() != EINTR)
-            return bench_kernel_fail(k, "zmq_poll: %s", zmq_strerror(zmq_errno()));
-        char how[64];
-        if (ready == 0 && bench_kernel_exited(k, how, sizeof how))
-            return bench_kernel_fail(k, "kernel %s while running a cell", how);
-        if (ready <= 0)
-            continue;
-        wire_msg_t m;
-        double t;
-        int rc;
-        if (items[0].revents & ZMQ_POLLIN) {
-            while ((rc = bench_kernel_recv(k, k->shell, &m, &t)) == 1) {
-                if (strcmp(wire_msg_type(&m), "execute_reply") == 0 &&
-                    strcmp(bench_str(m.parent, "msg_id"), id) == 0) {
-                    t_reply = t;
-                    if (strcmp(bench_str(m.content, "status"), "ok") != 0)
-                        s->errors++;
-                }
-                wire_msg_clear(&m); /* stale kernel_info replies too */
-            }
-            if (rc < 0)
-                return -1;
-        }
-        if (items[1].revents & ZMQ_POLLIN) {
-            if ((rc = bench_kernel_recv(k, k->iopub, &m, &t)) < 0)
-                return -1;
-            if (rc == 1) {
-                if (s_is_idle_for(&m, id))
-                    t_idle = t;
-                wire_msg_clear(&m);
-            }
-        }
-    }
-    *reply_us = t_reply - t0;
-    *idle_us = t_idle - t0;
+    if (strcmp(cell.status, "ok") != 0)
+        s->errors++;
+    *reply_us = cell.reply_us - cell.sent_us;
+    *idle_us = cell.idle_us - cell.sent_us;
     return 0;
 }
 
 /* Runs |n| cells; records them unless |record| is false (warm-up). */
 static int s_run_cells(subject_t *s, long n, bool record)
 {
-    json_auto_t *content =
-        json_pack("{s:s, s:b, s:b, s:{}, s:b, s:b}", "code", RTT_CODE, "silent", 0,
-                  "store_history", 1, "user_expressions", "allow_stdin", 0,
-                  "stop_on_error", 1);
+    json_auto_t *content = bench_execute_content(RTT_CODE);
     if (!content)
         return bench_kernel_fail(&s->k, "out of memory");
     for (long i = 0; i < n; i++) {
         double r = 0, idle = 0;
         if (s_run_cell(s, content, &r, &idle) < 0)
             return -1;
-        if (record && (s_samples_push(&s->reply, r) < 0 || s_samples_push(&s->idle, idle) < 0))
+        if (record &&
+            (bench_samples_push(&s->reply, r) < 0 || bench_samples_push(&s->idle, idle) < 0))
             return bench_kernel_fail(&s->k, "out of memory");
     }
     return 0;
@@ -258,23 +158,6 @@ static int s_parse_args(int argc, char **argv, options_t *o)
     return 0;
 }
 
-/* ../sandcell relative to this binary: rtt lives in bench/ of the build
- * tree, sandcell at its top. Returns 0 or -1. */
-static int s_default_sandcell(char *out, size_t len)
-{
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n <= 0)
-        return -1;
-    self[n] = '\0';
-    char *slash = strrchr(self, '/');
-    if (!slash)
-        return -1;
-    *slash = '\0';
-    int w = snprintf(out, len, "%s/../sandcell", self);
-    return w < 0 || (size_t)w >= len ? -1 : 0;
-}
-
 /* Writes every measurement, in the order taken, as CSV. Returns 0 or -1
  * (reported). */
 static int s_write_samples(const char *path, const subject_t *ss, size_t n)
@@ -299,7 +182,7 @@ static int s_write_samples(const char *path, const subject_t *ss, size_t n)
 /* What the report says, computed once for both formats. */
 typedef struct {
     bool ok[BENCH_NKINDS];
-    pcts_t reply[BENCH_NKINDS], idle[BENCH_NKINDS];
+    bench_pcts_t reply[BENCH_NKINDS], idle[BENCH_NKINDS];
     bool both, p50_met, faster_met;
     double ratio_reply, ratio_idle;
 } summary_t;
@@ -310,10 +193,10 @@ static summary_t s_summarise(const subject_t *ss, size_t n)
     for (size_t i = 0; i < n; i++) {
         bench_kind_t kd = ss[i].k.kind;
         m.ok[kd] = !ss[i].k.failure[0] && ss[i].reply.n > 0;
-        m.reply[kd] = s_pcts(&ss[i].reply);
-        m.idle[kd] = s_pcts(&ss[i].idle);
+        m.reply[kd] = bench_pcts(&ss[i].reply);
+        m.idle[kd] = bench_pcts(&ss[i].idle);
     }
-    const pcts_t *sr = &m.reply[BENCH_SANDCELL], *ir = &m.reply[BENCH_IPYKERNEL];
+    const bench_pcts_t *sr = &m.reply[BENCH_SANDCELL], *ir = &m.reply[BENCH_IPYKERNEL];
     m.both = m.ok[BENCH_SANDCELL] && m.ok[BENCH_IPYKERNEL];
     m.ratio_reply = m.both ? ir->p50 / sr->p50 : 0;
     m.ratio_idle = m.both ? m.idle[BENCH_IPYKERNEL].p50 / m.idle[BENCH_SANDCELL].p50 : 0;
@@ -322,7 +205,7 @@ static summary_t s_summarise(const subject_t *ss, size_t n)
     return m;
 }
 
-static json_t *s_pcts_json(const pcts_t *p)
+static json_t *s_pcts_json(const bench_pcts_t *p)
 {
     return json_pack("{s:f, s:f, s:f}", "p50", p->p50, "p90", p->p90, "p99", p->p99);
 }
@@ -463,7 +346,7 @@ int main(int argc, char **argv)
     char sandcell[PATH_MAX];
     if (opt.sandcell)
         snprintf(sandcell, sizeof sandcell, "%s", opt.sandcell);
-    else if (s_default_sandcell(sandcell, sizeof sandcell) < 0)
+    else if (bench_default_sandcell(sandcell, sizeof sandcell) < 0)
         snprintf(sandcell, sizeof sandcell, "./sandcell");
     if (opt.run[BENCH_SANDCELL] && access(sandcell, X_OK) < 0) {
         fprintf(stderr, "rtt: %s: %s (run make, or pass --sandcell PATH)\n", sandcell,
@@ -507,8 +390,8 @@ int main(int argc, char **argv)
             s_report_table(ss, n, &opt, rounds);
     }
     for (size_t i = 0; i < n; i++) {
-        free(ss[i].reply.v);
-        free(ss[i].idle.v);
+        bench_samples_free(&ss[i].reply);
+        bench_samples_free(&ss[i].idle);
     }
     return status;
 }
