@@ -155,3 +155,40 @@ def stop_kernel(km, kc):
         ku.kill_all(left)
         pytest.fail(f"kernel processes still running after shutdown: {report}")
 
+
+
+# ------------------------------------------------ kernels for the jail corpus
+
+
+@pytest.fixture
+def start_kernel(jupyter_env):
+    """For the jail tests: returns start(*flags, env=None, **kwargs), which
+    starts a sandcell kernel with extra command-line flags (through a
+    kernelspec of its own; --no-cgroups is added where this user cannot have
+    cgroups) and returns (km, kc). Each kernel is shut down at the end of the
+    test, and its processes must be gone, as with `kernel`."""
+    started = []
+
+    def start(*flags, env=None, **kwargs):
+        name = ku.install_kernelspec(jupyter_env, ku.jail_flags(flags))
+        if env is not None:
+            kwargs["env"] = env
+        km, kc = start_new_kernel(kernel_name=name, startup_timeout=ku.TIMEOUT, **kwargs)
+        started.append((km, kc))
+        return km, kc
+
+    yield start
+    for km, kc in reversed(started):
+        stop_kernel(km, kc)
+
+
+@pytest.fixture(scope="module")
+def jail_kernel(jupyter_env):
+    """One kernel with the default limits shared by a module's jail tests
+    (each test checks that it still answers): yields (km, kc)."""
+    name = ku.install_kernelspec(jupyter_env, ku.jail_flags())
+    km, kc = start_new_kernel(kernel_name=name, startup_timeout=ku.TIMEOUT)
+    try:
+        yield km, kc
+    finally:
+        stop_kernel(km, kc)

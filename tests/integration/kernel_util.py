@@ -10,9 +10,13 @@ second-scale comparisons made by the tests.
 """
 
 import base64
+import functools
+import hashlib
+import json
 import os
 import re
 import struct
+import subprocess
 import time
 import zlib
 from collections import defaultdict
@@ -312,3 +316,182 @@ def _ppid(p):
         return p.ppid()
     except psutil.NoSuchProcess:
         return None
+
+
+# ------------------------------------------------------ the jail's corpus
+#
+# Helpers for the sandbox escape tests (test_jail_*.py): kernels with extra
+# command-line flags, cells that try something and report what happened as
+# JSON, and the machine's sandbox layers as `sandcell doctor` sees them.
+
+
+@functools.lru_cache(maxsize=None)
+def doctor_layers():
+    """{layer name: True/False} from `sandcell doctor` (empty if the command
+    is missing or prints nothing usable)."""
+    try:
+        proc = subprocess.run([SANDCELL, "doctor"], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return {}
+    layers = {}
+    for line in proc.stdout.splitlines():
+        m = re.match(r"\s+(\S.*?)\s{2,}(yes|MISSING)\b", line)
+        if m:
+            layers[m.group(1)] = m.group(2) == "yes"
+    return layers
+
+
+def cgroups_available():
+    """Whether this user can give interpreters cgroup limits (root, or a
+    delegated cgroup); without them, the corpus runs its kernels with
+    --no-cgroups and skips the tests of the cgroup limits."""
+    return doctor_layers().get("cgroups", False)
+
+
+requires_cgroups = pytest.mark.skipif(
+    "not __import__('kernel_util').cgroups_available()",
+    reason="needs cgroup write access (run as root or with a delegated cgroup); "
+    "`sandcell doctor` reports the cgroups layer missing",
+)
+
+
+def jail_flags(flags=()):
+    """|flags| plus --no-cgroups when this user cannot have cgroups (the
+    kernel refuses to run code without them otherwise)."""
+    flags = list(flags)
+    if not cgroups_available() and "--no-cgroups" not in flags and "--no-jail" not in flags:
+        flags.append("--no-cgroups")
+    return flags
+
+
+def install_kernelspec(prefix, flags=(), wrapper=None):
+    """Writes a kernelspec next to sandcell-python in |prefix| whose argv is
+    sandcell-python's plus |flags| (and, with |wrapper|, a command that runs
+    before sandcell: its argv, where "{connection_file}" is substituted).
+    Returns the kernel name, derived from the flags."""
+    base = Path(prefix) / "share" / "jupyter" / "kernels" / "sandcell-python" / "kernel.json"
+    spec = json.loads(base.read_text())
+    argv = list(spec["argv"]) + [str(f) for f in flags]
+    if wrapper:
+        argv = list(wrapper) + argv
+    digest = hashlib.sha1(json.dumps(argv).encode()).hexdigest()[:10]
+    name = f"sandcell-jail-{digest}"
+    spec["argv"] = argv
+    spec["display_name"] = f"sandcell {' '.join(map(str, flags))}".strip()
+    d = base.parent.parent / name
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "kernel.json").write_text(json.dumps(spec, indent=1))
+    return name
+
+
+RESULT_MARK = "@@sandcell-attempt@@"
+
+ATTEMPT_PRELUDE = f"""
+import json as _sc_json
+def _sc_write(path, data, mode="w"):
+    # Unbuffered, so that a failing write raises here, not in a finaliser
+    # that swallows the error.
+    with open(path, mode.replace("b", "") + "b", buffering=0) as f:
+        return f.write(data.encode() if isinstance(data, str) else data)
+def _sc_attempt(body):
+    try:
+        value = body()
+        out = {{"ok": True, "value": value if isinstance(value, (int, float, str, bool, list, dict, type(None))) else repr(value)}}
+    except BaseException as exc:
+        out = {{"ok": False, "exc": type(exc).__name__, "errno": getattr(exc, "errno", None),
+               "msg": str(exc)[:500]}}
+    print({RESULT_MARK!r} + _sc_json.dumps(out, default=repr))
+"""
+
+
+def attempt_code(body, setup=""):
+    """A cell that runs |body| (statements of a function; `return` gives the
+    value) and prints what happened as one JSON line."""
+    indented = "\n".join("    " + line for line in body.strip("\n").splitlines())
+    return f"{setup}\n{ATTEMPT_PRELUDE}\ndef _sc_body():\n{indented}\n_sc_attempt(_sc_body)\n"
+
+
+def attempt_result(res):
+    """The JSON line of an attempt_code cell, or None if the cell did not
+    get to print it (e.g. the interpreter died)."""
+    for line in res.stream_text().splitlines():
+        if line.startswith(RESULT_MARK):
+            return json.loads(line[len(RESULT_MARK):])
+    return None
+
+
+def attempt(tracker, body, setup="", timeout=TIMEOUT):
+    """Runs attempt_code(body, setup); returns (result dict or None, CellResult)."""
+    res = tracker.run(attempt_code(body, setup), timeout)
+    return attempt_result(res), res
+
+
+def assert_failed(result, res, excs=None, errnos=None):
+    """The attempt raised (one of |excs|, with one of |errnos| if given)."""
+    assert result is not None, f"the attempt printed no result: {res.describe()}"
+    assert not result["ok"], f"the attempt succeeded: {result}"
+    if excs is not None:
+        assert result["exc"] in excs, f"expected one of {excs}, got {result}"
+    if errnos is not None:
+        assert result["errno"] in errnos, f"expected errno in {errnos}, got {result}"
+
+
+def assert_answers(tracker):
+    """The kernel runs the next cell: `1+1` gives 2."""
+    res = tracker.run("1+1")
+    assert res.status == "ok", f"the kernel does not answer after the attempt: {res.describe()}"
+    assert res.result_data()["text/plain"] == "2", res.describe()
+
+
+SYSCALL_SETUP = """
+import ctypes as _sc_ctypes
+_sc_libc = _sc_ctypes.CDLL(None, use_errno=True)
+_sc_libc.syscall.restype = _sc_ctypes.c_long
+def _sc_syscall(nr, *args):
+    _sc_ctypes.set_errno(0)
+    r = _sc_libc.syscall(_sc_ctypes.c_long(nr), *[_sc_ctypes.c_long(a) for a in args])
+    return [r, _sc_ctypes.get_errno()]
+"""
+
+
+def syscall(tracker, nr, *args):
+    """Calls syscall |nr| in the interpreter; returns (return value, errno)."""
+    body = f"return _sc_syscall({nr}, {', '.join(map(str, args))})"
+    result, res = attempt(tracker, body, SYSCALL_SETUP)
+    assert result is not None and result["ok"], f"syscall {nr}: {res.describe()}"
+    return tuple(result["value"])
+
+
+# A function for cells: does any readable mapping of this process hold
+# |a| immediately followed by |b|? The needle is passed in two halves so
+# that the cell's own source and objects never hold it whole.
+MEMSCAN_SETUP = """
+import ctypes as _sc_ctypes
+def _sc_memscan(a, b):
+    hits = []
+    for line in open('/proc/self/maps'):
+        parts = line.split()
+        lo, hi = (int(x, 16) for x in parts[0].split('-'))
+        name = parts[5] if len(parts) > 5 else ''
+        if parts[1][0] != 'r' or name.startswith('[v'):
+            continue
+        try:
+            data = _sc_ctypes.string_at(lo, hi - lo)
+        except Exception:
+            continue
+        i = data.find(a)
+        while i >= 0:
+            if data[i + len(a):i + len(a) + len(b)] == b:
+                hits.append(name or hex(lo))
+                break
+            i = data.find(a, i + 1)
+        del data
+    return hits
+"""
+
+
+def halves(secret):
+    """|secret| (str) as two bytes literals for MEMSCAN_SETUP's _sc_memscan."""
+    raw = secret.encode()
+    mid = len(raw) // 2
+    return repr(raw[:mid]), repr(raw[mid:])
