@@ -3,6 +3,8 @@
  * a misplaced one is named in the error. */
 #include "cli.h"
 
+#include "client_cmd.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -59,6 +61,10 @@ static const command_t s_commands[] = {
 
 void cli_usage(FILE *out, const char *topic)
 {
+    if (topic && client_cmd_is_command(topic)) {
+        client_cmd_usage(out, topic);
+        return;
+    }
     if (!topic)
         fputs("usage: sandcell COMMAND [OPTIONS]\n"
               "sandcell runs untrusted Python, one sandboxed interpreter per conversation,\n"
@@ -228,6 +234,11 @@ int cli_parse(int argc, char **argv, cli_options_t *out, char *why, size_t why_l
         if (strcmp(cmd, s_commands[i].name) != 0)
             continue;
         out->command = s_commands[i].command;
+        if (out->command == CMD_CLIENT) { /* parses its own flags, --help included */
+            out->client_argc = argc - 1;
+            out->client_argv = argv + 1;
+            return 0;
+        }
         for (int j = 2; j < argc; j++) {
             if (strcmp(argv[j], "--help") == 0 || strcmp(argv[j], "-h") == 0) {
                 out->command = CMD_HELP;
@@ -239,11 +250,6 @@ int cli_parse(int argc, char **argv, cli_options_t *out, char *why, size_t why_l
             return s_parse_install(argc, argv, 2, out, why, why_len);
         if (out->command == CMD_DOCTOR)
             return argc > 2 ? s_fail(why, why_len, "doctor: unknown option %s", argv[2]) : 0;
-        if (out->command == CMD_CLIENT) {
-            out->client_argc = argc - 1;
-            out->client_argv = argv + 1;
-            return 0;
-        }
         if (out->command == CMD_SERVE) {
             out->max_executions = CLI_DEFAULT_SERVE_MAX_EXECUTIONS;
             out->idle_timeout_s = CLI_DEFAULT_IDLE_TIMEOUT;

@@ -105,7 +105,8 @@ int client_cmd_connect(const char *cmd, const char *runtime_file, control_client
         return client_cmd_fail(cmd, "runtime file path too long");
     int rc = control_client_open(path, out, why, sizeof why);
     if (rc == -ENOENT) {
-        fprintf(stderr, "sandcell: no daemon found (looked for %s); start one with `sandcell serve`\n",
+        fprintf(stderr,
+                "sandcell: no daemon found (looked for %s); start one with `sandcell serve`\n",
                 path);
         return 1;
     }
@@ -192,11 +193,16 @@ static const struct {
     const char *key;
     bool fractional; /* seconds and cpus may have a fraction */
 } s_start_limits[] = {
-    {"--max-executions", "max_executions", false}, {"--timeout", "timeout", true},
-    {"--memory", "memory", false},                 {"--pids", "pids", false},
-    {"--cpus", "cpus", true},                      {"--disk", "disk", false},
-    {"--open-files", "open_files", false},         {"--max-output", "max_output", false},
-    {"--idle-timeout", "idle_timeout", true},      {"--lifetime", "lifetime", true},
+    {"--max-executions", "max_executions", false},
+    {"--timeout", "timeout", true},
+    {"--memory", "memory", false},
+    {"--pids", "pids", false},
+    {"--cpus", "cpus", true},
+    {"--disk", "disk", false},
+    {"--open-files", "open_files", false},
+    {"--max-output", "max_output", false},
+    {"--idle-timeout", "idle_timeout", true},
+    {"--lifetime", "lifetime", true},
 };
 
 #define N_START_LIMITS (sizeof s_start_limits / sizeof *s_start_limits)
@@ -239,10 +245,10 @@ static int s_start(int argc, char **argv)
         double v = strtod(values[k], &end);
         if (end == values[k] || *end || errno || !isfinite(v) || v < 0 ||
             (!s_start_limits[k].fractional && (v != floor(v) || v > 1e15)))
-            return client_cmd_usage_error("start", "%s needs a %s, not \"%s\"", s_start_limits[k].flag,
-                                 s_start_limits[k].fractional ? "non-negative number"
-                                                              : "non-negative whole number",
-                                 values[k]);
+            return client_cmd_usage_error(
+                "start", "%s needs a %s, not \"%s\"", s_start_limits[k].flag,
+                s_start_limits[k].fractional ? "non-negative number" : "non-negative whole number",
+                values[k]);
         json_object_set_new(content, s_start_limits[k].key,
                             v == floor(v) && v <= 1e15 ? json_integer((json_int_t)v)
                                                        : json_real(v));
@@ -277,13 +283,20 @@ static int s_start(int argc, char **argv)
 
 /* ------------------------------------------------------------------- ls */
 
-/* The text of a list entry's field: strings as they are, numbers as
- * numbers, epoch seconds (for "started") as local time. */
+/* The text of a list entry's field: strings as they are (but an ISO-8601
+ * date loses its fraction of a second), numbers as numbers, epoch seconds
+ * (for "started") as local time. */
 static void s_field(const json_t *entry, const char *key, char *out, size_t out_len)
 {
     const json_t *v = json_object_get(entry, key);
     if (json_is_string(v)) {
-        snprintf(out, out_len, "%s", json_string_value(v));
+        const char *text = json_string_value(v);
+        const char *dot = strchr(text, '.');
+        if (strlen(text) > 19 && text[10] == 'T' && dot == text + 19 &&
+            text[strlen(text) - 1] == 'Z')
+            snprintf(out, out_len, "%.19sZ", text);
+        else
+            snprintf(out, out_len, "%s", text);
     } else if (json_is_number(v) && strcmp(key, "started") == 0) {
         time_t t = (time_t)json_number_value(v);
         struct tm tm;
@@ -333,8 +346,9 @@ static int s_ls(int argc, char **argv)
         return 0;
     }
     static const char *const heads[] = {"ID", "STATE", "EXECUTIONS", "STARTED"};
+    static const char *const keys[] = {"id", "state", "executions", "started"};
     size_t n = json_array_size(list);
-    char(*cells)[4][64] = calloc(n + 1, sizeof *cells);
+    _cleanup_free_ char(*cells)[4][64] = calloc(n + 1, sizeof *cells);
     if (!cells) {
         wire_msg_clear(&reply);
         return client_cmd_fail("ls", "out of memory");
@@ -352,8 +366,7 @@ static int s_ls(int argc, char **argv)
                 bool capped = json_integer_value(json_object_get(e, "max_executions")) > 0;
                 snprintf(cells[r][c], sizeof cells[r][c], capped ? "%s/%s" : "%s", done, max);
             } else {
-                s_field(e, c == 0 ? "id" : c == 1 ? "state" : "started", cells[r][c],
-                        sizeof cells[r][c]);
+                s_field(e, keys[c], cells[r][c], sizeof cells[r][c]);
             }
             int len = (int)strlen(cells[r][c]);
             width[c] = len > width[c] ? len : width[c];
@@ -362,7 +375,6 @@ static int s_ls(int argc, char **argv)
     for (size_t r = 0; r <= n; r++)
         printf("%-*s  %-*s  %-*s  %s\n", width[0], cells[r][0], width[1], cells[r][1], width[2],
                cells[r][2], cells[r][3]);
-    free(cells);
     wire_msg_clear(&reply);
     return 0;
 }
@@ -419,7 +431,7 @@ static int s_put(int argc, char **argv)
         return client_cmd_fail("put", "%s: not a regular file", local);
     if ((size_t)st.st_size > WIRE_MAX_BYTES - 65536)
         return client_cmd_fail("put", "%s: %lld bytes; a put carries at most %zu MiB", local,
-                      (long long)st.st_size, WIRE_MAX_BYTES >> 20);
+                               (long long)st.st_size, WIRE_MAX_BYTES >> 20);
     _cleanup_free_ char *data = NULL;
     size_t size;
     int e = client_cmd_read_all(fd, &data, &size);
@@ -458,6 +470,8 @@ static int s_get(int argc, char **argv)
     if (n_pos < 2 || n_pos > 3)
         return client_cmd_usage_error("get", "expected ID REMOTE [LOCAL]");
     const char *id = pos[0], *remote = pos[1];
+    if (n_pos == 3 && !pos[2][0])
+        return client_cmd_usage_error("get", "LOCAL is empty");
     char local[4096];
     struct stat st;
     if (n_pos == 3 && !(stat(pos[2], &st) == 0 && S_ISDIR(st.st_mode)))
@@ -465,7 +479,8 @@ static int s_get(int argc, char **argv)
     else if (!s_basename(remote)[0])
         return client_cmd_usage_error("get", "%s names no file; give LOCAL", remote);
     else if (snprintf(local, sizeof local, "%s%s%s", n_pos == 3 ? pos[2] : "",
-                      n_pos == 3 ? "/" : "", s_basename(remote)) >= (int)sizeof local)
+                      n_pos == 3 && pos[2][strlen(pos[2]) - 1] != '/' ? "/" : "",
+                      s_basename(remote)) >= (int)sizeof local)
         return client_cmd_usage_error("get", "local path too long");
     if (!force && access(local, F_OK) == 0)
         return client_cmd_fail("get", "%s exists; add --force to replace it", local);
@@ -523,7 +538,8 @@ static const client_command_t s_commands[] = {
      "    DIR/sandcell-ID-N.png (or .jpg). Exits 0 if the cell succeeded, 1 if not.\n"
      "    --out-dir DIR      where images go (default: the current directory)\n"
      "    --timeout S        stop waiting after S seconds, interrupt the cell, exit 124\n"
-     "    Ctrl-C interrupts the cell; a second Ctrl-C stops waiting (exit 130).\n" RUNTIME_FLAG},
+     "    Ctrl-C interrupts the cell; a second Ctrl-C stops waiting (exit 130).\n"
+     "    Put -- before a CODE that starts with \"-\".\n" RUNTIME_FLAG},
     {"put", s_put,
      "sandcell put ID LOCAL [REMOTE]\n"
      "    Copy the file LOCAL into the conversation's workspace as REMOTE\n"

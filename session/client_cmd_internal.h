@@ -11,9 +11,9 @@
 #include "control_client.h"
 #include "wire.h"
 
-#define RUNTIME_FLAG                                                                       \
-    "    --runtime-file PATH  the daemon's runtime file (default: $SANDCELL_RUNTIME_FILE,\n" \
-    "                       else $XDG_RUNTIME_DIR/sandcell-serve.json,\n"                  \
+#define RUNTIME_FLAG                                                                               \
+    "    --runtime-file PATH  the daemon's runtime file (default: $SANDCELL_RUNTIME_FILE,\n"       \
+    "                       else $XDG_RUNTIME_DIR/sandcell-serve.json,\n"                          \
     "                       else /tmp/sandcell-UID/serve.json)\n"
 
 /* One flag of a command: a value flag (|value| set) stores its argument

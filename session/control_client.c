@@ -64,8 +64,8 @@ int control_client_runtime_path(const char *flag, char *out, size_t out_len)
 /* Fills |conn| (but its key) from the runtime file's JSON (transport, ip,
  * control_port, signature_scheme), *key (borrowed from |obj|) and *pid.
  * Returns 0 or -1 with |why|. */
-static int s_parse_runtime(const json_t *obj, connfile_t *conn, const char **key_out,
-                           long *pid, char *why, size_t why_len)
+static int s_parse_runtime(const json_t *obj, connfile_t *conn, const char **key_out, long *pid,
+                           char *why, size_t why_len)
 {
     memset(conn, 0, sizeof *conn);
     const char *transport = json_string_value(json_object_get(obj, "transport"));
@@ -190,8 +190,8 @@ const char *control_client_parent_id(const wire_msg_t *msg)
 }
 
 int control_client_send(void *socket, const signer_t *signer, const char *session,
-                        const char *msg_type, const json_t *content,
-                        const wire_frame_t *buffers, size_t n_buffers, char *msg_id)
+                        const char *msg_type, const json_t *content, const wire_frame_t *buffers,
+                        size_t n_buffers, char *msg_id)
 {
     const char *user = getenv("USER");
     json_auto_t *header = header_new(msg_type, session, user && user[0] ? user : "sandcell");
@@ -200,7 +200,10 @@ int control_client_send(void *socket, const signer_t *signer, const char *sessio
         return -1;
     }
     wire_outgoing_t msg = {
-        .header = header, .content = content, .buffers = buffers, .n_buffers = n_buffers,
+        .header = header,
+        .content = content,
+        .buffers = buffers,
+        .n_buffers = n_buffers,
     };
     wire_frames_t frames = {0};
     proto_err_t err;
@@ -222,11 +225,16 @@ int control_client_send(void *socket, const signer_t *signer, const char *sessio
     return rc;
 }
 
+bool control_client_daemon_gone(const control_client_t *self)
+{
+    return self->pid > 0 && kill((pid_t)self->pid, 0) < 0 && errno == ESRCH;
+}
+
 /* Appends why the daemon may not be answering to |why|. */
 static void s_hint(const control_client_t *self, char *why, size_t why_len)
 {
     size_t len = strlen(why);
-    if (self->pid > 0 && kill((pid_t)self->pid, 0) < 0 && errno == ESRCH)
+    if (control_client_daemon_gone(self))
         snprintf(why + len, why_len - len,
                  " (process %ld, named in %s, is not running: remove that stale file or "
                  "start `sandcell serve` again)",
@@ -254,23 +262,22 @@ static int s_wait(void *socket, short events, long long deadline)
 }
 
 int control_client_call(control_client_t *self, const char *msg_type, const json_t *content,
-                        const wire_frame_t *buffers, size_t n_buffers, wire_msg_t *reply,
-                        char *why, size_t why_len)
+                        const wire_frame_t *buffers, size_t n_buffers, wire_msg_t *reply, char *why,
+                        size_t why_len)
 {
     memset(reply, 0, sizeof *reply);
     long long deadline = s_now_ms() + CONTROL_CLIENT_TIMEOUT_MS;
     /* A stale runtime file (its daemon is gone) need not cost ten seconds:
      * a local connection is made in milliseconds or refused. */
-    bool daemon_gone = self->pid > 0 && kill((pid_t)self->pid, 0) < 0 && errno == ESRCH;
     if (!s_wait(self->socket, ZMQ_POLLOUT,
-                daemon_gone ? s_now_ms() + STALE_CONNECT_MS : deadline)) {
+                control_client_daemon_gone(self) ? s_now_ms() + STALE_CONNECT_MS : deadline)) {
         snprintf(why, why_len, "cannot reach the daemon at %s", self->endpoint);
         s_hint(self, why, why_len);
         return -1;
     }
     char msg_id[HEADER_ID_LEN + 1];
-    if (control_client_send(self->socket, self->signer, self->session, msg_type, content,
-                            buffers, n_buffers, msg_id) < 0) {
+    if (control_client_send(self->socket, self->signer, self->session, msg_type, content, buffers,
+                            n_buffers, msg_id) < 0) {
         snprintf(why, why_len, "cannot send %s: %s", msg_type, zmq_strerror(errno));
         return -1;
     }

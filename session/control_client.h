@@ -6,6 +6,7 @@
 #define SANDCELL_CONTROL_CLIENT_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "header.h"
@@ -39,6 +40,10 @@ void control_client_destroy(control_client_t **self_p);
  * destroyed. */
 void *control_client_context(control_client_t *self);
 
+/* Whether the daemon's process, named by the runtime file, is known to
+ * be gone (false when the file names none). */
+bool control_client_daemon_gone(const control_client_t *self);
+
 /* Sends |msg_type| with |content| (borrowed) and |n_buffers| extra frames,
  * then waits up to CONTROL_CLIENT_TIMEOUT_MS for the reply whose
  * parent_header.msg_id is the request's. Returns 0 with the reply in
@@ -46,16 +51,16 @@ void *control_client_context(control_client_t *self);
  * "error"), or -1 with a one-line reason in |why| (no connection, no
  * answer, out of memory). */
 int control_client_call(control_client_t *self, const char *msg_type, const json_t *content,
-                        const wire_frame_t *buffers, size_t n_buffers, wire_msg_t *reply,
-                        char *why, size_t why_len);
+                        const wire_frame_t *buffers, size_t n_buffers, wire_msg_t *reply, char *why,
+                        size_t why_len);
 
 /* Signs |msg_type| + |content| (borrowed) + |n_buffers| buffers with
  * |signer| and sends it on |socket| (a DEALER: no identities). The header's
  * session is |session|. Writes the new msg_id into |msg_id|
  * (HEADER_ID_LEN + 1 bytes) if not NULL. Returns 0 or -1 (errno set). */
 int control_client_send(void *socket, const signer_t *signer, const char *session,
-                        const char *msg_type, const json_t *content,
-                        const wire_frame_t *buffers, size_t n_buffers, char *msg_id);
+                        const char *msg_type, const json_t *content, const wire_frame_t *buffers,
+                        size_t n_buffers, char *msg_id);
 
 /* The parent_header.msg_id of |msg|, or "" if it has none. Borrowed. */
 const char *control_client_parent_id(const wire_msg_t *msg);

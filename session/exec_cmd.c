@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -30,13 +31,18 @@
 #include "connfile.h"
 #include "util.h"
 #include "wire_io.h"
+
+/* How long exec still waits for a cell it interrupted at --timeout. */
+#define EXEC_GRACE_MS 3000
+
 enum { X_SHELL, X_CONTROL, X_IOPUB, X_NSOCKETS };
 
 /* One `sandcell exec` run: the conversation's sockets and what has come
  * back for the execute_request. */
 typedef struct {
     const char *id;
-    const char *out_dir; /* NULL: the current directory */
+    const char *out_dir;      /* NULL: the current directory */
+    control_client_t *daemon; /* borrowed */
     void *sockets[X_NSOCKETS];
     signer_t *signer;
     char session[HEADER_ID_LEN + 1];
@@ -64,11 +70,11 @@ static long long s_now_ms(void)
 static int s_exec_send(exec_t *x, int sock, const char *msg_type, const json_t *content,
                        char *msg_id)
 {
-    if (content && control_client_send(x->sockets[sock], x->signer, x->session, msg_type,
-                                       content, NULL, 0, msg_id) == 0)
+    if (content && control_client_send(x->sockets[sock], x->signer, x->session, msg_type, content,
+                                       NULL, 0, msg_id) == 0)
         return 0;
     return client_cmd_fail("exec", "cannot send %s: %s", msg_type,
-                  content ? zmq_strerror(errno) : "out of memory");
+                           content ? zmq_strerror(errno) : "out of memory");
 }
 
 /* Decodes one base64 image and writes it to the first free
@@ -90,7 +96,8 @@ static void s_save_image(exec_t *x, const char *b64, const char *ext)
     _cleanup_close_ int fd = -1;
     for (int tries = 0; fd < 0 && tries < 10000; tries++) {
         snprintf(path, sizeof path, "%s%ssandcell-%s-%d.%s", x->out_dir ? x->out_dir : "",
-                 x->out_dir ? "/" : "", id, ++x->images, ext);
+                 x->out_dir && x->out_dir[strlen(x->out_dir) - 1] != '/' ? "/" : "", id,
+                 ++x->images, ext);
         fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
         if (fd < 0 && errno != EEXIST)
             break;
@@ -137,8 +144,10 @@ static void s_on_iopub(exec_t *x, const wire_msg_t *msg)
         const json_t *tb = json_object_get(c, "traceback");
         size_t i;
         const json_t *line;
-        json_array_foreach(tb, i, line) if (json_is_string(line))
-            fprintf(stderr, "%s\n", json_string_value(line));
+        json_array_foreach(tb, i, line) {
+            if (json_is_string(line))
+                fprintf(stderr, "%s\n", json_string_value(line));
+        }
         if (json_array_size(tb) == 0)
             fprintf(stderr, "%s: %s\n", json_string_value(json_object_get(c, "ename")),
                     json_string_value(json_object_get(c, "evalue")));
@@ -204,19 +213,49 @@ static int s_exec_wait_iopub(exec_t *x)
     if (s_interrupts)
         return 130;
     return client_cmd_fail("exec", "conversation %s did not answer within %d s", x->id,
-                  CONTROL_CLIENT_TIMEOUT_MS / 1000);
+                           CONTROL_CLIENT_TIMEOUT_MS / 1000);
+}
+
+/* Whether the cell's end can no longer come: the daemon is gone, or (when
+ * |ask|) the daemon no longer knows the conversation (stopped, culled).
+ * Prints why. An unanswered question counts as neither. */
+static bool s_exec_gone(exec_t *x, bool ask)
+{
+    if (control_client_daemon_gone(x->daemon)) {
+        client_cmd_fail("exec", "the daemon has gone away");
+        return true;
+    }
+    json_auto_t *content = json_pack("{s:s}", "id", x->id);
+    wire_msg_t reply;
+    char why[512];
+    if (!ask || !content ||
+        control_client_call(x->daemon, "connection_request", content, NULL, 0, &reply, why,
+                            sizeof why) < 0)
+        return false;
+    const char *status = json_string_value(json_object_get(reply.content, "status"));
+    bool gone = !status || strcmp(status, "ok") != 0;
+    const char *ename = json_string_value(json_object_get(reply.content, "ename"));
+    const char *evalue = json_string_value(json_object_get(reply.content, "evalue"));
+    if (gone)
+        client_cmd_fail("exec", "conversation %s has ended: %s: %s", x->id,
+                        ename ? ename : "Error", evalue ? evalue : "");
+    wire_msg_clear(&reply);
+    return gone;
 }
 
 static int s_exec_run(exec_t *x, const char *code, double timeout_s)
 {
     json_auto_t *request =
-        json_pack("{s:s, s:b, s:b, s:{}, s:b, s:b}", "code", code, "silent", 0, "store_history",
-                  1, "user_expressions", "allow_stdin", 0, "stop_on_error", 1);
+        json_pack("{s:s, s:b, s:b, s:{}, s:b, s:b}", "code", code, "silent", 0, "store_history", 1,
+                  "user_expressions", "allow_stdin", 0, "stop_on_error", 1);
     json_auto_t *empty = json_object();
     if (s_exec_send(x, X_SHELL, "execute_request", request, x->exec_id))
         return 1;
     long long deadline = timeout_s > 0 ? s_now_ms() + (long long)(timeout_s * 1000) : 0;
     int handled = 0;
+    bool timed_out = false;
+    long long next_check = s_now_ms() + 1000;
+    unsigned checks = 0;
     while (!(x->reply && x->idle)) {
         if (s_interrupts > 1) {
             fprintf(stderr, "sandcell exec: stopped waiting; the cell may still be running\n");
@@ -224,22 +263,35 @@ static int s_exec_run(exec_t *x, const char *code, double timeout_s)
         }
         if (s_interrupts > handled) {
             handled = s_interrupts;
-            fprintf(stderr, "sandcell exec: interrupting the cell (Ctrl-C again to stop waiting)\n");
+            fprintf(stderr,
+                    "sandcell exec: interrupting the cell (Ctrl-C again to stop waiting)\n");
             if (s_exec_send(x, X_CONTROL, "interrupt_request", empty, NULL))
                 return 1;
         }
         long long now = s_now_ms();
+        if (deadline && now >= deadline && timed_out)
+            break;
+        if (now >= next_check) {
+            if (s_exec_gone(x, ++checks % 5 == 0))
+                return 1;
+            next_check = now + 1000;
+        }
         if (deadline && now >= deadline) {
-            /* interrupt it, and wait a little so the request leaves before
-             * the socket closes (linger 0) */
-            if (s_exec_send(x, X_CONTROL, "interrupt_request", empty, NULL) == 0)
-                s_exec_poll(x, 1000);
-            fprintf(stderr, "sandcell exec: no result within %g s; the cell was interrupted\n",
-                    timeout_s);
-            return 124;
+            /* Interrupt the cell and see it end, so that the next exec does
+             * not find it still running (or is aborted by its error). */
+            timed_out = true;
+            deadline = now + EXEC_GRACE_MS;
+            if (s_exec_send(x, X_CONTROL, "interrupt_request", empty, NULL))
+                return 1;
         }
         s_exec_poll(x, deadline && deadline - now < 200 ? deadline - now : 200);
         s_exec_drain(x, NULL);
+    }
+    if (timed_out) {
+        fprintf(stderr, "sandcell exec: no result within %g s; %s\n", timeout_s,
+                x->reply && x->idle ? "the cell was interrupted"
+                                    : "interrupted, but the cell may still be running");
+        return 124;
     }
     const char *status = json_string_value(json_object_get(x->reply, "status"));
     if (status && strcmp(status, "ok") == 0)
@@ -248,6 +300,8 @@ static int s_exec_run(exec_t *x, const char *code, double timeout_s)
     const char *evalue = json_string_value(json_object_get(x->reply, "evalue"));
     if (!x->error_shown && ename)
         fprintf(stderr, "sandcell exec: %s: %s\n", ename, evalue ? evalue : "");
+    else if (!x->error_shown && status && strcmp(status, "aborted") == 0)
+        fprintf(stderr, "sandcell exec: the cell was not run: an earlier cell failed\n");
     else if (!x->error_shown)
         fprintf(stderr, "sandcell exec: the cell ended with status %s\n", status ? status : "?");
     return 1;
@@ -275,7 +329,7 @@ static int s_exec_connect(exec_t *x, void *ctx, const json_t *connection)
             (types[s] == ZMQ_SUB && zmq_setsockopt(x->sockets[s], ZMQ_SUBSCRIBE, "", 0) < 0) ||
             zmq_connect(x->sockets[s], endpoint) < 0)
             rc = client_cmd_fail("exec", "cannot connect to conversation %s: %s", x->id,
-                        zmq_strerror(errno));
+                                 zmq_strerror(errno));
     }
     connfile_clear(&conn);
     return rc;
@@ -299,7 +353,11 @@ int exec_cmd_run(int argc, char **argv)
         return client_cmd_usage_error("exec", "which conversation? give -c ID");
     if (n_pos != 1)
         return client_cmd_usage_error("exec", n_pos ? "expected one CODE argument (quote it)"
-                                           : "no CODE given (\"-\" reads it from stdin)");
+                                                    : "no CODE given (\"-\" reads it from stdin)");
+    if (x.out_dir && !x.out_dir[0])
+        x.out_dir = NULL;
+    if (x.out_dir && mkdir(x.out_dir, 0777) < 0 && errno != EEXIST)
+        return client_cmd_fail("exec", "--out-dir %s: %s", x.out_dir, strerror(errno));
     double timeout_s = 0;
     char *end;
     if (timeout && ((timeout_s = strtod(timeout, &end)) <= 0 || *end || !isfinite(timeout_s)))
@@ -317,6 +375,7 @@ int exec_cmd_run(int argc, char **argv)
     json_auto_t *content = json_pack("{s:s}", "id", x.id);
     wire_msg_t reply;
     rc = client_cmd_call(cc, "exec", "connection_request", content, NULL, 0, &reply);
+    x.daemon = cc;
     if (rc == 0) {
         rc = s_exec_connect(&x, control_client_context(cc),
                             json_object_get(reply.content, "connection"));
