@@ -629,6 +629,7 @@ void conversation_reply_capped(conversation_t *c, request_t *req)
         conversation_reply_error(c, req, "ExecutionLimitReached", evalue);
         return;
     }
+    conversation_begin(c, req);
     json_t *error = json_pack("{s:s, s:s, s:[s+]}", "ename", "ExecutionLimitReached", "evalue",
                               evalue, "traceback", "ExecutionLimitReached: ", evalue);
     conversation_publish(c, &req->msg.raw_header, "error", json_deep_copy(error));
