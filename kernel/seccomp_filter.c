@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 static const char *const s_allowed[] = {
     "accept", "accept4", "access", "alarm", "arch_prctl", "bind", "brk", "capget", "capset",
@@ -72,7 +73,7 @@ static const char *const s_denied[] = {
     "syslog", "acct", "settimeofday", "clock_settime", "clock_adjtime", "adjtimex",
     "quotactl", "quotactl_fd", "lookup_dcookie", "fanotify_init", "fanotify_mark",
     "vhangup", "iopl", "ioperm", "uselib", "ustat", "sysfs", "_sysctl", "personality",
-    "mknod", "mknodat", "nfsservctl", "landlock_create_ruleset", "memfd_secret",
+    "nfsservctl", "landlock_create_ruleset", "memfd_secret",
     "process_madvise", "process_mrelease", "seccomp", "sethostname", "setdomainname",
 };
 
@@ -115,6 +116,30 @@ static int s_build(scmp_filter_ctx ctx, const char **what)
         struct scmp_arg_cmp one = SCMP_A0(SCMP_CMP_MASKED_EQ, flags[i], flags[i]);
         if ((rc = s_add(ctx, SCMP_ACT_ERRNO(EPERM), "clone", 1, &one)) < 0)
             return rc;
+    }
+    /* mknod for FIFOs, sockets and plain files (os.mkfifo); never devices.
+     * (When rules of one call overlap, libseccomp applies the most
+     * restrictive, so each kind gets its own rule.) */
+    static const struct {
+        const char *name;
+        int mode_arg;
+    } mknods[] = {{"mknod", 1}, {"mknodat", 2}};
+    static const unsigned types[] = {S_IFIFO, S_IFSOCK, S_IFREG, 0};
+    for (size_t i = 0; i < sizeof mknods / sizeof *mknods; i++) {
+        *what = mknods[i].name;
+        for (size_t t = 0; t < sizeof types / sizeof *types; t++) {
+            struct scmp_arg_cmp kind = {(unsigned)mknods[i].mode_arg, SCMP_CMP_MASKED_EQ, S_IFMT,
+                                        types[t]};
+            if ((rc = s_add(ctx, SCMP_ACT_ALLOW, mknods[i].name, 1, &kind)) < 0)
+                return rc;
+        }
+        static const unsigned devices[] = {S_IFCHR, S_IFBLK};
+        for (size_t t = 0; t < sizeof devices / sizeof *devices; t++) {
+            struct scmp_arg_cmp kind = {(unsigned)mknods[i].mode_arg, SCMP_CMP_MASKED_EQ, S_IFMT,
+                                        devices[t]};
+            if ((rc = s_add(ctx, SCMP_ACT_ERRNO(EPERM), mknods[i].name, 1, &kind)) < 0)
+                return rc;
+        }
     }
     *what = "socket";
     struct scmp_arg_cmp unix_only = SCMP_A0(SCMP_CMP_EQ, AF_UNIX);
