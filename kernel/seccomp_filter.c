@@ -10,6 +10,7 @@
 #include "seccomp_filter.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <linux/sched.h>
 #include <seccomp.h>
 #include <stdio.h>
@@ -90,6 +91,13 @@ static int s_add(scmp_filter_ctx ctx, uint32_t action, const char *name, unsigne
     return seccomp_rule_add_array(ctx, action, nr, n, args);
 }
 
+static int s_add_masked(scmp_filter_ctx ctx, uint32_t action, const char *name, unsigned arg,
+                        uint64_t mask, uint64_t value)
+{
+    struct scmp_arg_cmp cmp = {arg, SCMP_CMP_MASKED_EQ, mask, value};
+    return s_add(ctx, action, name, 1, &cmp);
+}
+
 static int s_build(scmp_filter_ctx ctx, const char **what)
 {
     int rc;
@@ -147,14 +155,43 @@ static int s_build(scmp_filter_ctx ctx, const char **what)
     if ((rc = s_add(ctx, SCMP_ACT_ALLOW, "socket", 1, &unix_only)) < 0 ||
         (rc = s_add(ctx, SCMP_ACT_ERRNO(EACCES), "socket", 1, &not_unix)) < 0)
         return rc;
+    /* ioctl: every request but TIOCSTI and TIOCLINUX (terminal input
+     * injection). libseccomp lets an unconditional rule override the
+     * conditional ones of the same call, and allows one comparison per
+     * argument per rule, so "not X and not Y" is spelled out: a request is
+     * allowed by the rule for bit b when it differs from both in bit b, or
+     * from X in bit b and from Y in bit c (X and Y differ in bit c). The
+     * kernel reads the request as 32 bits, so only those are compared. */
     *what = "ioctl";
-    struct scmp_arg_cmp tiocsti = SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, TIOCSTI);
-    struct scmp_arg_cmp tioclinux = SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, TIOCLINUX);
-    if ((rc = s_add(ctx, SCMP_ACT_ERRNO(EPERM), "ioctl", 1, &tiocsti)) < 0 ||
-        (rc = s_add(ctx, SCMP_ACT_ERRNO(EPERM), "ioctl", 1, &tioclinux)) < 0)
+    const uint64_t x = TIOCSTI, y = TIOCLINUX;
+    if ((rc = s_add_masked(ctx, SCMP_ACT_ERRNO(EPERM), "ioctl", 1, 0xffffffffu, x)) < 0 ||
+        (rc = s_add_masked(ctx, SCMP_ACT_ERRNO(EPERM), "ioctl", 1, 0xffffffffu, y)) < 0)
         return rc;
-    /* Every other ioctl: the rules above take precedence where they match. */
-    return s_add(ctx, SCMP_ACT_ALLOW, "ioctl", 0, NULL);
+    for (int b = 0; b < 32; b++) {
+        uint64_t bit = (uint64_t)1 << b;
+        if (((x ^ y) & bit) != 0)
+            continue; /* handled below, through the bits where X and Y differ */
+        if ((rc = s_add_masked(ctx, SCMP_ACT_ALLOW, "ioctl", 1, bit, ~x & bit)) < 0)
+            return rc;
+    }
+    /* Requests equal to X or Y in every common bit: they differ from X or
+     * from Y in some bit where X and Y differ; pair such bits. */
+    for (int b = 0; b < 32; b++) {
+        uint64_t bit_b = (uint64_t)1 << b;
+        if (((x ^ y) & bit_b) == 0)
+            continue;
+        for (int c = 0; c < 32; c++) {
+            uint64_t bit_c = (uint64_t)1 << c;
+            if (c == b || ((x ^ y) & bit_c) == 0)
+                continue; /* a request cannot differ from both X and Y in one bit of D */
+            /* differs from X at b and from Y at c: one masked test on both bits */
+            uint64_t mask = bit_b | bit_c, want = (~x & bit_b) | (~y & bit_c);
+            if ((rc = s_add_masked(ctx, SCMP_ACT_ALLOW, "ioctl", 1, mask, want)) < 0 &&
+                rc != -EEXIST)
+                return rc;
+        }
+    }
+    return 0;
 }
 
 int seccomp_filter_install(char *why, size_t why_len)

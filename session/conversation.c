@@ -35,6 +35,7 @@ static const char *const s_output_types[] = {
 };
 
 static void s_pump(conversation_t *c);
+static size_t s_max_record(const conversation_t *c);
 static void s_read_socket(conversation_t *c, conn_channel_t ch);
 
 /* ---------------------------------------------------------------- sending */
@@ -563,7 +564,9 @@ static void s_on_worker(void *arg)
         if (rc == 0)
             break;
         if (rc == -EMSGSIZE) {
-            log_warn("ignoring an oversized record from the interpreter");
+            log_warn("dropped a record from the interpreter larger than the output limit");
+            if (c->current && !c->output_capped)
+                s_output_allowed(c, c->current, "stream", s_max_record(c) + 1);
             continue;
         }
         if (rc < 0) {
@@ -576,6 +579,15 @@ static void s_on_worker(void *arg)
     s_pump(c);
 }
 
+/* Records from the interpreter larger than a cell may output are refused
+ * while they are read, before they cost the manager any memory. */
+static size_t s_max_record(const conversation_t *c)
+{
+    size_t cap = c->limits.max_output_mib > 0 ? (size_t)c->limits.max_output_mib << 20
+                                              : CHANNEL_MAX_RECORD;
+    return cap + ((size_t)1 << 20);
+}
+
 static void s_spawn_worker(conversation_t *c)
 {
     int err = 0;
@@ -585,6 +597,7 @@ static void s_spawn_worker(conversation_t *c)
         log_error("cannot start an interpreter: %s", strerror(-err));
         return;
     }
+    channel_set_max_record(c->worker->chan, s_max_record(c));
     if (reactor_add(c->reactor, NULL, channel_fd(c->worker->chan), s_on_worker, c) < 0) {
         worker_destroy(&c->worker);
         log_error("cannot watch the interpreter: out of memory");
@@ -595,6 +608,7 @@ static void s_spawn_worker(conversation_t *c)
 static void s_adopt_worker(conversation_t *c, worker_t *w)
 {
     c->worker = w;
+    channel_set_max_record(w->chan, s_max_record(c));
     if (w->ready) {
         json_decref(c->kernel_info);
         c->kernel_info = json_incref(w->ready);
@@ -715,9 +729,14 @@ bool conversation_zygote_event(conversation_t *c, json_t *event)
     if (strcmp(type, "spawned") == 0 && id == w->spawn_id) {
         w->pid = (pid_t)pid;
     } else if (strcmp(type, "spawn_failed") == 0 && id == w->spawn_id) {
-        log_error("the zygote could not fork an interpreter: %s",
-                  json_string_value(json_object_get(event, "error")));
-        reactor_remove(c->reactor, NULL, channel_fd(w->chan));
+        const char *error = json_string_value(json_object_get(event, "error"));
+        log_error("the zygote could not fork an interpreter: %s", error ? error : "?");
+        free(c->start_error);
+        if (asprintf(&c->start_error, "the sandbox could not be set up (%s)",
+                     error ? error : "no detail") < 0)
+            c->start_error = NULL;
+        if (w->chan) /* the zygote closed its end, so the channel may be gone already */
+            reactor_remove(c->reactor, NULL, channel_fd(w->chan));
         w->exited = true;
         worker_mark_dying(w, reactor_now_ms());
         s_worker_gone(c);
