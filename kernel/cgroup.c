@@ -251,6 +251,17 @@ static void s_kill_members(const char *dir)
         kill((pid_t)atoi(p), SIGKILL);
 }
 
+/* True if |pid| runs: exists and is not a zombie waiting to be reaped. */
+static bool s_alive(int pid)
+{
+    char path[64], stat[256];
+    snprintf(path, sizeof path, "/proc/%d", pid);
+    if (s_read(path, "stat", stat, sizeof stat) < 0)
+        return kill(pid, 0) == 0 || errno == EPERM;
+    const char *close_paren = strrchr(stat, ')');
+    return !(close_paren && close_paren[1] == ' ' && close_paren[2] == 'Z');
+}
+
 /* Removes the stale sandcell groups directly below |dir|. */
 static int s_sweep_dir(const char *dir)
 {
@@ -263,7 +274,7 @@ static int s_sweep_dir(const char *dir)
         int pid = 0;
         if (sscanf(de->d_name, "sandcell-%d-", &pid) != 1 || pid <= 0)
             continue;
-        if (kill(pid, 0) == 0 || errno == EPERM)
+        if (s_alive(pid))
             continue; /* its zygote still runs */
         cgroup_t cg = {.mode = CGROUP_V1, .npaths = 1};
         snprintf(cg.paths[0], sizeof cg.paths[0], "%s/%s", dir, de->d_name);
