@@ -7,6 +7,7 @@
  * a moment after its parent is told. */
 #include "cgroup.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -248,6 +249,58 @@ static void s_kill_members(const char *dir)
         return;
     for (char *p = strtok(buf, "\n"); p; p = strtok(NULL, "\n"))
         kill((pid_t)atoi(p), SIGKILL);
+}
+
+/* True if |pid| runs: exists and is not a zombie waiting to be reaped. */
+static bool s_alive(int pid)
+{
+    char path[64], stat[256];
+    snprintf(path, sizeof path, "/proc/%d", pid);
+    if (s_read(path, "stat", stat, sizeof stat) < 0)
+        return kill(pid, 0) == 0 || errno == EPERM;
+    const char *close_paren = strrchr(stat, ')');
+    return !(close_paren && close_paren[1] == ' ' && close_paren[2] == 'Z');
+}
+
+/* Removes the stale sandcell groups directly below |dir|. */
+static int s_sweep_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    int removed = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        int pid = 0;
+        if (sscanf(de->d_name, "sandcell-%d-", &pid) != 1 || pid <= 0)
+            continue;
+        if (s_alive(pid))
+            continue; /* its zygote still runs */
+        cgroup_t cg = {.mode = CGROUP_V1, .npaths = 1};
+        snprintf(cg.paths[0], sizeof cg.paths[0], "%s/%s", dir, de->d_name);
+        removed += cgroup_destroy(&cg) == 0;
+    }
+    closedir(d);
+    return removed;
+}
+
+int cgroup_sweep_stale(void)
+{
+    char why[256], own[256], dir[600];
+    cgroup_mode_t mode = cgroup_detect(why, sizeof why);
+    int removed = 0;
+    if (mode == CGROUP_V2) {
+        s_own_group("", own, sizeof own);
+        snprintf(dir, sizeof dir, "/sys/fs/cgroup%s", own);
+        removed += s_sweep_dir(dir);
+    } else if (mode == CGROUP_V1) {
+        for (int i = 0; i < 3; i++) {
+            s_own_group(s_v1_controllers[i], own, sizeof own);
+            snprintf(dir, sizeof dir, "/sys/fs/cgroup/%s%s", s_v1_controllers[i], own);
+            removed += s_sweep_dir(dir);
+        }
+    }
+    return removed;
 }
 
 int cgroup_destroy(cgroup_t *cg)

@@ -43,6 +43,11 @@ bool cgroup_oom_killed(const cgroup_t *cg);
 /* Peak memory use in bytes, or -1 if unknown. */
 long long cgroup_peak_memory(const cgroup_t *cg);
 
+/* Removes the groups "sandcell-PID-N" left behind by zygotes that no
+ * longer run (a daemon killed outright cannot clean up). Returns how many
+ * were removed. */
+int cgroup_sweep_stale(void);
+
 /* Kills whatever is left in the group and removes it. Returns 0 or -errno. */
 int cgroup_destroy(cgroup_t *cg);
 

@@ -15,6 +15,7 @@ struct channel {
     char *buf;      /* record being assembled */
     size_t len, cap;
     bool skipping;  /* inside an oversized record */
+    size_t max_record;
     int received_fd;
 };
 
@@ -27,6 +28,7 @@ channel_t *channel_new(int fd)
     }
     self->fd = fd;
     self->received_fd = -1;
+    self->max_record = CHANNEL_MAX_RECORD;
     return self;
 }
 
@@ -160,7 +162,7 @@ int channel_recv(channel_t *self, int nonblock, char **out, size_t *len)
         memmove(self->buf + self->len, self->buf + self->len + 1, payload);
         if (!self->skipping)
             self->len += payload;
-        if (self->len > CHANNEL_MAX_RECORD) {
+        if (self->len > self->max_record) {
             self->skipping = true;
             self->len = 0;
         }
@@ -186,6 +188,11 @@ int channel_recv(channel_t *self, int nonblock, char **out, size_t *len)
         }
         return 1;
     }
+}
+
+void channel_set_max_record(channel_t *self, size_t max)
+{
+    self->max_record = max < CHANNEL_MAX_RECORD ? max : CHANNEL_MAX_RECORD;
 }
 
 int channel_take_fd(channel_t *self)

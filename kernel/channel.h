@@ -33,6 +33,9 @@ int channel_fd(const channel_t *self);
  * retried. Returns 0 or -errno. */
 int channel_send(channel_t *self, const char *data, size_t len, int pass_fd);
 
+/* Lowers the largest record this end accepts (default CHANNEL_MAX_RECORD). */
+void channel_set_max_record(channel_t *self, size_t max);
+
 /* Receives the next record. With |nonblock| set, returns 0 when no whole
  * record is available yet (a partial one is kept for the next call).
  * Returns 1 with *out (NUL-terminated, caller frees) and *len on a record;

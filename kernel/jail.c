@@ -166,14 +166,13 @@ pid_t jail_spawn(const jail_config_t *config, const char *name, jail_t *jail, ch
         jail->pid = pid;
         return pid < 0 ? -errno : pid;
     }
-    if (cgroup_create(&jail->cgroup, name, &config->limits, why, why_len) < 0) {
-        if (config->require_cgroups) {
-            char reason[400];
-            snprintf(reason, sizeof reason, "%s", why);
-            snprintf(why, why_len, "cgroup: %s", reason);
-            return -EPERM;
-        }
-        jail->cgroup.mode = CGROUP_NONE;
+    /* Without cgroups (--no-cgroups) the rlimits are the only limits. */
+    if (config->require_cgroups &&
+        cgroup_create(&jail->cgroup, name, &config->limits, why, why_len) < 0) {
+        char reason[400];
+        snprintf(reason, sizeof reason, "%s", why);
+        snprintf(why, why_len, "cgroup: %s", reason);
+        return -EPERM;
     }
     int sync[2];
     if (pipe2(sync, O_CLOEXEC) < 0) {

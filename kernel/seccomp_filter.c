@@ -10,12 +10,14 @@
 #include "seccomp_filter.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <linux/sched.h>
 #include <seccomp.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 static const char *const s_allowed[] = {
     "accept", "accept4", "access", "alarm", "arch_prctl", "bind", "brk", "capget", "capset",
@@ -72,7 +74,7 @@ static const char *const s_denied[] = {
     "syslog", "acct", "settimeofday", "clock_settime", "clock_adjtime", "adjtimex",
     "quotactl", "quotactl_fd", "lookup_dcookie", "fanotify_init", "fanotify_mark",
     "vhangup", "iopl", "ioperm", "uselib", "ustat", "sysfs", "_sysctl", "personality",
-    "mknod", "mknodat", "nfsservctl", "landlock_create_ruleset", "memfd_secret",
+    "nfsservctl", "landlock_create_ruleset", "memfd_secret",
     "process_madvise", "process_mrelease", "seccomp", "sethostname", "setdomainname",
 };
 
@@ -87,6 +89,13 @@ static int s_add(scmp_filter_ctx ctx, uint32_t action, const char *name, unsigne
     if (nr == __NR_SCMP_ERROR)
         return 0; /* not a call of this architecture */
     return seccomp_rule_add_array(ctx, action, nr, n, args);
+}
+
+static int s_add_masked(scmp_filter_ctx ctx, uint32_t action, const char *name, unsigned arg,
+                        uint64_t mask, uint64_t value)
+{
+    struct scmp_arg_cmp cmp = {arg, SCMP_CMP_MASKED_EQ, mask, value};
+    return s_add(ctx, action, name, 1, &cmp);
 }
 
 static int s_build(scmp_filter_ctx ctx, const char **what)
@@ -116,20 +125,73 @@ static int s_build(scmp_filter_ctx ctx, const char **what)
         if ((rc = s_add(ctx, SCMP_ACT_ERRNO(EPERM), "clone", 1, &one)) < 0)
             return rc;
     }
+    /* mknod for FIFOs, sockets and plain files (os.mkfifo); never devices.
+     * (When rules of one call overlap, libseccomp applies the most
+     * restrictive, so each kind gets its own rule.) */
+    static const struct {
+        const char *name;
+        int mode_arg;
+    } mknods[] = {{"mknod", 1}, {"mknodat", 2}};
+    static const unsigned types[] = {S_IFIFO, S_IFSOCK, S_IFREG, 0};
+    for (size_t i = 0; i < sizeof mknods / sizeof *mknods; i++) {
+        *what = mknods[i].name;
+        for (size_t t = 0; t < sizeof types / sizeof *types; t++) {
+            struct scmp_arg_cmp kind = {(unsigned)mknods[i].mode_arg, SCMP_CMP_MASKED_EQ, S_IFMT,
+                                        types[t]};
+            if ((rc = s_add(ctx, SCMP_ACT_ALLOW, mknods[i].name, 1, &kind)) < 0)
+                return rc;
+        }
+        static const unsigned devices[] = {S_IFCHR, S_IFBLK};
+        for (size_t t = 0; t < sizeof devices / sizeof *devices; t++) {
+            struct scmp_arg_cmp kind = {(unsigned)mknods[i].mode_arg, SCMP_CMP_MASKED_EQ, S_IFMT,
+                                        devices[t]};
+            if ((rc = s_add(ctx, SCMP_ACT_ERRNO(EPERM), mknods[i].name, 1, &kind)) < 0)
+                return rc;
+        }
+    }
     *what = "socket";
     struct scmp_arg_cmp unix_only = SCMP_A0(SCMP_CMP_EQ, AF_UNIX);
     struct scmp_arg_cmp not_unix = SCMP_A0(SCMP_CMP_NE, AF_UNIX);
     if ((rc = s_add(ctx, SCMP_ACT_ALLOW, "socket", 1, &unix_only)) < 0 ||
         (rc = s_add(ctx, SCMP_ACT_ERRNO(EACCES), "socket", 1, &not_unix)) < 0)
         return rc;
+    /* ioctl: every request but TIOCSTI and TIOCLINUX (terminal input
+     * injection). libseccomp lets an unconditional rule override the
+     * conditional ones of the same call, and allows one comparison per
+     * argument per rule, so "not X and not Y" is spelled out: a request is
+     * allowed by the rule for bit b when it differs from both in bit b, or
+     * from X in bit b and from Y in bit c (X and Y differ in bit c). The
+     * kernel reads the request as 32 bits, so only those are compared. */
     *what = "ioctl";
-    struct scmp_arg_cmp tiocsti = SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, TIOCSTI);
-    struct scmp_arg_cmp tioclinux = SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, TIOCLINUX);
-    if ((rc = s_add(ctx, SCMP_ACT_ERRNO(EPERM), "ioctl", 1, &tiocsti)) < 0 ||
-        (rc = s_add(ctx, SCMP_ACT_ERRNO(EPERM), "ioctl", 1, &tioclinux)) < 0)
+    const uint64_t x = TIOCSTI, y = TIOCLINUX;
+    if ((rc = s_add_masked(ctx, SCMP_ACT_ERRNO(EPERM), "ioctl", 1, 0xffffffffu, x)) < 0 ||
+        (rc = s_add_masked(ctx, SCMP_ACT_ERRNO(EPERM), "ioctl", 1, 0xffffffffu, y)) < 0)
         return rc;
-    /* Every other ioctl: the rules above take precedence where they match. */
-    return s_add(ctx, SCMP_ACT_ALLOW, "ioctl", 0, NULL);
+    for (int b = 0; b < 32; b++) {
+        uint64_t bit = (uint64_t)1 << b;
+        if (((x ^ y) & bit) != 0)
+            continue; /* handled below, through the bits where X and Y differ */
+        if ((rc = s_add_masked(ctx, SCMP_ACT_ALLOW, "ioctl", 1, bit, ~x & bit)) < 0)
+            return rc;
+    }
+    /* Requests equal to X or Y in every common bit: they differ from X or
+     * from Y in some bit where X and Y differ; pair such bits. */
+    for (int b = 0; b < 32; b++) {
+        uint64_t bit_b = (uint64_t)1 << b;
+        if (((x ^ y) & bit_b) == 0)
+            continue;
+        for (int c = 0; c < 32; c++) {
+            uint64_t bit_c = (uint64_t)1 << c;
+            if (c == b || ((x ^ y) & bit_c) == 0)
+                continue; /* a request cannot differ from both X and Y in one bit of D */
+            /* differs from X at b and from Y at c: one masked test on both bits */
+            uint64_t mask = bit_b | bit_c, want = (~x & bit_b) | (~y & bit_c);
+            if ((rc = s_add_masked(ctx, SCMP_ACT_ALLOW, "ioctl", 1, mask, want)) < 0 &&
+                rc != -EEXIST)
+                return rc;
+        }
+    }
+    return 0;
 }
 
 int seccomp_filter_install(char *why, size_t why_len)

@@ -191,6 +191,7 @@ int zygote_run(int control_fd, const interp_ops_t *ops, const interp_config_t *c
         return 1;
     }
 
+    cgroup_sweep_stale(); /* groups of a zygote that was killed outright */
     char *ready = ops->prepare(config);
     if (!ready || channel_send(control, ready, strlen(ready), -1) < 0) {
         free(ready);

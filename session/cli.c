@@ -3,6 +3,8 @@
  * a misplaced one is named in the error. */
 #include "cli.h"
 
+#include "client_cmd.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -25,8 +27,32 @@ static const command_t s_commands[] = {
      "    names; this is what the kernelspec starts. Every interpreter is jailed.\n"
      "    --preload MODULES  comma-separated modules imported once before the first\n"
      "                       cell (default: " CLI_DEFAULT_PRELOAD "; \"\" for none)\n"
+     "    --max-executions N cells before the interpreter is stopped (default 0: none)\n"
      LIMITS_HELP
      "    --verbose          log debug messages too\n"},
+    {"serve", CMD_SERVE,
+     "sandcell serve [--control tcp://IP:PORT] [--runtime-file PATH] [--pool K]\n"
+     "               [--max-conversations N] [--max-executions N] [--idle-timeout S]\n"
+     "               [--lifetime S] [--preload MODULES] [LIMITS] [--verbose]\n"
+     "    Run the daemon: many conversations, each started over the control endpoint\n"
+     "    and reached on its own Jupyter connection. Defaults: control on 127.0.0.1,\n"
+     "    a random port; runtime file $SANDCELL_RUNTIME_FILE, else\n"
+     "    $XDG_RUNTIME_DIR/sandcell-serve.json, else /tmp/sandcell-UID/serve.json;\n"
+     "    --pool 2 ready interpreters; --max-conversations 100; --max-executions 1000\n"
+     "    per conversation (0: none); --idle-timeout 3600 s; --lifetime 86400 s.\n"
+     "    LIMITS are the defaults of every conversation (start_request may change them).\n"},
+    {"start", CMD_CLIENT,
+     "sandcell start [--connection-file PATH] [--max-executions N] [LIMITS]\n"
+     "    Start a conversation on the running daemon and print its id.\n"},
+    {"ls", CMD_CLIENT, "sandcell ls [--json]\n    List the daemon's conversations.\n"},
+    {"stop", CMD_CLIENT, "sandcell stop ID...\n    End conversations.\n"},
+    {"exec", CMD_CLIENT,
+     "sandcell exec -c ID [--out-dir DIR] [--timeout S] CODE|-\n"
+     "    Run a cell in a conversation: output streams as it comes, images are saved\n"
+     "    to files; exits non-zero if the cell fails.\n"},
+    {"put", CMD_CLIENT, "sandcell put ID LOCAL [REMOTE]\n    Copy a file into a workspace.\n"},
+    {"get", CMD_CLIENT,
+     "sandcell get ID REMOTE [LOCAL] [--force]\n    Copy a file out of a workspace.\n"},
     {"doctor", CMD_DOCTOR,
      "sandcell doctor\n"
      "    Check which sandbox layers this machine provides, then jail a test\n"
@@ -35,6 +61,10 @@ static const command_t s_commands[] = {
 
 void cli_usage(FILE *out, const char *topic)
 {
+    if (topic && client_cmd_is_command(topic)) {
+        client_cmd_usage(out, topic);
+        return;
+    }
     if (!topic)
         fputs("usage: sandcell COMMAND [OPTIONS]\n"
               "sandcell runs untrusted Python, one sandboxed interpreter per conversation,\n"
@@ -83,9 +113,61 @@ static int s_parse_install(int argc, char **argv, int i, cli_options_t *out, cha
     return 0;
 }
 
+/* If |a| is |flag|, parses its value into *out, advances *i and returns
+ * true; *rc is -1 (with |why|) for a bad value. */
+static bool s_long_flag(const char *a, const char *flag, int argc, char **argv, int *i, long min,
+                        long max, long *out, char *why, size_t why_len, int *rc)
+{
+    if (strcmp(a, flag) != 0)
+        return false;
+    char *end;
+    const char *v = *i + 1 < argc ? argv[*i + 1] : NULL;
+    long n = v ? strtol(v, &end, 10) : 0;
+    if (!v || !*v || *end || n < min || n > max) {
+        *rc = s_fail(why, why_len, "%s needs a whole number between %ld and %ld", flag, min, max);
+        return true;
+    }
+    *out = n;
+    (*i)++;
+    *rc = 0;
+    return true;
+}
+
+static bool s_serve_flag(cli_options_t *out, int argc, char **argv, int *i, char *why,
+                         size_t why_len, int *rc)
+{
+    const char *a = argv[*i];
+    const char *v = *i + 1 < argc ? argv[*i + 1] : NULL;
+    long n;
+    *rc = 0;
+    if (strcmp(a, "--control") == 0 || strcmp(a, "--runtime-file") == 0) {
+        if (!v || !*v) {
+            *rc = s_fail(why, why_len, "serve: %s needs a value", a);
+            return true;
+        }
+        *(a[2] == 'c' ? &out->control : &out->runtime_file) = v;
+        (*i)++;
+        return true;
+    }
+    if (s_long_flag(a, "--pool", argc, argv, i, 0, 64, &out->pool, why, why_len, rc) ||
+        s_long_flag(a, "--max-conversations", argc, argv, i, 1, 100000, &out->max_conversations,
+                    why, why_len, rc))
+        return true;
+    if (s_long_flag(a, "--idle-timeout", argc, argv, i, 0, 10000000, &n, why, why_len, rc)) {
+        out->idle_timeout_s = (double)n;
+        return true;
+    }
+    if (s_long_flag(a, "--lifetime", argc, argv, i, 0, 10000000, &n, why, why_len, rc)) {
+        out->lifetime_s = (double)n;
+        return true;
+    }
+    return false;
+}
+
 static int s_parse_kernel(int argc, char **argv, int i, cli_options_t *out, char *why,
                           size_t why_len)
 {
+    int rc_flag = 0;
     for (; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "-f") == 0 || strcmp(a, "--connection-file") == 0) {
@@ -102,16 +184,24 @@ static int s_parse_kernel(int argc, char **argv, int i, cli_options_t *out, char
             out->mock_interpreter = true;
         } else if (strcmp(a, "--verbose") == 0) {
             out->verbose = true;
+        } else if (s_long_flag(a, "--max-executions", argc, argv, &i, 0, 1000000000L,
+                               &out->max_executions, why, why_len, &rc_flag)) {
+            if (rc_flag < 0)
+                return -1;
+        } else if (out->command == CMD_SERVE &&
+                   s_serve_flag(out, argc, argv, &i, why, why_len, &rc_flag)) {
+            if (rc_flag < 0)
+                return -1;
         } else {
             int rc = sandbox_limits_parse_flag(&out->limits, argc, argv, &i, why, why_len);
             if (rc < 0)
                 return -1;
             if (rc > 0)
                 continue;
-            return s_fail(why, why_len, "kernel: unknown option %s", a);
+            return s_fail(why, why_len, "%s: unknown option %s", argv[1], a);
         }
     }
-    if (!out->connection_file)
+    if (!out->connection_file && out->command == CMD_KERNEL)
         return s_fail(why, why_len, "kernel: %s is required", "-f CONNECTION_FILE");
     return 0;
 }
@@ -121,6 +211,8 @@ int cli_parse(int argc, char **argv, cli_options_t *out, char *why, size_t why_l
     memset(out, 0, sizeof *out);
     out->preload = CLI_DEFAULT_PRELOAD;
     sandbox_limits_default(&out->limits);
+    out->pool = CLI_DEFAULT_POOL;
+    out->max_conversations = CLI_DEFAULT_MAX_CONVERSATIONS;
     if (argc < 2)
         return s_fail(why, why_len, "%s", "no command given (try sandcell --help)");
     const char *cmd = argv[1];
@@ -142,6 +234,11 @@ int cli_parse(int argc, char **argv, cli_options_t *out, char *why, size_t why_l
         if (strcmp(cmd, s_commands[i].name) != 0)
             continue;
         out->command = s_commands[i].command;
+        if (out->command == CMD_CLIENT) { /* parses its own flags, --help included */
+            out->client_argc = argc - 1;
+            out->client_argv = argv + 1;
+            return 0;
+        }
         for (int j = 2; j < argc; j++) {
             if (strcmp(argv[j], "--help") == 0 || strcmp(argv[j], "-h") == 0) {
                 out->command = CMD_HELP;
@@ -153,6 +250,11 @@ int cli_parse(int argc, char **argv, cli_options_t *out, char *why, size_t why_l
             return s_parse_install(argc, argv, 2, out, why, why_len);
         if (out->command == CMD_DOCTOR)
             return argc > 2 ? s_fail(why, why_len, "doctor: unknown option %s", argv[2]) : 0;
+        if (out->command == CMD_SERVE) {
+            out->max_executions = CLI_DEFAULT_SERVE_MAX_EXECUTIONS;
+            out->idle_timeout_s = CLI_DEFAULT_IDLE_TIMEOUT;
+            out->lifetime_s = CLI_DEFAULT_LIFETIME;
+        }
         return s_parse_kernel(argc, argv, 2, out, why, why_len);
     }
     return s_fail(why, why_len, "unknown command %s (try sandcell --help)", cmd);

@@ -14,6 +14,8 @@ typedef enum {
     CMD_INSTALL,
     CMD_KERNEL,
     CMD_DOCTOR,
+    CMD_SERVE,
+    CMD_CLIENT, /* start, ls, stop, exec, put, get: client_cmd_run parses them */
 } cli_command_t;
 
 typedef enum {
@@ -33,10 +35,26 @@ typedef struct {
     const char *preload;
     bool mock_interpreter;
     bool verbose;
+    long max_executions; /* 0: no cap */
+    /* serve */
+    const char *control;      /* control endpoint, tcp://IP:PORT */
+    const char *runtime_file;
+    long pool;
+    long max_conversations;
+    double idle_timeout_s;    /* 0: none */
+    double lifetime_s;        /* 0: none */
+    /* client commands: argv from the command name on */
+    int client_argc;
+    char **client_argv;
     sandbox_limits_t limits;
 } cli_options_t;
 
 #define CLI_DEFAULT_PRELOAD "pandas,numpy,matplotlib"
+#define CLI_DEFAULT_POOL 2
+#define CLI_DEFAULT_MAX_CONVERSATIONS 100
+#define CLI_DEFAULT_SERVE_MAX_EXECUTIONS 1000
+#define CLI_DEFAULT_IDLE_TIMEOUT 3600
+#define CLI_DEFAULT_LIFETIME 86400
 
 /* Parses |argv| (argv[0] is the program). Returns 0, or -1 with a one-line
  * reason in |why|. Strings in |out| point into |argv|. */

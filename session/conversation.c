@@ -16,9 +16,8 @@
 #include "log.h"
 #include "msgtype.h"
 #include "util.h"
+#include "wire_io.h"
 
-/* Frames one message may have (identities + 6 + buffers). */
-#define MAX_FRAMES 64
 /* Messages read from one socket per wakeup, so no client starves others. */
 #define MAX_BATCH 64
 /* How long the manager waits for a dead interpreter's exit status. */
@@ -36,6 +35,7 @@ static const char *const s_output_types[] = {
 };
 
 static void s_pump(conversation_t *c);
+static size_t s_max_record(const conversation_t *c);
 static void s_read_socket(conversation_t *c, conn_channel_t ch);
 
 /* ---------------------------------------------------------------- sending */
@@ -43,26 +43,9 @@ static void s_read_socket(conversation_t *c, conn_channel_t ch);
 static void s_send(conversation_t *c, conn_channel_t ch, const wire_blob_t *ids, size_t n_ids,
                    const char *msg_type, const wire_blob_t *parent, json_t *content)
 {
-    json_t *header = header_new(msg_type, c->session_id, "sandcell");
-    wire_outgoing_t out = {
-        .identities = ids,
-        .n_identities = n_ids,
-        .header = header,
-        .parent = parent ? (wire_frame_t){parent->data, parent->size} : (wire_frame_t){0},
-        .content = content,
-    };
-    wire_frames_t frames = {0};
-    proto_err_t err;
-    if (!header || !content || wire_encode(c->signer, &out, &frames, &err) < 0) {
-        log_error("cannot encode %s: out of memory", msg_type);
-    } else {
-        for (size_t i = 0; i < frames.n; i++)
-            zmq_send(c->sockets[ch], frames.frames[i].data, frames.frames[i].size,
-                     i + 1 < frames.n ? ZMQ_SNDMORE : 0);
-    }
-    wire_frames_clear(&frames);
-    json_decref(header);
-    json_decref(content);
+    if (wire_io_send(c->sockets[ch], c->signer, c->session_id, ids, n_ids, msg_type, parent,
+                     content, NULL, 0) < 0)
+        log_error("cannot send %s", msg_type);
 }
 
 void conversation_publish(conversation_t *c, const wire_blob_t *parent, const char *msg_type,
@@ -162,6 +145,8 @@ static void s_run(conversation_t *c, request_t *req, const handler_t *h)
         snprintf(why, sizeof why, "%s is not accepted on the %s channel", type,
                  s_channel_names[req->channel]);
         conversation_reply_error(c, req, "WrongChannel", why);
+    } else if (h->needs_interpreter && c->capped) {
+        conversation_reply_capped(c, req);
     } else if (h->needs_interpreter && s_interpreter_broken(c)) {
         char why[600];
         snprintf(why, sizeof why, "the interpreter cannot start: %s",
@@ -254,6 +239,7 @@ static void s_on_input_reply(conversation_t *c, wire_msg_t *msg)
 /* Takes ownership of |msg|. */
 static void s_route(conversation_t *c, conn_channel_t ch, wire_msg_t *msg)
 {
+    c->last_activity_ms = reactor_now_ms();
     if (ch == CONN_STDIN) {
         s_on_input_reply(c, msg);
         wire_msg_clear(msg);
@@ -281,69 +267,19 @@ static void s_route(conversation_t *c, conn_channel_t ch, wire_msg_t *msg)
         s_enqueue(c, req);
 }
 
-/* Receives one multipart message into |frames|. Returns the number of
- * frames, 0 if none is waiting, -1 if it had more than MAX_FRAMES (the
- * rest is drained and everything closed). */
-static int s_recv_frames(void *sock, zmq_msg_t *frames)
-{
-    int n = 0;
-    bool more = true;
-    while (more && n < MAX_FRAMES) {
-        zmq_msg_init(&frames[n]);
-        if (zmq_msg_recv(&frames[n], sock, n == 0 ? ZMQ_DONTWAIT : 0) < 0) {
-            zmq_msg_close(&frames[n]);
-            for (int i = 0; i < n; i++)
-                zmq_msg_close(&frames[i]);
-            return n == 0 ? 0 : -1;
-        }
-        more = zmq_msg_more(&frames[n++]);
-    }
-    if (!more)
-        return n;
-    for (int i = 0; i < n; i++)
-        zmq_msg_close(&frames[i]);
-    while (more) {
-        zmq_msg_t rest;
-        zmq_msg_init(&rest);
-        more = zmq_msg_recv(&rest, sock, 0) >= 0 && zmq_msg_more(&rest);
-        zmq_msg_close(&rest);
-    }
-    return -1;
-}
-
 /* Reads up to MAX_BATCH messages from one socket and routes them. */
 static void s_read_socket(conversation_t *c, conn_channel_t ch)
 {
-    void *sock = c->sockets[ch];
-    zmq_msg_t frames[MAX_FRAMES];
     for (int batch = 0; batch < MAX_BATCH; batch++) {
-        int n = s_recv_frames(sock, frames);
-        if (n == 0)
-            break;
-        if (n < 0) {
-            log_warn("dropped message on %s: more than %d frames", s_channel_names[ch],
-                     MAX_FRAMES);
-            continue;
-        }
-        if (ch == CONN_HB) { /* echo the ping as it came */
-            for (int i = 0; i < n; i++)
-                if (zmq_msg_send(&frames[i], sock, i + 1 < n ? ZMQ_SNDMORE : 0) < 0)
-                    zmq_msg_close(&frames[i]);
-            continue;
-        }
-        wire_frame_t views[MAX_FRAMES];
-        for (int i = 0; i < n; i++)
-            views[i] = (wire_frame_t){zmq_msg_data(&frames[i]), zmq_msg_size(&frames[i])};
         wire_msg_t msg;
-        proto_err_t err;
-        int rc = wire_decode(c->signer, views, (size_t)n, &msg, &err);
-        for (int i = 0; i < n; i++)
-            zmq_msg_close(&frames[i]);
-        if (rc < 0) {
-            log_warn("dropped message on %s: %s", s_channel_names[ch], proto_err_to_string(err));
-            continue;
-        }
-        s_route(c, ch, &msg);
+        const char *reason = NULL;
+        wire_io_result_t r = wire_io_recv(c->sockets[ch], c->signer, ch == CONN_HB, &msg, &reason);
+        if (r == WIRE_IO_NONE)
+            break;
+        if (r == WIRE_IO_DROPPED)
+            log_warn("dropped message on %s: %s", s_channel_names[ch], reason);
+        else if (r == WIRE_IO_MESSAGE)
+            s_route(c, ch, &msg);
     }
 }
 
@@ -414,6 +350,10 @@ static void s_finish_execute(conversation_t *c, request_t *req, json_t *content)
     const char *status = json_string_value(json_object_get(content, "status"));
     if (status && strcmp(status, "ok") != 0 && req->stop_on_error)
         conversation_abort_queue(c);
+    if (c->max_executions > 0 && c->executions >= c->max_executions && !c->capped) {
+        log_info("a conversation reached its cap of %ld executions", c->max_executions);
+        c->capped = true; /* the interpreter goes once this reply is out */
+    }
 }
 
 /* The interpreter answered the current request. */
@@ -438,6 +378,10 @@ static void s_on_worker_reply(conversation_t *c, json_t *content)
         s_finish_execute(c, req, reply);
     conversation_reply(c, req, reply);
     s_end(c, req);
+    if (c->capped && c->worker) { /* the cap is reached: nothing of it stays */
+        reactor_remove(c->reactor, NULL, channel_fd(c->worker->chan));
+        worker_destroy(&c->worker);
+    }
 }
 
 /* Counts a cell's output against --max-output; returns false once over it
@@ -594,7 +538,7 @@ static void s_worker_gone(conversation_t *c)
             c->pending_note = NULL;
     }
     worker_destroy(&c->worker);
-    if (c->closed)
+    if (c->closed || c->capped)
         return;
     if (c->start_failures >= MAX_START_FAILURES)
         log_error("the interpreter failed to start %d times; giving up", c->start_failures);
@@ -620,7 +564,9 @@ static void s_on_worker(void *arg)
         if (rc == 0)
             break;
         if (rc == -EMSGSIZE) {
-            log_warn("ignoring an oversized record from the interpreter");
+            log_warn("dropped a record from the interpreter larger than the output limit");
+            if (c->current && !c->output_capped)
+                s_output_allowed(c, c->current, "stream", s_max_record(c) + 1);
             continue;
         }
         if (rc < 0) {
@@ -633,6 +579,15 @@ static void s_on_worker(void *arg)
     s_pump(c);
 }
 
+/* Records from the interpreter larger than a cell may output are refused
+ * while they are read, before they cost the manager any memory. */
+static size_t s_max_record(const conversation_t *c)
+{
+    size_t cap = c->limits.max_output_mib > 0 ? (size_t)c->limits.max_output_mib << 20
+                                              : CHANNEL_MAX_RECORD;
+    return cap + ((size_t)1 << 20);
+}
+
 static void s_spawn_worker(conversation_t *c)
 {
     int err = 0;
@@ -642,10 +597,95 @@ static void s_spawn_worker(conversation_t *c)
         log_error("cannot start an interpreter: %s", strerror(-err));
         return;
     }
+    channel_set_max_record(c->worker->chan, s_max_record(c));
     if (reactor_add(c->reactor, NULL, channel_fd(c->worker->chan), s_on_worker, c) < 0) {
         worker_destroy(&c->worker);
         log_error("cannot watch the interpreter: out of memory");
     }
+}
+
+/* Takes a ready interpreter from the pool. */
+static void s_adopt_worker(conversation_t *c, worker_t *w)
+{
+    c->worker = w;
+    channel_set_max_record(w->chan, s_max_record(c));
+    if (w->ready) {
+        json_decref(c->kernel_info);
+        c->kernel_info = json_incref(w->ready);
+    }
+    if (reactor_add(c->reactor, NULL, channel_fd(w->chan), s_on_worker, c) < 0) {
+        worker_destroy(&c->worker);
+        log_error("cannot watch the interpreter: out of memory");
+    }
+}
+
+void conversation_restart_interpreter(conversation_t *c)
+{
+    if (c->worker) {
+        if (c->worker->chan)
+            reactor_remove(c->reactor, NULL, channel_fd(c->worker->chan));
+        worker_destroy(&c->worker);
+    }
+    c->execution_count = 0;
+    c->start_failures = 0;
+    if (!c->capped)
+        s_spawn_worker(c);
+}
+
+void conversation_reply_capped(conversation_t *c, request_t *req)
+{
+    char evalue[300];
+    snprintf(evalue, sizeof evalue,
+             "this conversation reached its limit of %ld executions and its interpreter was "
+             "stopped; start a new conversation to continue (its history stays readable here)",
+             c->max_executions);
+    if (strcmp(wire_msg_type(&req->msg), "execute_request") != 0) {
+        conversation_reply_error(c, req, "ExecutionLimitReached", evalue);
+        return;
+    }
+    conversation_begin(c, req);
+    json_t *error = json_pack("{s:s, s:s, s:[s+]}", "ename", "ExecutionLimitReached", "evalue",
+                              evalue, "traceback", "ExecutionLimitReached: ", evalue);
+    conversation_publish(c, &req->msg.raw_header, "error", json_deep_copy(error));
+    json_object_set_new(error, "status", json_string("error"));
+    json_object_set_new(error, "execution_count", json_integer(c->execution_count));
+    conversation_reply(c, req, error);
+}
+
+long conversation_executions(const conversation_t *c)
+{
+    return c->executions;
+}
+
+long conversation_max_executions(const conversation_t *c)
+{
+    return c->max_executions;
+}
+
+bool conversation_capped(const conversation_t *c)
+{
+    return c->capped;
+}
+
+long long conversation_last_activity_ms(const conversation_t *c)
+{
+    return c->current ? reactor_now_ms() : c->last_activity_ms;
+}
+
+json_t *conversation_connection(const conversation_t *c)
+{
+    json_t *conn = connfile_to_json(&c->conn);
+    json_object_set_new(conn, "kernel_name", json_string("sandcell-python"));
+    return conn;
+}
+
+pid_t conversation_interpreter_pid(const conversation_t *c, bool *jailed)
+{
+    *jailed = !c->limits.no_jail;
+    const worker_t *w = c->worker;
+    return w && w->ready && w->pid > 0 && (w->state == WORKER_IDLE || w->state == WORKER_BUSY)
+               ? w->pid
+               : 0;
 }
 
 int conversation_forward(conversation_t *c, request_t *req, json_t *record)
@@ -665,6 +705,7 @@ int conversation_forward(conversation_t *c, request_t *req, json_t *record)
         c->timed_out = false;
         c->output_bytes = 0;
         c->output_capped = false;
+        c->executions++;
     }
     return 0;
 }
@@ -688,9 +729,14 @@ bool conversation_zygote_event(conversation_t *c, json_t *event)
     if (strcmp(type, "spawned") == 0 && id == w->spawn_id) {
         w->pid = (pid_t)pid;
     } else if (strcmp(type, "spawn_failed") == 0 && id == w->spawn_id) {
-        log_error("the zygote could not fork an interpreter: %s",
-                  json_string_value(json_object_get(event, "error")));
-        reactor_remove(c->reactor, NULL, channel_fd(w->chan));
+        const char *error = json_string_value(json_object_get(event, "error"));
+        log_error("the zygote could not fork an interpreter: %s", error ? error : "?");
+        free(c->start_error);
+        if (asprintf(&c->start_error, "the sandbox could not be set up (%s)",
+                     error ? error : "no detail") < 0)
+            c->start_error = NULL;
+        if (w->chan) /* the zygote closed its end, so the channel may be gone already */
+            reactor_remove(c->reactor, NULL, channel_fd(w->chan));
         w->exited = true;
         worker_mark_dying(w, reactor_now_ms());
         s_worker_gone(c);
@@ -737,15 +783,30 @@ static const int s_socket_types[CONN_NCHANNELS] = {
     [CONN_CONTROL] = ZMQ_ROUTER, [CONN_HB] = ZMQ_REP,
 };
 
-conversation_t *conversation_new(reactor_t *reactor, zygote_client_t *zygote,
-                                 const connfile_t *conn, const sandbox_limits_t *limits, char *why,
-                                 size_t why_len)
+/* The endpoint to bind: a tcp port of 0 becomes "*", chosen by the system. */
+static int s_bind_endpoint(const connfile_t *conn, conn_channel_t ch, char *out, size_t len)
 {
+    if (strcmp(conn->transport, "tcp") == 0 && conn->ports[ch] == 0) {
+        int n = snprintf(out, len, "tcp://%s:*", conn->ip);
+        return n < 0 || (size_t)n >= len ? -1 : 0;
+    }
+    return connfile_endpoint(conn, ch, out, len);
+}
+
+conversation_t *conversation_new(reactor_t *reactor, zygote_client_t *zygote, connfile_t *conn,
+                                 const sandbox_limits_t *limits,
+                                 const conversation_options_t *opts, char *why, size_t why_len)
+{
+    worker_t *adopt = opts->worker;
     conversation_t *c = calloc(1, sizeof *c);
     if (!c) {
+        worker_destroy(&adopt);
         snprintf(why, why_len, "out of memory");
         return NULL;
     }
+    c->max_executions = opts->max_executions;
+    c->restart_in_place = opts->restart_in_place;
+    c->last_activity_ms = reactor_now_ms();
     c->reactor = reactor;
     c->zygote = zygote;
     c->limits = *limits;
@@ -763,7 +824,7 @@ conversation_t *conversation_new(reactor_t *reactor, zygote_client_t *zygote,
     }
     for (int ch = 0; ch < CONN_NCHANNELS; ch++) {
         char endpoint[300];
-        if (connfile_endpoint(conn, ch, endpoint, sizeof endpoint) < 0) {
+        if (s_bind_endpoint(conn, ch, endpoint, sizeof endpoint) < 0) {
             snprintf(why, why_len, "endpoint of %s too long", s_channel_names[ch]);
             goto fail;
         }
@@ -777,11 +838,14 @@ conversation_t *conversation_new(reactor_t *reactor, zygote_client_t *zygote,
         zsock_set_linger(sock, 1000); /* let the last replies out on shutdown */
         if (s_socket_types[ch] == ZMQ_ROUTER)
             zsock_set_router_handover(sock, 1);
-        if (zsock_bind(sock, "%s", endpoint) < 0) {
+        int port = zsock_bind(sock, "%s", endpoint);
+        if (port < 0) {
             snprintf(why, why_len, "cannot bind the %s socket to %s: %s", s_channel_names[ch],
                      endpoint, zmq_strerror(zmq_errno()));
             goto fail;
         }
+        if (port > 0 && conn->ports[ch] == 0)
+            conn->ports[ch] = port;
         c->socket_ctx[ch] = (socket_ctx_t){c, ch};
         if (ch != CONN_IOPUB &&
             reactor_add(reactor, c->sockets[ch], -1, s_on_socket, &c->socket_ctx[ch]) < 0) {
@@ -789,10 +853,20 @@ conversation_t *conversation_new(reactor_t *reactor, zygote_client_t *zygote,
             goto fail;
         }
     }
+    c->conn = *conn;
+    c->conn.key = strdup(conn->key);
+    if (!c->conn.key) {
+        snprintf(why, why_len, "out of memory");
+        goto fail;
+    }
     s_status(c, NULL, "starting");
-    s_spawn_worker(c);
+    if (adopt)
+        s_adopt_worker(c, steal_pointer(&adopt));
+    else
+        s_spawn_worker(c);
     return c;
 fail:
+    worker_destroy(&adopt);
     conversation_destroy(&c);
     return NULL;
 }
@@ -823,6 +897,7 @@ void conversation_destroy(conversation_t **self_p)
     history_destroy(&c->history);
     json_decref(c->kernel_info);
     json_decref(c->jail);
+    connfile_clear(&c->conn);
     free(c->last_parent.data);
     free(c->pending_note);
     free(c->start_error);

@@ -19,13 +19,27 @@
 
 typedef struct conversation conversation_t;
 
-/* Creates the conversation's sockets on the endpoints of |conn|, publishes
- * status "starting" and asks the zygote for an interpreter jailed with
- * |limits| (copied). Does not take ownership of |reactor|, |zygote| or
- * |conn|. Caller owns the result; NULL with a reason in |why| on failure. */
-conversation_t *conversation_new(reactor_t *reactor, zygote_client_t *zygote,
-                                 const connfile_t *conn, const sandbox_limits_t *limits, char *why,
-                                 size_t why_len);
+typedef struct worker worker_t;
+
+typedef struct {
+    long max_executions; /* 0: no cap */
+    /* shutdown_request with restart gives a fresh interpreter in the same
+     * conversation (a daemon's conversations); otherwise any shutdown ends
+     * the conversation (a kernelspec kernel, which jupyter_client restarts
+     * as a process). */
+    bool restart_in_place;
+    worker_t *worker; /* a ready interpreter to adopt (owned), or NULL */
+} conversation_options_t;
+
+/* Creates the conversation's sockets on the endpoints of |conn| (a port of
+ * 0 is chosen by the system and written back into |conn|), publishes status
+ * "starting" and takes opts->worker or asks the zygote for an interpreter
+ * jailed with |limits| (copied). Does not take ownership of |reactor|,
+ * |zygote| or |conn|. Caller owns the result; NULL with a reason in |why|
+ * on failure (opts->worker is then destroyed). */
+conversation_t *conversation_new(reactor_t *reactor, zygote_client_t *zygote, connfile_t *conn,
+                                 const sandbox_limits_t *limits,
+                                 const conversation_options_t *opts, char *why, size_t why_len);
 
 /* Kills the interpreter, closes the sockets (flushing what is queued) and
  * frees. Sets *self_p to NULL. */
@@ -38,6 +52,24 @@ bool conversation_closed(const conversation_t *self);
 /* Offers a zygote event (borrowed) to the conversation; returns true if it
  * concerned this conversation's interpreter. */
 bool conversation_zygote_event(conversation_t *self, json_t *event);
+
+/* How many execute_requests reached an interpreter, and the cap (0: none). */
+long conversation_executions(const conversation_t *self);
+long conversation_max_executions(const conversation_t *self);
+
+/* True once the cap is reached: the interpreter is gone, the record stays. */
+bool conversation_capped(const conversation_t *self);
+
+/* The Jupyter connection dict clients use to reach it (key included). New
+ * reference. */
+json_t *conversation_connection(const conversation_t *self);
+
+/* Monotonic milliseconds of the last request on any channel; now while a
+ * request runs. */
+long long conversation_last_activity_ms(const conversation_t *self);
+
+/* The interpreter's pid and whether it is jailed; 0 if there is none. */
+pid_t conversation_interpreter_pid(const conversation_t *self, bool *jailed);
 
 /* Periodic work: the per-cell time limit (interrupt, then kill), and
  * interpreters that died without an exit report. */

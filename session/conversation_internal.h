@@ -57,6 +57,13 @@ struct conversation {
     bool timed_out;
     size_t output_bytes;
     bool output_capped;
+    /* the cap on executions */
+    long executions;
+    long max_executions;
+    bool capped;
+    bool restart_in_place;
+    long long last_activity_ms;
+    connfile_t conn; /* as bound; owns its key */
 };
 
 typedef enum {
@@ -98,6 +105,13 @@ int conversation_forward(conversation_t *c, request_t *req, json_t *record);
 
 /* Aborts every queued execute_request (after an error, stop_on_error). */
 void conversation_abort_queue(conversation_t *c);
+
+/* Replaces the interpreter with a fresh one (shutdown with restart in a
+ * daemon's conversation). */
+void conversation_restart_interpreter(conversation_t *c);
+
+/* Answers a request the cap forbids: ExecutionLimitReached. */
+void conversation_reply_capped(conversation_t *c, request_t *req);
 
 /* Interrupts the running cell, if any. */
 void conversation_interrupt(conversation_t *c);

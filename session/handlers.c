@@ -216,7 +216,10 @@ static handler_result_t s_shutdown(conversation_t *c, request_t *req)
     if (!s_bool_field(c, req, "restart", false, &restart))
         return HANDLER_DONE;
     conversation_reply(c, req, json_pack("{s:s, s:b}", "status", "ok", "restart", restart));
-    c->closed = true;
+    if (restart && c->restart_in_place)
+        conversation_restart_interpreter(c);
+    else
+        c->closed = true;
     return HANDLER_DONE;
 }
 

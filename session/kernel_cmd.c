@@ -114,9 +114,11 @@ int kernel_cmd_run(const cli_options_t *opts)
     k.sigfd = signalfd(-1, &term, SFD_CLOEXEC | SFD_NONBLOCK);
 
     zsys_handler_set(NULL); /* czmq must not install its own signal handlers */
+    conversation_options_t copts = {.max_executions = opts->max_executions};
     k.reactor = reactor_new();
     if (k.reactor)
-        k.conversation = conversation_new(k.reactor, k.zygote, &conn, &limits, why, sizeof why);
+        k.conversation = conversation_new(k.reactor, k.zygote, &conn, &limits, &copts, why,
+                                          sizeof why);
     connfile_clear(&conn);
     if (!k.conversation) {
         fprintf(stderr, "sandcell kernel: %s\n", k.reactor ? why : "out of memory");

@@ -2,10 +2,12 @@
 #include <stdio.h>
 
 #include "cli.h"
+#include "client_cmd.h"
 #include "config.h"
 #include "doctor.h"
 #include "install.h"
 #include "kernel_cmd.h"
+#include "serve_cmd.h"
 
 int main(int argc, char **argv)
 {
@@ -28,6 +30,10 @@ int main(int argc, char **argv)
         return kernel_cmd_run(&opts);
     case CMD_DOCTOR:
         return doctor_run();
+    case CMD_SERVE:
+        return serve_cmd_run(&opts);
+    case CMD_CLIENT:
+        return client_cmd_run(opts.client_argc, opts.client_argv);
     }
     return 2;
 }

@@ -104,6 +104,8 @@ void worker_describe_end(const worker_t *self, char *out, size_t out_len)
 {
     if (!self->exited)
         snprintf(out, out_len, "stopped responding");
+    else if (self->exit_code < 0 && !self->exit_signal)
+        snprintf(out, out_len, "could not be started");
     else if (self->exit_signal)
         snprintf(out, out_len, "was killed by signal %d (SIG%s)", self->exit_signal,
                  sigabbrev_np(self->exit_signal) ? sigabbrev_np(self->exit_signal) : "?");

@@ -22,7 +22,7 @@ typedef enum {
     WORKER_DEAD,
 } worker_state_t;
 
-typedef struct {
+typedef struct worker {
     int spawn_id;
     pid_t pid;          /* 0 until the zygote reports it */
     channel_t *chan;    /* NULL once closed */

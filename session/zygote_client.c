@@ -25,9 +25,11 @@ struct zygote_client {
     void *listener_arg;
 };
 
-/* Variables passed through from the manager's environment if set. */
+/* Variables passed through from the manager's environment if set. Not
+ * HOME: a path of the host is none of the interpreter's business (a jailed
+ * one gets HOME=/workspace). */
 static const char *const s_passthrough[] = {
-    "HOME", "LANG", "LC_ALL", "TZ",
+    "LANG", "LC_ALL", "TZ",
 #ifdef SC_SANITIZERS /* a sanitizer build's worker obeys the test run's settings */
     "ASAN_OPTIONS", "LSAN_OPTIONS", "UBSAN_OPTIONS",
 #endif

@@ -495,3 +495,448 @@ def halves(secret):
     raw = secret.encode()
     mid = len(raw) // 2
     return repr(raw[:mid]), repr(raw[mid:])
+
+# ---------------------------------------------------------------- sandcell serve
+#
+# Helpers for the tests of `sandcell serve` (tests/integration/test_serve_*.py):
+# a daemon started as a subprocess, a client of its control endpoint, and the
+# host-side counts (processes, fds, cgroups, mounts) used to find leaks.
+
+import contextlib  # noqa: E402
+import json  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import uuid  # noqa: E402
+
+SERVE_DELIM = b"<IDS|MSG>"
+SERVE_FILE_LIMIT = 16 * 1024 * 1024
+
+
+class Control:
+    """A DEALER on the daemon's control endpoint, signing with the runtime
+    file's key through jupyter_client's Session."""
+
+    def __init__(self, runtime):
+        import zmq
+        from jupyter_client.session import Session
+
+        self.runtime = runtime
+        self.key = runtime["key"].encode()
+        self.session = Session(key=self.key, signature_scheme="hmac-sha256", username="tester")
+        self.ctx = zmq.Context()
+        self.sock = self.ctx.socket(zmq.DEALER)
+        self.sock.linger = 0
+        self.sock.connect(f"tcp://{runtime['ip']}:{runtime['control_port']}")
+        self.stray = []  # replies that answered nothing we waited for
+
+    def close(self):
+        self.sock.close()
+        self.ctx.term()
+
+    def send(self, msg_type, content=None, buffers=None):
+        """Sends a signed request; returns its msg_id."""
+        msg = self.session.send(self.sock, msg_type, {} if content is None else content,
+                                buffers=buffers)
+        return msg["header"]["msg_id"]
+
+    def send_raw(self, frames):
+        self.sock.send_multipart(frames, copy=True)
+
+    def message(self, msg_type, content=None):
+        """A signed request as frames, not sent: (msg_id, frames)."""
+        msg = self.session.msg(msg_type, {} if content is None else content)
+        return msg["header"]["msg_id"], self.session.serialize(msg)
+
+    def recv(self, timeout):
+        """The next message from the daemon, or None after |timeout| s. The
+        signature is checked (a reply signed with another key fails here)."""
+        if not self.sock.poll(int(max(timeout, 0) * 1000)):
+            return None
+        frames = self.sock.recv_multipart()
+        _, msg_list = self.session.feed_identities(frames, copy=True)
+        msg = self.session.deserialize(msg_list, content=True)
+        msg["buffers"] = [bytes(b) for b in msg.get("buffers", [])]
+        return msg
+
+    def wait_reply(self, msg_id, timeout=TIMEOUT):
+        """The reply to msg_id, or None if none came within |timeout| s."""
+        deadline = time.monotonic() + timeout
+        while True:
+            msg = self.recv(deadline - time.monotonic())
+            if msg is None:
+                return None
+            if msg["parent_header"].get("msg_id") == msg_id:
+                return msg
+            self.stray.append(msg)
+
+    def request(self, msg_type, content=None, buffers=None, timeout=TIMEOUT):
+        """Sends a request and returns its reply message; fails if none comes."""
+        msg_id = self.send(msg_type, content, buffers)
+        reply = self.wait_reply(msg_id, timeout)
+        assert reply is not None, f"no reply to {msg_type} {content!r} within {timeout}s"
+        expected = msg_type[: -len("_request")] + "_reply"
+        assert reply["msg_type"] == expected, f"{msg_type} answered by {reply['msg_type']}"
+        return reply
+
+    def ok(self, msg_type, content=None, buffers=None, timeout=TIMEOUT):
+        reply = self.request(msg_type, content, buffers, timeout)
+        assert reply["content"].get("status") == "ok", (
+            f"{msg_type} {_short(content)} failed: {reply['content']}"
+        )
+        return reply["content"]
+
+    def error(self, msg_type, content=None, buffers=None, timeout=TIMEOUT):
+        """Sends a request that must fail; returns the error reply's content."""
+        reply = self.request(msg_type, content, buffers, timeout)
+        assert reply["content"].get("status") == "error", (
+            f"{msg_type} {_short(content)} should have failed: {reply['content']}"
+        )
+        return reply["content"]
+
+    def start(self, **options):
+        """start_request with |options| as its content (limits such as
+        timeout, memory, max_executions); returns the reply's content."""
+        content = self.ok("start_request", options)
+        assert isinstance(content.get("id"), str) and content["id"], content
+        assert isinstance(content.get("connection"), dict), content
+        return content
+
+    def list(self):
+        content = self.ok("list_request")
+        assert isinstance(content.get("conversations"), list), content
+        return content["conversations"]
+
+    def ids(self):
+        return [c["id"] for c in self.list()]
+
+    def stop(self, cid):
+        return self.ok("stop_request", {"id": cid})
+
+    def put(self, cid, path, data, timeout=TIMEOUT):
+        return self.request("put_file_request", {"id": cid, "path": path}, [data], timeout)
+
+    def get(self, cid, path, timeout=TIMEOUT):
+        return self.request("get_file_request", {"id": cid, "path": path}, None, timeout)
+
+
+def _short(value, n=200):
+    text = repr(value)
+    return text if len(text) <= n else text[:n] + "..."
+
+
+def serve_supported():
+    """True when the binary under test has the `serve` command."""
+    try:
+        res = subprocess.run([SANDCELL, "serve", "--help"], capture_output=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return res.returncode == 0
+
+
+class Daemon:
+    """One `sandcell serve` started as a subprocess, stderr to a file.
+    Every process ever seen in its tree is remembered, so that the end of the
+    test can check none of them survives."""
+
+    def __init__(self, root, args=(), runtime_file=True, env=None, name=None):
+        self.root = root
+        name = name or f"serve-{uuid.uuid4().hex[:8]}"
+        self.runtime_file = root / f"{name}.json" if runtime_file is True else runtime_file
+        self.stderr_path = root / f"{name}.stderr"
+        argv = [SANDCELL, "serve"]
+        if runtime_file is True:
+            argv += ["--runtime-file", str(self.runtime_file)]
+        argv += [str(a) for a in args]
+        self.argv = argv
+        self.env = dict(os.environ if env is None else env)
+        self._stderr = open(self.stderr_path, "wb")
+        self.proc = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=self._stderr, stderr=self._stderr,
+            env=self.env, start_new_session=True,
+        )
+        self.pid = self.proc.pid
+        self.seen = {}
+        self.clients = []
+        self._control = None
+        self.runtime = None
+        self.stopped = False
+
+    # --- start and stop
+
+    def wait_ready(self, timeout=TIMEOUT):
+        """Waits for the runtime file to appear (and parse); returns it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            rc = self.proc.poll()
+            assert rc is None, (
+                f"sandcell serve exited with {rc} before writing its runtime file; "
+                f"stderr:\n{self.stderr_text()}"
+            )
+            if self.runtime_file is not None and os.path.exists(self.runtime_file):
+                try:
+                    with open(self.runtime_file) as f:
+                        runtime = json.load(f)
+                    if runtime.get("control_port"):
+                        self.runtime = runtime
+                        self.snapshot()
+                        return runtime
+                except (ValueError, OSError):
+                    pass  # being written
+            assert time.monotonic() < deadline, (
+                f"no runtime file {self.runtime_file} within {timeout}s; "
+                f"stderr:\n{self.stderr_text()}"
+            )
+            time.sleep(0.05)
+
+    def stderr_text(self, tail=4000):
+        if not self._stderr.closed:
+            self._stderr.flush()
+        with open(self.stderr_path, "rb") as f:
+            return f.read().decode(errors="replace")[-tail:]
+
+    def tree(self):
+        """The daemon and its live descendants (remembered for the end check)."""
+        procs = [p for p in process_tree(self.pid) if is_live(p)]
+        for p in procs:
+            self.seen.setdefault(p.pid, p)
+        return procs
+
+    def snapshot(self):
+        self.tree()
+
+    def settle(self, quiet=1.0, timeout=20):
+        """Waits until the daemon's tree keeps the same processes for |quiet|
+        s (a pool has filled); returns that list."""
+        deadline = time.monotonic() + timeout
+        last, since = None, time.monotonic()
+        while True:
+            procs = self.tree()
+            now = sorted(p.pid for p in procs)
+            if now != last:
+                last, since = now, time.monotonic()
+            elif time.monotonic() - since >= quiet:
+                return procs
+            if time.monotonic() > deadline:
+                return procs
+            time.sleep(0.05)
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def signal(self, sig):
+        self.snapshot()
+        os.kill(self.pid, sig)
+
+    def terminate(self, timeout=10):
+        """SIGTERM; returns (exit status, seconds taken). Kills it if it has
+        not exited within |timeout| s (the status is then None)."""
+        self.close_clients()
+        self.snapshot()
+        t0 = time.monotonic()
+        if self.proc.poll() is None:
+            os.kill(self.pid, signal.SIGTERM)
+        try:
+            rc = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            rc = None
+            self.snapshot()
+            os.kill(self.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+        self.stopped = True
+        return rc, time.monotonic() - t0
+
+    def leftovers(self, timeout=10):
+        """Processes of the daemon's tree still live after |timeout| s."""
+        return wait_gone(list(self.seen.values()), timeout=timeout, popen=self.proc)
+
+    def close(self):
+        """Stops the daemon (if a test did not) and fails if it does not exit
+        0 on SIGTERM or leaves any process of its tree running."""
+        problems = []
+        if not self.stopped:
+            early = self.proc.poll()
+            rc, took = self.terminate()
+            if early is not None:
+                problems.append(f"exited on its own with status {early} during the test")
+            elif rc != 0:
+                problems.append(f"exit status {rc} after SIGTERM ({took:.1f}s)")
+        else:
+            self.close_clients()
+        left = self.leftovers()
+        if left:
+            problems.append(f"processes left running: {describe_procs(left)}")
+            kill_all(left)
+            wait_gone(left, timeout=5)
+        if self._control is not None:
+            self._control.close()
+            self._control = None
+        self._stderr.close()
+        if problems:
+            pytest.fail(f"sandcell serve {' '.join(self.argv[2:])}: {'; '.join(problems)}; "
+                        f"stderr:\n{self.stderr_text()}")
+
+    # --- clients
+
+    @property
+    def control(self):
+        if self._control is None:
+            assert self.runtime is not None, "wait_ready() first"
+            self._control = Control(self.runtime)
+        return self._control
+
+    def new_control(self):
+        return Control(self.runtime)
+
+    def client(self, connection, timeout=TIMEOUT):
+        """A started, ready BlockingKernelClient on a conversation."""
+        from jupyter_client.blocking import BlockingKernelClient
+
+        kc = BlockingKernelClient()
+        kc.load_connection_info(connection)
+        kc.start_channels()
+        self.clients.append(kc)
+        kc.wait_for_ready(timeout=timeout)
+        return kc
+
+    def close_clients(self):
+        for kc in self.clients:
+            try:
+                kc.stop_channels()
+            except Exception:
+                pass
+        self.clients = []
+
+    def cli_env(self, **extra):
+        env = dict(os.environ)
+        env["SANDCELL_RUNTIME_FILE"] = str(self.runtime_file)
+        env.update(extra)
+        return env
+
+    def cli(self, *args, input=None, cwd=None, timeout=TIMEOUT, env=None):
+        """Runs `sandcell ARGS` against this daemon (found through
+        $SANDCELL_RUNTIME_FILE); returns the CompletedProcess (text)."""
+        return subprocess.run(
+            [SANDCELL, *[str(a) for a in args]], input=input, capture_output=True, text=True,
+            timeout=timeout, cwd=cwd, env=self.cli_env() if env is None else env,
+        )
+
+
+@contextlib.contextmanager
+def serve_daemons(root):
+    """Yields start(args=(), **kw) -> a ready Daemon. Every daemon started
+    is stopped with SIGTERM at the end and must exit 0 leaving no process."""
+    if not serve_supported():
+        pytest.fail(f"{SANDCELL} has no working `serve` command (`sandcell serve --help` failed)")
+    daemons = []
+
+    def start(args=(), ready=True, **kw):
+        d = Daemon(root, args, **kw)
+        daemons.append(d)
+        if ready:
+            d.wait_ready()
+        return d
+
+    try:
+        yield start
+    finally:
+        failures = []
+        for d in daemons:
+            try:
+                d.close()
+            except BaseException as e:  # pytest.fail raises
+                failures.append(str(e))
+        if failures:
+            pytest.fail("\n".join(failures))
+
+
+def find_file_holders(procs, name):
+    """Processes among |procs| with an open fd whose path ends with |name|;
+    a cell opens a uniquely named file to mark its interpreter."""
+    found = []
+    for p in procs:
+        try:
+            fds = os.listdir(f"/proc/{p.pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if os.readlink(f"/proc/{p.pid}/fd/{fd}").endswith(name):
+                    found.append(p)
+                    break
+            except OSError:
+                pass
+    return found
+
+
+def wait_file_holders(daemon, name, timeout=TIMEOUT):
+    deadline = time.monotonic() + timeout
+    while True:
+        found = find_file_holders(daemon.tree(), name)
+        if found:
+            return found
+        assert time.monotonic() < deadline, (
+            f"no process of the daemon's tree holds {name} after {timeout}s: "
+            f"{describe_procs(daemon.tree())}"
+        )
+        time.sleep(0.05)
+
+
+def sandcell_cgroups():
+    """Every cgroup directory named sandcell-* under /sys/fs/cgroup (v1 and v2)."""
+    found = set()
+    for root, dirs, _ in os.walk("/sys/fs/cgroup"):
+        found |= {os.path.join(root, d) for d in dirs if d.startswith("sandcell-")}
+        dirs[:] = [d for d in dirs if not d.startswith("sandcell-")]
+    return found
+
+
+def cgroups_of(cgroups, pids, strict=False):
+    """Those of |cgroups| that belong to one of |pids| (named sandcell-PID-N)
+    or, unless |strict|, to no live process (a leak, whoever made it)."""
+    mine = set()
+    for path in cgroups:
+        m = re.match(r"sandcell-(\d+)-", os.path.basename(path))
+        if not m:
+            if not strict:
+                mine.add(path)
+            continue
+        owner = int(m.group(1))
+        if owner in pids or (not strict and not psutil.pid_exists(owner)):
+            mine.add(path)
+    return mine
+
+
+def mount_count(pid="self"):
+    with open(f"/proc/{pid}/mountinfo") as f:
+        return f.read().count("\n")
+
+
+def fd_count(pid):
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+
+def empty_cgroups(paths):
+    """Those of |paths| with no process in them (a cgroup nobody removed)."""
+    empty = []
+    for path in paths:
+        try:
+            with open(os.path.join(path, "cgroup.procs")) as f:
+                if not f.read().strip():
+                    empty.append(path)
+        except FileNotFoundError:
+            pass  # removed meanwhile
+    return empty
+
+
+def assert_framed(res):
+    """The request's iopub messages are framed as the protocol says: busy
+    first, idle last, every output in between."""
+    states = [(i, m["content"]["execution_state"]) for i, m in enumerate(res.msgs)
+              if m["msg_type"] == "status"]
+    assert states and states[0][1] == "busy" and states[0][0] == 0, (
+        f"iopub does not start with busy: {res.describe()}"
+    )
+    assert states[-1][1] == "idle" and states[-1][0] == len(res.msgs) - 1, (
+        f"iopub does not end with idle: {res.describe()}"
+    )

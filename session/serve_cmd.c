@@ -1,0 +1,639 @@
+/* serve_cmd — the daemon. One reactor drives the control socket, every
+ * conversation's sockets and interpreters, the pool and the zygote.
+ *
+ * Start-up order is the kernel's (kernel_cmd.c): the zygote is forked
+ * before any ZeroMQ context exists. Conversations end at safe points: a
+ * handler or a tick only marks one ending, and the before-sleep hook
+ * destroys it (redis freeClientAsync). The runtime file holds the control
+ * key; it is written 0600 and removed on a clean exit. */
+#include "serve_cmd.h"
+
+#include <czmq.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "conversation.h"
+#include "header.h"
+#include "log.h"
+#include "msgtype.h"
+#include "paths.h"
+#include "pool.h"
+#include "reactor.h"
+#include "util.h"
+#include "wire_io.h"
+#include "workspace.h"
+#include "zygote_client.h"
+
+typedef struct {
+    char id[16];
+    conversation_t *conv;
+    long long started_ms;
+    char started[HEADER_DATE_LEN + 1];
+    double idle_timeout_s, lifetime_s;
+    const char *ending; /* why it ends at the next safe point, or NULL */
+} entry_t;
+
+/* A file request waiting for its conversation's interpreter to be ready. */
+typedef struct {
+    wire_msg_t msg;
+    long long deadline_ms;
+} pending_t;
+
+#define PENDING_MAX 256
+#define PENDING_WAIT_MS 30000
+
+typedef struct {
+    const cli_options_t *opts;
+    sandbox_limits_t limits; /* the defaults, resolved */
+    char data_dir[PATH_MAX];
+    reactor_t *reactor;
+    zygote_client_t *zygote;
+    pool_t *pool;
+    json_t *default_jail;
+    zsock_t *control;
+    signer_t *signer;
+    char session_id[HEADER_ID_LEN + 1];
+    char ip[64];
+    entry_t *entries;
+    size_t n, cap;
+    int sigfd;
+    int status;
+    char runtime_path[PATH_MAX];
+    pending_t pending[PENDING_MAX];
+    size_t npending;
+} server_t;
+
+typedef struct {
+    server_t *s;
+    wire_msg_t *msg;
+    bool retry; /* set by a handler that must wait for an interpreter */
+} control_req_t;
+
+
+
+/* ------------------------------------------------------------- replies */
+
+static void s_reply(control_req_t *r, json_t *content, const wire_frame_t *buffers, size_t nbuf)
+{
+    char type[64];
+    if (msgtype_reply_name(wire_msg_type(r->msg), type, sizeof type) < 0)
+        snprintf(type, sizeof type, "error");
+    wire_io_send(zsock_resolve(r->s->control), r->s->signer, r->s->session_id,
+                 r->msg->identities, r->msg->n_identities, type, &r->msg->raw_header, content,
+                 buffers, nbuf);
+}
+
+static void s_reply_error(control_req_t *r, const char *ename, const char *evalue)
+{
+    s_reply(r, json_pack("{s:s, s:s, s:s}", "status", "error", "ename", ename, "evalue", evalue),
+            NULL, 0);
+}
+
+static entry_t *s_find(server_t *s, const json_t *content, control_req_t *r)
+{
+    const char *id = json_string_value(json_object_get(content, "id"));
+    for (size_t i = 0; id && i < s->n; i++)
+        if (strcmp(s->entries[i].id, id) == 0 && !s->entries[i].ending)
+            return &s->entries[i];
+    char why[128];
+    snprintf(why, sizeof why, "no conversation with id %.40s", id ? id : "(missing)");
+    s_reply_error(r, id ? "UnknownConversation" : "BadRequest", why);
+    return NULL;
+}
+
+static size_t s_active(const server_t *s)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < s->n; i++)
+        n += !s->entries[i].ending;
+    return n;
+}
+
+/* ------------------------------------------------------------ handlers */
+
+/* Reads a number field of start_request into |out| if present. */
+static bool s_number(control_req_t *r, const char *key, double min, double max, double *out)
+{
+    json_t *v = json_object_get(r->msg->content, key);
+    if (!v || json_is_null(v))
+        return true;
+    if (!json_is_number(v) || json_number_value(v) < min || json_number_value(v) > max) {
+        char why[128];
+        snprintf(why, sizeof why, "'%s' must be a number between %g and %g", key, min, max);
+        s_reply_error(r, "BadRequest", why);
+        return false;
+    }
+    *out = json_number_value(v);
+    return true;
+}
+
+static void s_start(control_req_t *r)
+{
+    server_t *s = r->s;
+    const cli_options_t *o = s->opts;
+    if ((long)s_active(s) >= o->max_conversations) {
+        char why[200];
+        snprintf(why, sizeof why,
+                 "the daemon already runs %ld conversations (--max-conversations %ld); stop one "
+                 "or try again later",
+                 o->max_conversations, o->max_conversations);
+        s_reply_error(r, "TooManyConversations", why);
+        return;
+    }
+    sandbox_limits_t limits = s->limits;
+    double max_exec = (double)o->max_executions, idle = o->idle_timeout_s,
+           life = o->lifetime_s, memory = (double)limits.memory_mib, pids = (double)limits.pids,
+           disk = (double)limits.disk_mib, files = (double)limits.open_files,
+           output = (double)limits.max_output_mib;
+    if (!s_number(r, "max_executions", 0, 1e9, &max_exec) ||
+        !s_number(r, "idle_timeout", 0, 1e7, &idle) || !s_number(r, "lifetime", 0, 1e7, &life) ||
+        !s_number(r, "timeout", 0, 86400, &limits.timeout_s) ||
+        !s_number(r, "memory", 16, 1 << 20, &memory) || !s_number(r, "pids", 4, 65536, &pids) ||
+        !s_number(r, "cpus", 0.01, 1024, &limits.cpus) ||
+        !s_number(r, "disk", 1, 1 << 20, &disk) ||
+        !s_number(r, "open_files", 16, 1 << 20, &files) ||
+        !s_number(r, "max_output", 0, 4096, &output))
+        return;
+    limits.memory_mib = (long)memory;
+    limits.pids = (long)pids;
+    limits.disk_mib = (long)disk;
+    limits.open_files = (long)files;
+    limits.max_output_mib = (long)output;
+
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? 2 * s->cap : 16;
+        entry_t *e = realloc(s->entries, cap * sizeof *e);
+        if (!e) {
+            s_reply_error(r, "MemoryError", "out of memory in the daemon");
+            return;
+        }
+        s->entries = e;
+        s->cap = cap;
+    }
+    unsigned char key_bytes[32];
+    char key[65];
+    randombytes_buf(key_bytes, sizeof key_bytes);
+    sodium_bin2hex(key, sizeof key, key_bytes, sizeof key_bytes);
+    connfile_t conn = {.transport = "tcp", .key = key, .signature_scheme = "hmac-sha256"};
+    snprintf(conn.ip, sizeof conn.ip, "%s", s->ip);
+
+    json_auto_t *jail = sandbox_limits_to_jail_json(&limits);
+    conversation_options_t copts = {
+        .max_executions = (long)max_exec,
+        .restart_in_place = true,
+        .worker = jail && json_equal(jail, s->default_jail) && s->pool ? pool_take(s->pool)
+                                                                       : NULL,
+    };
+    char why[512];
+    conversation_t *conv =
+        conversation_new(s->reactor, s->zygote, &conn, &limits, &copts, why, sizeof why);
+    if (!conv) {
+        log_error("cannot start a conversation: %s", why);
+        s_reply_error(r, "StartFailed", why);
+        return;
+    }
+    entry_t *e = &s->entries[s->n++];
+    memset(e, 0, sizeof *e);
+    unsigned char id[6];
+    randombytes_buf(id, sizeof id);
+    sodium_bin2hex(e->id, sizeof e->id, id, sizeof id);
+    e->conv = conv;
+    e->started_ms = reactor_now_ms();
+    header_now(e->started);
+    e->idle_timeout_s = idle;
+    e->lifetime_s = life;
+    json_t *connection = connfile_to_json(&conn);
+    json_object_set_new(connection, "kernel_name", json_string("sandcell-python"));
+    log_info("started conversation %s (%zu running)", e->id, s_active(s));
+    s_reply(r, json_pack("{s:s, s:s, s:o}", "status", "ok", "id", e->id, "connection", connection),
+            NULL, 0);
+    sodium_memzero(key, sizeof key);
+}
+
+/* ISO-8601 UTC of |ago_ms| milliseconds before now. */
+static void s_iso_ago(long long ago_ms, char *out, size_t len)
+{
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    long long ms = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 - ago_ms;
+    time_t sec = (time_t)(ms / 1000);
+    gmtime_r(&sec, &tm);
+    size_t n = strftime(out, len, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out + n, len - n, ".%03uZ", (unsigned)(ms % 1000));
+}
+
+static void s_list(control_req_t *r)
+{
+    server_t *s = r->s;
+    json_t *list = json_array();
+    long long now = reactor_now_ms();
+    for (size_t i = 0; i < s->n; i++) {
+        entry_t *e = &s->entries[i];
+        if (e->ending)
+            continue;
+        long long idle_ms = now - conversation_last_activity_ms(e->conv);
+        char last[40];
+        s_iso_ago(idle_ms, last, sizeof last);
+        json_array_append_new(
+            list, json_pack("{s:s, s:s, s:I, s:I, s:s, s:s, s:f}", "id", e->id, "state",
+                            conversation_capped(e->conv) ? "capped" : "running", "executions",
+                            (json_int_t)conversation_executions(e->conv), "max_executions",
+                            (json_int_t)conversation_max_executions(e->conv), "started",
+                            e->started, "last_activity", last, "idle_seconds",
+                            (double)idle_ms / 1000.0));
+    }
+    s_reply(r, json_pack("{s:s, s:o}", "status", "ok", "conversations", list), NULL, 0);
+}
+
+static void s_stop(control_req_t *r)
+{
+    entry_t *e = s_find(r->s, r->msg->content, r);
+    if (!e)
+        return;
+    e->ending = "stopped";
+    s_reply(r, json_pack("{s:s, s:s}", "status", "ok", "id", e->id), NULL, 0);
+}
+
+static void s_connection(control_req_t *r)
+{
+    entry_t *e = s_find(r->s, r->msg->content, r);
+    if (!e)
+        return;
+    json_t *connection = conversation_connection(e->conv);
+    s_reply(r, json_pack("{s:s, s:o}", "status", "ok", "connection", connection), NULL, 0);
+}
+
+/* The interpreter whose workspace a file request means. While it starts,
+ * the request waits (r->retry); a capped conversation has none. */
+static pid_t s_workspace_of(control_req_t *r, entry_t *e, bool *jailed)
+{
+    pid_t pid = conversation_interpreter_pid(e->conv, jailed);
+    if (pid > 0)
+        return pid;
+    if (conversation_capped(e->conv))
+        s_reply_error(r, "FileError", "the conversation reached its cap; its workspace is gone");
+    else
+        r->retry = true;
+    return 0;
+}
+
+static void s_put_file(control_req_t *r)
+{
+    entry_t *e = s_find(r->s, r->msg->content, r);
+    bool jailed;
+    pid_t pid = e ? s_workspace_of(r, e, &jailed) : 0;
+    if (pid <= 0)
+        return;
+    const char *path = json_string_value(json_object_get(r->msg->content, "path"));
+    if (r->msg->n_buffers != 1) {
+        s_reply_error(r, "BadRequest", "put_file_request carries the file as one buffer");
+        return;
+    }
+    char why[512];
+    const wire_blob_t *b = &r->msg->buffers[0];
+    if (workspace_put(pid, jailed, path, b->data, b->size, why, sizeof why) < 0) {
+        s_reply_error(r, "FileError", why);
+        return;
+    }
+    s_reply(r, json_pack("{s:s, s:s, s:I}", "status", "ok", "path", path, "size",
+                         (json_int_t)b->size),
+            NULL, 0);
+}
+
+static void s_get_file(control_req_t *r)
+{
+    entry_t *e = s_find(r->s, r->msg->content, r);
+    bool jailed;
+    pid_t pid = e ? s_workspace_of(r, e, &jailed) : 0;
+    if (pid <= 0)
+        return;
+    const char *path = json_string_value(json_object_get(r->msg->content, "path"));
+    char why[512];
+    void *data;
+    size_t len;
+    if (workspace_get(pid, jailed, path, &data, &len, why, sizeof why) < 0) {
+        s_reply_error(r, "FileError", why);
+        return;
+    }
+    wire_frame_t buffer = {data, len};
+    s_reply(r, json_pack("{s:s, s:s, s:I}", "status", "ok", "path", path, "size",
+                         (json_int_t)len),
+            &buffer, 1);
+    free(data);
+}
+
+static const struct {
+    const char *type;
+    void (*fn)(control_req_t *r);
+} s_handlers[] = {
+    {"start_request", s_start},           {"list_request", s_list},
+    {"stop_request", s_stop},             {"connection_request", s_connection},
+    {"put_file_request", s_put_file},     {"get_file_request", s_get_file},
+};
+
+/* Runs one control request; returns true if it must wait and retry. */
+static bool s_dispatch(server_t *s, wire_msg_t *msg, bool last_try)
+{
+    control_req_t r = {s, msg, false};
+    const char *type = wire_msg_type(msg);
+    for (size_t i = 0; i < ARRAY_SIZE(s_handlers); i++) {
+        if (strcmp(type, s_handlers[i].type) != 0)
+            continue;
+        if (!json_is_object(msg->content))
+            s_reply_error(&r, "BadRequest", "content must be an object");
+        else
+            s_handlers[i].fn(&r);
+        if (r.retry && last_try)
+            s_reply_error(&r, "FileError", "the conversation's interpreter did not start in time");
+        return r.retry && !last_try;
+    }
+    char why[128];
+    snprintf(why, sizeof why, "the control endpoint does not handle %.64s", type);
+    if (strlen(type) > 8 && strcmp(type + strlen(type) - 8, "_request") == 0)
+        s_reply_error(&r, "UnknownMessageType", why);
+    else
+        log_warn("dropped message on the control endpoint: %s", why);
+    return false;
+}
+
+/* Retries the file requests that wait for an interpreter. */
+static void s_retry_pending(server_t *s, long long now)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < s->npending; i++) {
+        pending_t *p = &s->pending[i];
+        if (s_dispatch(s, &p->msg, now >= p->deadline_ms)) {
+            s->pending[k++] = *p;
+            continue;
+        }
+        wire_msg_clear(&p->msg);
+    }
+    s->npending = k;
+}
+
+static void s_on_control(void *arg)
+{
+    server_t *s = arg;
+    for (int batch = 0; batch < 64; batch++) {
+        wire_msg_t msg;
+        const char *reason = NULL;
+        wire_io_result_t res = wire_io_recv(zsock_resolve(s->control), s->signer, false, &msg,
+                                            &reason);
+        if (res == WIRE_IO_NONE)
+            break;
+        if (res == WIRE_IO_DROPPED) {
+            log_warn("dropped message on the control endpoint: %s", reason);
+            continue;
+        }
+        if (s_dispatch(s, &msg, s->npending == PENDING_MAX)) {
+            s->pending[s->npending++] = (pending_t){msg, reactor_now_ms() + PENDING_WAIT_MS};
+            continue;
+        }
+        wire_msg_clear(&msg);
+    }
+}
+
+/* --------------------------------------------------------------- loop */
+
+static void s_on_signal(void *arg)
+{
+    server_t *s = arg;
+    struct signalfd_siginfo si;
+    if (read(s->sigfd, &si, sizeof si) == sizeof si)
+        log_info("received signal %u; stopping every conversation", si.ssi_signo);
+    reactor_stop(s->reactor);
+}
+
+static void s_on_zygote_event(void *arg, json_t *event)
+{
+    server_t *s = arg;
+    if (s->pool && pool_zygote_event(s->pool, event))
+        return;
+    for (size_t i = 0; i < s->n; i++)
+        if (conversation_zygote_event(s->entries[i].conv, event))
+            return;
+}
+
+static void s_on_zygote(void *arg)
+{
+    server_t *s = arg;
+    if (zygote_client_dispatch(s->zygote) < 0) {
+        s->status = 1;
+        reactor_stop(s->reactor);
+    }
+}
+
+/* The safe point: conversations marked ending (or shut down by their
+ * client) are destroyed here, never inside the handler that noticed. */
+static void s_before_sleep(void *arg)
+{
+    server_t *s = arg;
+    size_t k = 0;
+    for (size_t i = 0; i < s->n; i++) {
+        entry_t *e = &s->entries[i];
+        if (!e->ending && conversation_closed(e->conv))
+            e->ending = "shut down by its client";
+        if (e->ending) {
+            log_info("conversation %s ended: %s", e->id, e->ending);
+            conversation_destroy(&e->conv);
+            continue;
+        }
+        s->entries[k++] = *e;
+    }
+    s->n = k;
+}
+
+static void s_tick(void *arg)
+{
+    server_t *s = arg;
+    long long now = reactor_now_ms();
+    s_retry_pending(s, now);
+    for (size_t i = 0; i < s->n; i++) {
+        entry_t *e = &s->entries[i];
+        if (e->ending)
+            continue;
+        conversation_tick(e->conv, now);
+        if (e->lifetime_s > 0 && now - e->started_ms > (long long)(e->lifetime_s * 1000))
+            e->ending = "its lifetime is over (--lifetime)";
+        else if (e->idle_timeout_s > 0 &&
+                 now - conversation_last_activity_ms(e->conv) >
+                     (long long)(e->idle_timeout_s * 1000))
+            e->ending = "idle for too long (--idle-timeout)";
+    }
+}
+
+/* -------------------------------------------------------- runtime file */
+
+int serve_runtime_path(const char *given, char *out, size_t len)
+{
+    const char *env = getenv("SANDCELL_RUNTIME_FILE");
+    const char *xdg = getenv("XDG_RUNTIME_DIR");
+    int n;
+    if (given && given[0])
+        n = snprintf(out, len, "%s", given);
+    else if (env && env[0])
+        n = snprintf(out, len, "%s", env);
+    else if (xdg && xdg[0])
+        n = snprintf(out, len, "%s/sandcell-serve.json", xdg);
+    else
+        n = snprintf(out, len, "/tmp/sandcell-%d/serve.json", (int)getuid());
+    return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
+/* Writes the runtime file 0600 (its folder 0700 if sandcell makes it). */
+static int s_write_runtime(server_t *s, int port, const char *key, char *why, size_t why_len)
+{
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", s->runtime_path);
+    char *slash = strrchr(dir, '/');
+    if (slash && slash != dir) {
+        *slash = '\0';
+        if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+            snprintf(why, why_len, "cannot create %.400s: %s", dir, strerror(errno));
+            return -1;
+        }
+    }
+    json_auto_t *rt = json_pack("{s:s, s:s, s:i, s:s, s:s, s:i}", "transport", "tcp", "ip",
+                                s->ip, "control_port", port, "key", key, "signature_scheme",
+                                "hmac-sha256", "pid", (int)getpid());
+    char tmp[PATH_MAX + 16];
+    snprintf(tmp, sizeof tmp, "%s.tmp", s->runtime_path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0 || fchmod(fd, 0600) < 0 || json_dumpfd(rt, fd, JSON_INDENT(2)) < 0 ||
+        fsync(fd) < 0 || rename(tmp, s->runtime_path) < 0) {
+        snprintf(why, why_len, "cannot write %.400s: %s", s->runtime_path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        unlink(tmp);
+        return -1;
+    }
+    close(fd);
+    return 0;
+}
+
+/* Binds the control socket; returns its port or -1. */
+static int s_bind_control(server_t *s, char *why, size_t why_len)
+{
+    const char *endpoint = s->opts->control ? s->opts->control : "tcp://127.0.0.1:*";
+    if (strncmp(endpoint, "tcp://", 6) != 0) {
+        snprintf(why, why_len, "--control %s: only tcp://IP:PORT endpoints are supported",
+                 endpoint);
+        return -1;
+    }
+    const char *colon = strrchr(endpoint + 6, ':');
+    size_t iplen = colon ? (size_t)(colon - (endpoint + 6)) : 0;
+    if (!colon || iplen == 0 || iplen >= sizeof s->ip) {
+        snprintf(why, why_len, "--control %s: expected tcp://IP:PORT", endpoint);
+        return -1;
+    }
+    memcpy(s->ip, endpoint + 6, iplen);
+    s->ip[iplen] = '\0';
+    s->control = zsock_new(ZMQ_ROUTER);
+    if (!s->control) {
+        snprintf(why, why_len, "cannot create the control socket");
+        return -1;
+    }
+    zsock_set_linger(s->control, 1000);
+    int port = zsock_bind(s->control, "%s", endpoint);
+    if (port < 0)
+        snprintf(why, why_len, "cannot bind the control endpoint %s: %s", endpoint,
+                 zmq_strerror(zmq_errno()));
+    else if (port == 0)
+        port = atoi(colon + 1);
+    return port;
+}
+
+int serve_cmd_run(const cli_options_t *opts)
+{
+    if (opts->verbose)
+        log_set_level(LEVEL_DEBUG);
+    server_t s = {.opts = opts, .limits = opts->limits, .sigfd = -1};
+    char why[600];
+    if (sandbox_limits_resolve(&s.limits, s.data_dir, sizeof s.data_dir, why, sizeof why) < 0 ||
+        serve_runtime_path(opts->runtime_file, s.runtime_path, sizeof s.runtime_path) < 0) {
+        fprintf(stderr, "sandcell serve: %s\n", why);
+        return 2;
+    }
+    if (s.limits.no_jail)
+        log_warn("UNSAFE: --no-jail: interpreters run with the daemon's own user, files and "
+                 "network; never use it for code you do not trust");
+    else if (s.limits.no_cgroups)
+        log_warn("UNSAFE: --no-cgroups: no memory, pids or cpu limits beyond rlimits");
+    char worker[PATH_MAX];
+    if (paths_worker(worker, sizeof worker) < 0) {
+        fprintf(stderr, "sandcell serve: cannot find sandcell-worker\n");
+        return 1;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    zygote_config_t zc = {worker, opts->preload, opts->mock_interpreter};
+    s.zygote = zygote_client_start(&zc); /* before any ZeroMQ context: it forks */
+    if (!s.zygote)
+        return 1;
+    sigset_t term;
+    sigemptyset(&term);
+    sigaddset(&term, SIGTERM);
+    sigaddset(&term, SIGINT);
+    sigaddset(&term, SIGHUP);
+    sigprocmask(SIG_BLOCK, &term, NULL);
+    s.sigfd = signalfd(-1, &term, SFD_CLOEXEC | SFD_NONBLOCK);
+
+    zsys_handler_set(NULL);
+    unsigned char key_bytes[32];
+    char key[65];
+    randombytes_buf(key_bytes, sizeof key_bytes);
+    sodium_bin2hex(key, sizeof key, key_bytes, sizeof key_bytes);
+    header_new_id(s.session_id);
+    s.signer = signer_new(key, strlen(key));
+    s.reactor = reactor_new();
+    s.default_jail = sandbox_limits_to_jail_json(&s.limits);
+    int port = s.signer && s.reactor && s.default_jail ? s_bind_control(&s, why, sizeof why) : -1;
+    if (port < 0 || s_write_runtime(&s, port, key, why, sizeof why) < 0) {
+        fprintf(stderr, "sandcell serve: %s\n", port < 0 && !s.signer ? "out of memory" : why);
+        s.status = 1;
+        goto out;
+    }
+    sodium_memzero(key, sizeof key);
+    if (opts->pool > 0)
+        s.pool = pool_new(s.reactor, s.zygote, s.default_jail, (int)opts->pool);
+    zygote_client_set_listener(s.zygote, s_on_zygote_event, &s);
+    if (s.sigfd < 0 || reactor_add(s.reactor, zsock_resolve(s.control), -1, s_on_control, &s) < 0 ||
+        reactor_add(s.reactor, NULL, zygote_client_fd(s.zygote), s_on_zygote, &s) < 0 ||
+        reactor_add(s.reactor, NULL, s.sigfd, s_on_signal, &s) < 0) {
+        fprintf(stderr, "sandcell serve: cannot set up the event loop\n");
+        s.status = 1;
+        goto out;
+    }
+    reactor_set_hooks(s.reactor, s_before_sleep, s_tick, 100, &s);
+    log_info("serving on tcp://%s:%d; runtime file %s", s.ip, port, s.runtime_path);
+    if (reactor_run(s.reactor) < 0)
+        s.status = 1;
+out:
+    for (size_t i = 0; i < s.n; i++)
+        conversation_destroy(&s.entries[i].conv);
+    free(s.entries);
+    for (size_t i = 0; i < s.npending; i++)
+        wire_msg_clear(&s.pending[i].msg);
+    pool_destroy(&s.pool);
+    zsock_destroy(&s.control);
+    signer_destroy(&s.signer);
+    json_decref(s.default_jail);
+    zygote_client_stop(&s.zygote);
+    reactor_destroy(&s.reactor);
+    if (s.sigfd >= 0)
+        close(s.sigfd);
+    if (port >= 0)
+        unlink(s.runtime_path);
+    zsys_shutdown();
+    return s.status;
+}

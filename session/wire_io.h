@@ -1,0 +1,32 @@
+/* wire_io — one signed Jupyter message off or onto a ZeroMQ socket.
+ * Shared by the conversations' sockets and the daemon's control socket. */
+#ifndef SANDCELL_WIRE_IO_H
+#define SANDCELL_WIRE_IO_H
+
+#include <stdbool.h>
+#include <zmq.h>
+
+#include "wire.h"
+
+/* Frames one message may have (identities + 6 + buffers); more are dropped. */
+#define WIRE_IO_MAX_FRAMES 64
+
+typedef enum {
+    WIRE_IO_NONE,    /* nothing waiting */
+    WIRE_IO_MESSAGE, /* *out holds an authenticated message (caller clears it) */
+    WIRE_IO_DROPPED, /* a message arrived and was refused; *reason says why */
+    WIRE_IO_ECHO,    /* echo mode: the frames were sent straight back */
+} wire_io_result_t;
+
+/* Receives one message without blocking. With |echo| set the frames are
+ * sent back as they came (heartbeat) and nothing is decoded. */
+wire_io_result_t wire_io_recv(void *sock, signer_t *signer, bool echo, wire_msg_t *out,
+                              const char **reason);
+
+/* Encodes, signs and sends. Takes ownership of |content| (may be NULL on
+ * allocation failure: nothing is sent). Returns 0 or -1. */
+int wire_io_send(void *sock, const signer_t *signer, const char *session, const wire_blob_t *ids,
+                 size_t n_ids, const char *msg_type, const wire_blob_t *parent, json_t *content,
+                 const wire_frame_t *buffers, size_t n_buffers);
+
+#endif
