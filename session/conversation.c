@@ -9,6 +9,7 @@
 
 #include <czmq.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -75,8 +76,19 @@ void conversation_reply(conversation_t *c, request_t *req, json_t *content)
 void conversation_reply_error(conversation_t *c, request_t *req, const char *ename,
                               const char *evalue)
 {
-    conversation_reply(c, req, json_pack("{s:s, s:s, s:s, s:[]}", "status", "error", "ename",
-                                         ename, "evalue", evalue, "traceback"));
+    if (strcmp(wire_msg_type(&req->msg), "execute_request") != 0) {
+        conversation_reply(c, req, json_pack("{s:s, s:s, s:s, s:[]}", "status", "error",
+                                             "ename", ename, "evalue", evalue, "traceback"));
+        return;
+    }
+    /* A refused cell shows its error where every cell's output goes. */
+    conversation_begin(c, req);
+    json_t *error = json_pack("{s:s, s:s, s:[s++]}", "ename", ename, "evalue", evalue,
+                              "traceback", ename, ": ", evalue);
+    conversation_publish(c, &req->msg.raw_header, "error", json_deep_copy(error));
+    json_object_set_new(error, "status", json_string("error"));
+    json_object_set_new(error, "execution_count", json_integer(c->execution_count));
+    conversation_reply(c, req, error);
 }
 
 /* The clock of a cell stops while it waits for the user's input. */
@@ -639,17 +651,7 @@ void conversation_reply_capped(conversation_t *c, request_t *req)
              "this conversation reached its limit of %ld executions and its interpreter was "
              "stopped; start a new conversation to continue (its history stays readable here)",
              c->max_executions);
-    if (strcmp(wire_msg_type(&req->msg), "execute_request") != 0) {
-        conversation_reply_error(c, req, "ExecutionLimitReached", evalue);
-        return;
-    }
-    conversation_begin(c, req);
-    json_t *error = json_pack("{s:s, s:s, s:[s+]}", "ename", "ExecutionLimitReached", "evalue",
-                              evalue, "traceback", "ExecutionLimitReached: ", evalue);
-    conversation_publish(c, &req->msg.raw_header, "error", json_deep_copy(error));
-    json_object_set_new(error, "status", json_string("error"));
-    json_object_set_new(error, "execution_count", json_integer(c->execution_count));
-    conversation_reply(c, req, error);
+    conversation_reply_error(c, req, "ExecutionLimitReached", evalue);
 }
 
 long conversation_executions(const conversation_t *c)
@@ -783,6 +785,17 @@ static const int s_socket_types[CONN_NCHANNELS] = {
     [CONN_CONTROL] = ZMQ_ROUTER, [CONN_HB] = ZMQ_REP,
 };
 
+/* The port a socket was bound to, from its last endpoint; -1 if unknown. */
+static int s_bound_port(void *sock)
+{
+    char endpoint[256];
+    size_t len = sizeof endpoint;
+    if (zmq_getsockopt(sock, ZMQ_LAST_ENDPOINT, endpoint, &len) < 0)
+        return -1;
+    const char *colon = strrchr(endpoint, ':');
+    return colon ? atoi(colon + 1) : -1;
+}
+
 /* The endpoint to bind: a tcp port of 0 becomes "*", chosen by the system. */
 static int s_bind_endpoint(const connfile_t *conn, conn_channel_t ch, char *out, size_t len)
 {
@@ -838,14 +851,18 @@ conversation_t *conversation_new(reactor_t *reactor, zygote_client_t *zygote, co
         zsock_set_linger(sock, 1000); /* let the last replies out on shutdown */
         if (s_socket_types[ch] == ZMQ_ROUTER)
             zsock_set_router_handover(sock, 1);
-        int port = zsock_bind(sock, "%s", endpoint);
-        if (port < 0) {
+        /* libzmq's own "*" lets the system pick a free port at once
+         * (czmq's zsock_bind would probe ports one by one). */
+        if (zmq_bind(c->sockets[ch], endpoint) < 0) {
             snprintf(why, why_len, "cannot bind the %s socket to %s: %s", s_channel_names[ch],
                      endpoint, zmq_strerror(zmq_errno()));
             goto fail;
         }
-        if (port > 0 && conn->ports[ch] == 0)
-            conn->ports[ch] = port;
+        if (conn->ports[ch] == 0 && (conn->ports[ch] = s_bound_port(c->sockets[ch])) <= 0) {
+            snprintf(why, why_len, "cannot learn the port of the %s socket",
+                     s_channel_names[ch]);
+            goto fail;
+        }
         c->socket_ctx[ch] = (socket_ctx_t){c, ch};
         if (ch != CONN_IOPUB &&
             reactor_add(reactor, c->sockets[ch], -1, s_on_socket, &c->socket_ctx[ch]) < 0) {

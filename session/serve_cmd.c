@@ -545,13 +545,15 @@ static int s_bind_control(server_t *s, char *why, size_t why_len)
         return -1;
     }
     zsock_set_linger(s->control, 1000);
-    int port = zsock_bind(s->control, "%s", endpoint);
-    if (port < 0)
+    char bound[256];
+    size_t len = sizeof bound;
+    if (zmq_bind(zsock_resolve(s->control), endpoint) < 0 ||
+        zmq_getsockopt(zsock_resolve(s->control), ZMQ_LAST_ENDPOINT, bound, &len) < 0) {
         snprintf(why, why_len, "cannot bind the control endpoint %s: %s", endpoint,
                  zmq_strerror(zmq_errno()));
-    else if (port == 0)
-        port = atoi(colon + 1);
-    return port;
+        return -1;
+    }
+    return atoi(strrchr(bound, ':') + 1);
 }
 
 int serve_cmd_run(const cli_options_t *opts)
