@@ -2,6 +2,7 @@
  * control channel on fd 3; it never links ZeroMQ and never sees a key. */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "interp.h"
 #include "zygote.h"
@@ -32,5 +33,7 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    return zygote_run(CONTROL_FD, ops, &config);
+    /* _exit: the embedded Python is never finalised (its state lives as long
+     * as the process), so running atexit handlers would only be slow. */
+    _exit(zygote_run(CONTROL_FD, ops, &config));
 }
