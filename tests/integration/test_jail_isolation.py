@@ -392,6 +392,9 @@ def _nobody_kernel(jupyter_env, flags):
     km.connection_file = str(d / "kernel.json")
     log_path = d / "stderr.log"
     procs, popen = [], None
+    # A zygote without a writable home makes matplotlib create a cache
+    # directory in the host's /tmp; those made during the test are removed.
+    mpl_before = set(Path("/tmp").glob("matplotlib-*"))
     with open(log_path, "w") as log:
         km.start_kernel(env=dict(os.environ, HOME=str(d)), stderr=log)
     kc = km.client()
@@ -412,6 +415,9 @@ def _nobody_kernel(jupyter_env, flags):
             km.shutdown_kernel(now=False)
         left = ku.wait_gone(procs, timeout=10, popen=popen)
         shutil.rmtree(d, ignore_errors=True)
+        for p in set(Path("/tmp").glob("matplotlib-*")) - mpl_before:
+            if p.stat().st_uid == NOBODY:
+                shutil.rmtree(p, ignore_errors=True)
         if left:
             report = ku.describe_procs(left)
             ku.kill_all(left)
@@ -434,8 +440,14 @@ def test_unprivileged_kernel_without_cgroups_refuses_to_run_code(jupyter_env):
             pytest.fail(f"no reply within 20 s to a cell of an unprivileged kernel without "
                         f"cgroups ({e}); the kernel only logged: {stderr().strip()[-400:]}")
         assert "ran as" not in res.stream_text(), "code ran without the cgroup layer"
-        err = res.error()
-        assert "cgroup" in err["evalue"], f"the error does not name the cgroup layer: {err}"
+        assert res.status == "error", res.describe()
+        assert "cgroup" in res.content.get("evalue", ""), (
+            f"the error does not name the cgroup layer: {res.describe()}")
+        # Frontends show a cell's error from its iopub output, not from the
+        # reply: without one the notebook shows an empty, failed cell.
+        errors = res.of_type("error")
+        assert len(errors) == 1 and "cgroup" in errors[0]["content"]["evalue"], (
+            f"the error is not published on iopub: {res.describe()}")
 
 
 def test_unprivileged_kernel_with_no_cgroups_keeps_the_other_layers(jupyter_env):
