@@ -380,7 +380,7 @@ static void s_on_worker_reply(conversation_t *c, json_t *content)
     c->awaiting_input = false;
     c->worker->state = WORKER_IDLE;
     c->deadline_ms = 0;
-    json_t *reply = json_deep_copy(content);
+    json_t *reply = json_incref(content);
     if (!json_is_string(json_object_get(reply, "status"))) {
         json_decref(reply);
         reply = json_pack("{s:s, s:s, s:s, s:[]}", "status", "error", "ename", "InternalError",
@@ -424,7 +424,7 @@ static void s_on_worker_output(conversation_t *c, const char *type, json_t *cont
     request_t *req = c->current;
     if (!s_output_allowed(c, req, type, len))
         return;
-    json_t *out = json_deep_copy(content);
+    json_t *out = json_incref(content); /* the record is ours to change */
     if (strcmp(type, "error") == 0)
         s_explain_error(c, out);
     if (req && strcmp(type, "execute_result") == 0) {
@@ -471,8 +471,41 @@ static bool s_is_output_type(const char *type)
     return false;
 }
 
+/* JSON values a record may hold. A parsed value costs the manager about a
+ * hundred bytes whatever its size in the text, so an interpreter could turn
+ * a few MiB of "0," into gigabytes of the manager's memory, which no cgroup
+ * of the interpreter counts. Real outputs have few values and long strings. */
+#define MAX_RECORD_VALUES 100000
+
+/* Counts the values of a JSON text by its separators and openers outside
+ * strings, without parsing it. */
+static bool s_too_many_values(const char *text, size_t len)
+{
+    size_t values = 0;
+    bool in_string = false;
+    for (size_t i = 0; i < len; i++) {
+        char ch = text[i];
+        if (in_string) {
+            if (ch == '\\')
+                i++;
+            else if (ch == '"')
+                in_string = false;
+        } else if (ch == '"') {
+            in_string = true;
+        } else if ((ch == ',' || ch == '[' || ch == '{') && ++values > MAX_RECORD_VALUES) {
+            return true;
+        }
+    }
+    return false;
+}
+
 static void s_on_worker_record(conversation_t *c, const char *text, size_t len)
 {
+    if (s_too_many_values(text, len)) {
+        log_warn("dropped a record from the interpreter with more than %d JSON values",
+                 MAX_RECORD_VALUES);
+        return;
+    }
     json_auto_t *rec = json_loadb(text, len, 0, NULL);
     const char *type = json_string_value(json_object_get(rec, "type"));
     json_t *content = json_object_get(rec, "content");
