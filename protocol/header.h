@@ -19,4 +19,14 @@ void header_now(char *out);
  * version}. New reference; NULL on allocation failure. */
 json_t *header_new(const char *msg_type, const char *session, const char *username);
 
+/* Writes the compact JSON text of a new header (the same fields as
+ * header_new, in the same order) into |out| (|len| bytes, NUL-terminated).
+ * |msg_type|, |session| and |username| must be UTF-8. Returns the length of
+ * the text, or -1 if it does not fit. HEADER_TEXT_MAX bytes always hold it
+ * when the three strings are at most HEADER_FIELD_MAX bytes each. */
+int header_format(char *out, size_t len, const char *msg_type, const char *session,
+                  const char *username);
+#define HEADER_FIELD_MAX 64
+#define HEADER_TEXT_MAX (160 + 3 * 6 * HEADER_FIELD_MAX)
+
 #endif

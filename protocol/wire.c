@@ -148,62 +148,110 @@ const char *wire_msg_type(const wire_msg_t *msg)
     return json_string_value(json_object_get(msg->header, "msg_type"));
 }
 
-static int s_dump(wire_blob_t *dst, const json_t *v)
+/* The compact JSON text of |v| ("{}" for NULL) as a frame: written into
+ * |small| when it fits, else into a heap buffer stored in *heap. */
+static int s_dump_view(const json_t *v, char *small, size_t small_len, char **heap,
+                       wire_frame_t *view)
 {
     if (!v) {
-        dst->data = strdup("{}");
-        dst->size = 2;
-        return dst->data ? 0 : -1;
+        *view = (wire_frame_t){"{}", 2};
+        return 0;
     }
-    char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-    if (!s)
+    size_t need = json_dumpb(v, small, small_len, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (need == 0)
         return -1;
-    dst->data = s;
-    dst->size = strlen(s);
+    if (need <= small_len) {
+        *view = (wire_frame_t){small, need};
+        return 0;
+    }
+    *heap = malloc(need);
+    if (!*heap || json_dumpb(v, *heap, need, JSON_COMPACT | JSON_ENCODE_ANY) != need)
+        return -1;
+    *view = (wire_frame_t){*heap, need};
     return 0;
+}
+
+size_t wire_encoded_frames(const wire_outgoing_t *msg)
+{
+    return msg->n_identities + 6 + msg->n_buffers;
+}
+
+int wire_encode_views(const signer_t *signer, const wire_outgoing_t *msg, wire_frame_t *views,
+                      wire_scratch_t *scratch, proto_err_t *err)
+{
+    memset(scratch, 0, sizeof *scratch);
+    size_t k = 0;
+    for (size_t i = 0; i < msg->n_identities; i++)
+        views[k++] = (wire_frame_t){msg->identities[i].data, msg->identities[i].size};
+    views[k++] = (wire_frame_t){WIRE_DELIMITER, WIRE_DELIMITER_LEN};
+    size_t sig = k++;
+    wire_frame_t *json_frames = &views[k];
+    if (msg->header_text.size)
+        json_frames[0] = msg->header_text;
+    else if (s_dump_view(msg->header, scratch->header, sizeof scratch->header,
+                         &scratch->heap[0], &json_frames[0]) < 0)
+        goto nomem;
+    json_frames[1] = msg->parent.size ? msg->parent : (wire_frame_t){"{}", 2};
+    if (s_dump_view(msg->metadata, scratch->metadata, sizeof scratch->metadata,
+                    &scratch->heap[1], &json_frames[2]) < 0)
+        goto nomem;
+    if (msg->content_text.size)
+        json_frames[3] = msg->content_text;
+    else if (s_dump_view(msg->content, scratch->content, sizeof scratch->content,
+                         &scratch->heap[2], &json_frames[3]) < 0)
+        goto nomem;
+    k += 4;
+    for (size_t i = 0; i < msg->n_buffers; i++)
+        views[k++] = msg->buffers[i];
+    signer_sign(signer, json_frames, scratch->signature);
+    views[sig] = (wire_frame_t){scratch->signature, SIGNER_HEX_LEN};
+    *err = PROTO_OK;
+    return 0;
+nomem:
+    wire_scratch_clear(scratch);
+    *err = PROTO_ERR_NOMEM;
+    return -1;
+}
+
+void wire_scratch_clear(wire_scratch_t *scratch)
+{
+    for (size_t i = 0; i < sizeof scratch->heap / sizeof *scratch->heap; i++) {
+        free(scratch->heap[i]);
+        scratch->heap[i] = NULL;
+    }
 }
 
 int wire_encode(const signer_t *signer, const wire_outgoing_t *msg,
                 wire_frames_t *out, proto_err_t *err)
 {
-    size_t n = msg->n_identities + 6 + msg->n_buffers;
+    size_t n = wire_encoded_frames(msg);
     out->n = 0;
+    out->frames = NULL;
+    wire_frame_t *views = calloc(n, sizeof *views);
+    wire_scratch_t *scratch = malloc(sizeof *scratch);
+    if (!views || !scratch || wire_encode_views(signer, msg, views, scratch, err) < 0) {
+        free(views);
+        free(scratch);
+        *err = PROTO_ERR_NOMEM;
+        return -1;
+    }
     out->frames = calloc(n, sizeof *out->frames);
     if (!out->frames)
         goto nomem;
     out->n = n;
-    wire_blob_t *f = out->frames;
-    size_t k = 0;
-    for (size_t i = 0; i < msg->n_identities; i++, k++) {
-        wire_frame_t id = {msg->identities[i].data, msg->identities[i].size};
-        if (s_blob_copy(&f[k], &id) < 0)
+    for (size_t i = 0; i < n; i++)
+        if (s_blob_copy(&out->frames[i], &views[i]) < 0)
             goto nomem;
-    }
-    wire_frame_t delim = {WIRE_DELIMITER, WIRE_DELIMITER_LEN};
-    if (s_blob_copy(&f[k++], &delim) < 0)
-        goto nomem;
-    size_t sig = k++;
-    wire_frame_t empty = {"{}", 2};
-    const wire_frame_t *parent = msg->parent.size ? &msg->parent : &empty;
-    if (s_dump(&f[k++], msg->header) < 0 || s_blob_copy(&f[k++], parent) < 0 ||
-        s_dump(&f[k++], msg->metadata) < 0 || s_dump(&f[k++], msg->content) < 0)
-        goto nomem;
-    for (size_t i = 0; i < msg->n_buffers; i++, k++)
-        if (s_blob_copy(&f[k], &msg->buffers[i]) < 0)
-            goto nomem;
-
-    wire_frame_t json_frames[4];
-    for (int i = 0; i < 4; i++)
-        json_frames[i] = (wire_frame_t){f[sig + 1 + i].data, f[sig + 1 + i].size};
-    f[sig].data = malloc(SIGNER_HEX_LEN + 1);
-    if (!f[sig].data)
-        goto nomem;
-    signer_sign(signer, json_frames, f[sig].data);
-    f[sig].size = SIGNER_HEX_LEN;
+    wire_scratch_clear(scratch);
+    free(scratch);
+    free(views);
     *err = PROTO_OK;
     return 0;
 nomem:
     wire_frames_clear(out);
+    wire_scratch_clear(scratch);
+    free(scratch);
+    free(views);
     *err = PROTO_ERR_NOMEM;
     return -1;
 }

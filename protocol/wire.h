@@ -44,9 +44,13 @@ typedef struct {
     const wire_blob_t *identities;
     size_t n_identities;
     const json_t *header;
+    wire_frame_t header_text; /* header JSON text; when its size is > 0 it is
+                                 sent as is and |header| is ignored */
     wire_frame_t parent; /* raw parent header JSON; size 0 sends {} */
     const json_t *metadata; /* NULL sends {} */
     const json_t *content;
+    wire_frame_t content_text; /* like header_text, for |content|: the caller
+                                  vouches that it is one JSON object */
     const wire_frame_t *buffers;
     size_t n_buffers;
 } wire_outgoing_t;
@@ -74,5 +78,25 @@ int wire_encode(const signer_t *signer, const wire_outgoing_t *msg,
                 wire_frames_t *out, proto_err_t *err);
 
 void wire_frames_clear(wire_frames_t *frames);
+
+/* Room for what wire_encode_views serialises; small texts stay inside. */
+typedef struct {
+    char signature[SIGNER_HEX_LEN + 1];
+    char header[512], metadata[256], content[2048];
+    char *heap[3]; /* texts that did not fit; freed by wire_scratch_clear */
+} wire_scratch_t;
+
+/* Frames |msg| encodes to: identities + 6 + buffers. */
+size_t wire_encoded_frames(const wire_outgoing_t *msg);
+
+/* Serialises and signs |msg| without copying what it points to: fills
+ * |views| (wire_encoded_frames(msg) entries) with frames that point into
+ * |msg| and |scratch|, valid until |msg| or |scratch| changes. Call
+ * wire_scratch_clear after the frames are sent. Returns 0, or -1 with *err
+ * set (|scratch| is then clear). */
+int wire_encode_views(const signer_t *signer, const wire_outgoing_t *msg, wire_frame_t *views,
+                      wire_scratch_t *scratch, proto_err_t *err);
+
+void wire_scratch_clear(wire_scratch_t *scratch);
 
 #endif

@@ -1,11 +1,15 @@
 /* wire_io — receive with zmq_msg_t (no copy until decoding), send frame by
- * frame. A message with too many frames is drained and refused whole. */
+ * frame straight from the encoder's views (the header's text is written
+ * directly, small JSON texts live on the stack). A message with too many
+ * frames is drained and refused whole. */
 #include "wire_io.h"
 
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "header.h"
+#include "util.h"
 
 static int s_recv_frames(void *sock, zmq_msg_t *frames)
 {
@@ -32,6 +36,29 @@ static int s_recv_frames(void *sock, zmq_msg_t *frames)
         zmq_msg_close(&rest);
     }
     return -1;
+}
+
+/* Encodes |out| into views of its own memory and sends them frame by frame:
+ * nothing is copied before libzmq copies each frame into its message. */
+static int s_send_encoded(void *sock, const signer_t *signer, const wire_outgoing_t *out)
+{
+    if (!out->header && !out->header_text.size)
+        return -1;
+    size_t n = wire_encoded_frames(out);
+    wire_frame_t stack_views[WIRE_IO_MAX_FRAMES];
+    _cleanup_free_ wire_frame_t *heap_views =
+        n > WIRE_IO_MAX_FRAMES ? calloc(n, sizeof *heap_views) : NULL;
+    wire_frame_t *views = n > WIRE_IO_MAX_FRAMES ? heap_views : stack_views;
+    wire_scratch_t scratch;
+    proto_err_t err;
+    if (!views || wire_encode_views(signer, out, views, &scratch, &err) < 0)
+        return -1;
+    int rc = 0;
+    for (size_t i = 0; i < n; i++)
+        if (zmq_send(sock, views[i].data, views[i].size, i + 1 < n ? ZMQ_SNDMORE : 0) < 0)
+            rc = -1;
+    wire_scratch_clear(&scratch);
+    return rc;
 }
 
 wire_io_result_t wire_io_recv(void *sock, signer_t *signer, bool echo, wire_msg_t *out,
@@ -69,27 +96,22 @@ int wire_io_send(void *sock, const signer_t *signer, const char *session, const 
                  size_t n_ids, const char *msg_type, const wire_blob_t *parent, json_t *content,
                  const wire_frame_t *buffers, size_t n_buffers)
 {
-    json_t *header = header_new(msg_type, session, "sandcell");
+    if (!content)
+        return -1;
+    char header_text[HEADER_TEXT_MAX];
+    int header_len = header_format(header_text, sizeof header_text, msg_type, session, "sandcell");
+    json_t *header = header_len < 0 ? header_new(msg_type, session, "sandcell") : NULL;
     wire_outgoing_t out = {
         .identities = ids,
         .n_identities = n_ids,
         .header = header,
+        .header_text = {header_text, header_len < 0 ? 0 : (size_t)header_len},
         .parent = parent ? (wire_frame_t){parent->data, parent->size} : (wire_frame_t){0},
         .content = content,
         .buffers = buffers,
         .n_buffers = n_buffers,
     };
-    wire_frames_t frames = {0};
-    proto_err_t err;
-    int rc = -1;
-    if (header && content && wire_encode(signer, &out, &frames, &err) == 0) {
-        rc = 0;
-        for (size_t i = 0; i < frames.n; i++)
-            if (zmq_send(sock, frames.frames[i].data, frames.frames[i].size,
-                         i + 1 < frames.n ? ZMQ_SNDMORE : 0) < 0)
-                rc = -1;
-    }
-    wire_frames_clear(&frames);
+    int rc = s_send_encoded(sock, signer, &out);
     json_decref(header);
     json_decref(content);
     return rc;

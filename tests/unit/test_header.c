@@ -130,10 +130,66 @@ static void test_new(void)
     tap_case("header_new: copies its strings; empty and UTF-8 values are kept");
 }
 
+static void test_format(void)
+{
+    char text[HEADER_TEXT_MAX];
+    int n = header_format(text, sizeof text, "execute_reply", "sess-1", "alice");
+    CHECK(n > 0 && (size_t)n == strlen(text));
+    json_error_t jerr;
+    json_t *h = n > 0 ? json_loadb(text, (size_t)n, JSON_REJECT_DUPLICATES, &jerr) : NULL;
+    if (!CHECK(json_is_object(h))) {
+        tap_diag("    not a JSON object: %s", text);
+        tap_case("header_format: writes one JSON object");
+        return;
+    }
+    CHECK_INT(json_object_size(h), 6);
+    CHECK_STR(json_string_value(json_object_get(h, "msg_type")), "execute_reply");
+    CHECK_STR(json_string_value(json_object_get(h, "session")), "sess-1");
+    CHECK_STR(json_string_value(json_object_get(h, "username")), "alice");
+    CHECK_STR(json_string_value(json_object_get(h, "version")), "5.3");
+    const char *id = json_string_value(json_object_get(h, "msg_id"));
+    const char *date = json_string_value(json_object_get(h, "date"));
+    CHECK(id && s_matches(UUID4_RE, id));
+    CHECK(date && s_matches(DATE_RE, date));
+    /* The same text jansson writes for the same object: compact, in order. */
+    char *dumped = json_dumps(h, JSON_COMPACT);
+    CHECK_STR(dumped, text);
+    free(dumped);
+    json_decref(h);
+    tap_case("header_format: the compact JSON of header_new's six fields, in its order");
+
+    /* A client's message type comes back in "foo_reply": escape it. */
+    const char *nasty = "a\"b\\c\n\x01\x1f\xc3\xa9/";
+    n = header_format(text, sizeof text, nasty, "s\"", "");
+    h = n > 0 ? json_loadb(text, (size_t)n, JSON_REJECT_DUPLICATES, &jerr) : NULL;
+    CHECK(json_is_object(h));
+    CHECK_STR(json_string_value(json_object_get(h, "msg_type")), nasty);
+    CHECK_STR(json_string_value(json_object_get(h, "session")), "s\"");
+    CHECK_STR(json_string_value(json_object_get(h, "username")), "");
+    json_decref(h);
+    tap_case("header_format: quotes, backslashes and control characters are escaped");
+
+    char longest[HEADER_FIELD_MAX + 1];
+    memset(longest, '\x01', HEADER_FIELD_MAX); /* six bytes each once escaped */
+    longest[HEADER_FIELD_MAX] = '\0';
+    CHECK(header_format(text, sizeof text, longest, longest, longest) > 0);
+    char small[100];
+    memset(small, 'Z', sizeof small);
+    CHECK_INT(header_format(small, sizeof small, "execute_reply", "sess-1", "alice"), -1);
+    for (size_t len = 0; len < 200; len++) {
+        char buf[200];
+        int r = header_format(buf, len, "execute_reply", "sess-1", "alice");
+        if (!CHECK(r < 0 || ((size_t)r < len && strlen(buf) == (size_t)r)))
+            break;
+    }
+    tap_case("header_format: HEADER_TEXT_MAX holds the longest fields; -1 when it does not fit");
+}
+
 int main(void)
 {
     test_ids();
     test_now();
     test_new();
+    test_format();
     return tap_done();
 }

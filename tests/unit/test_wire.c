@@ -612,6 +612,53 @@ static void test_encode_defaults(void)
     tap_case("encode without identities, parent or metadata sends {} and decodes");
 }
 
+/* Texts given as is and objects dumped by the encoder make the same
+ * message; a content larger than the encoder's stack room goes to the heap. */
+static void test_encode_views(void)
+{
+    signer_t *signer = signer_new("key", 3);
+    const char *header_text = "{\"msg_id\":\"m\",\"msg_type\":\"status\",\"session\":\"s\"}";
+    json_t *header = json_loads(header_text, 0, NULL);
+    char big[5000];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    json_t *content = json_pack("{s:s}", "text", big);
+    char *content_text = json_dumps(content, JSON_COMPACT);
+    wire_blob_t id = {"id", 2};
+    wire_frame_t buffer = {"raw", 3};
+    wire_outgoing_t as_json = {.identities = &id, .n_identities = 1, .header = header,
+                               .content = content, .buffers = &buffer, .n_buffers = 1};
+    wire_outgoing_t as_text = as_json;
+    as_text.header = NULL;
+    as_text.content = NULL;
+    as_text.header_text = (wire_frame_t){header_text, strlen(header_text)};
+    as_text.content_text = (wire_frame_t){content_text, strlen(content_text)};
+    CHECK_INT(wire_encoded_frames(&as_json), 8);
+    wire_frame_t a[8], b[8];
+    wire_scratch_t sa, sb;
+    proto_err_t err;
+    CHECK_INT(wire_encode_views(signer, &as_json, a, &sa, &err), 0);
+    CHECK_INT(wire_encode_views(signer, &as_text, b, &sb, &err), 0);
+    for (int i = 0; i < 8; i++)
+        CHECK(a[i].size == b[i].size && memcmp(a[i].data, b[i].data, a[i].size) == 0);
+    CHECK(sa.heap[2] != NULL); /* the 5 KB content did not fit the stack room */
+    wire_msg_t msg;
+    CHECK_INT(wire_decode(signer, b, 8, &msg, &err), 0);
+    if (err == PROTO_OK) {
+        CHECK_STR(json_string_value(json_object_get(msg.content, "text")), big);
+        CHECK_INT(msg.n_buffers, 1);
+        wire_msg_clear(&msg);
+    }
+    wire_scratch_clear(&sa);
+    wire_scratch_clear(&sb);
+    CHECK(sa.heap[2] == NULL);
+    free(content_text);
+    json_decref(header);
+    json_decref(content);
+    signer_destroy(&signer);
+    tap_case("encode views: header_text/content_text send the same frames as objects");
+}
+
 static void test_error_strings(void)
 {
     for (int e = 0; e < PROTO_ERR_COUNT; e++) {
@@ -638,6 +685,7 @@ int main(int argc, char **argv)
     tap_case("vectors found in %s", dir);
     test_round_trip();
     test_encode_defaults();
+    test_encode_views();
     test_error_strings();
     return tap_done();
 }
