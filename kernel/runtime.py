@@ -89,12 +89,18 @@ def _finite(obj):
     return obj
 
 
+# What json.dumps(obj, ensure_ascii=False, allow_nan=..., default=repr) would
+# build on every call, built once.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, default=repr)
+_ENCODER_NAN = json.JSONEncoder(ensure_ascii=False, default=repr)
+
+
 def _dumps(obj):
     """JSON text of `obj` that the C side can always encode and parse."""
     try:
-        text = json.dumps(obj, ensure_ascii=False, allow_nan=False, default=repr)
+        text = _ENCODER.encode(obj)
     except ValueError:
-        text = json.dumps(_finite(obj), ensure_ascii=False, default=repr)
+        text = _ENCODER_NAN.encode(_finite(obj))
     # Lone surrogates (from user strings) are not UTF-8; replace them.
     return text.encode("utf-8", "replace").decode("utf-8")
 
@@ -248,8 +254,20 @@ def _figure_png(obj):
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+# Built-in types whose instances have no formatter methods and are no
+# figures: their bundle is their repr. Exact types only (a subclass may add
+# _repr_html_); these types are immutable, so no method can be added later.
+_PLAIN_TYPES = frozenset({int, float, complex, bool, str, bytes, type(None), list, tuple, dict,
+                          set, frozenset, range})
+
+
 def _format(obj, include=None, exclude=None):
     """(data, metadata) mime bundle of `obj`, built the way IPython's formatter does."""
+    if type(obj) in _PLAIN_TYPES:
+        data = {"text/plain": repr(obj)}
+        if (include and "text/plain" not in include) or (exclude and "text/plain" in exclude):
+            data = {}
+        return data, {}
     data, metadata = {}, {}
     if _method(obj, "_repr_mimebundle_"):
         bundle, bundle_md = _call_repr(obj, "_repr_mimebundle_", include=include, exclude=exclude)
@@ -741,7 +759,7 @@ def _cell_filename(count):
 
 def _show_result(value, count, store_history, namespace):
     """execute_result for the value of a cell's last expression, and `_`, `__`, `___`, `_N`."""
-    if _method(value, "_ipython_display_"):
+    if type(value) not in _PLAIN_TYPES and _method(value, "_ipython_display_"):
         value._ipython_display_()
     else:
         data, metadata = _format(value)
@@ -758,7 +776,8 @@ def _run_cell(code, count, silent, store_history):
     tree = _parse_cell(code, filename)
     last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
     namespace = _namespace()
-    _run(compile(tree, filename, "exec", _FLAGS, dont_inherit=True), namespace)
+    if tree.body:  # a cell that is one expression has nothing else to run
+        _run(compile(tree, filename, "exec", _FLAGS, dont_inherit=True), namespace)
     if last is None:
         return
     expression = ast.Expression(last.value)

@@ -1,31 +1,69 @@
-/* reactor — zmq_poll over a compact item array. Removal during dispatch
- * only marks an entry dead; the array is compacted between rounds, so the
- * indices the dispatch loop walks never shift under it. */
+/* reactor — one epoll set over plain descriptors and the ZMQ_FD of every
+ * ZeroMQ socket, so a wakeup costs what the sockets that signalled cost,
+ * not what every socket of every conversation costs (zmq_poll walks them
+ * all, twice, on each call).
+ *
+ * A ZeroMQ socket's ZMQ_FD is not "readable means a message waits": it
+ * signals that the socket's command mailbox changed, and any libzmq call
+ * on the socket (send, recv, getsockopt ZMQ_EVENTS) may consume that
+ * signal. So a socket is watched edge-triggered and, whenever it may have
+ * become readable without the fd saying so, put on the "check" list:
+ *   - when its fd signals;
+ *   - when it is added;
+ *   - after its handler ran, if it is still readable (the handler reads
+ *     a bounded batch and may leave messages behind);
+ *   - when a message was sent on or received from it anywhere else
+ *     (wire_io reports every socket it touches; reactor_touch).
+ * Each socket on the list has its ZMQ_EVENTS read; the handler runs if it
+ * is readable. The loop sleeps only with an empty list; a ZMQ_EVENTS that
+ * reports "not readable" has drained the mailbox, so the next change
+ * signals the fd again. Plain descriptors are level-triggered, as with
+ * poll.
+ *
+ * Handlers are found by socket or fd through a small hash; a removed
+ * handler is unlinked at once (its fd may be reused by the next add) but
+ * freed only between rounds, because events already returned by epoll may
+ * still point to it. */
 #include "reactor.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <sys/epoll.h>
 #include <time.h>
+#include <unistd.h>
 #include <zmq.h>
 
-typedef struct {
+#include "wire_io.h"
+
+#define MAX_EVENTS 256
+
+typedef struct handler {
     void *zsock;
-    int fd;
+    int fd;         /* the plain fd, or the socket's ZMQ_FD */
     reactor_fn fn;
     void *arg;
     bool dead;
+    bool queued;    /* on the check list */
+    struct handler *next_check;
+    struct handler *next_dead;
 } handler_t;
 
 struct reactor {
-    handler_t *handlers;
-    zmq_pollitem_t *items;
-    size_t n, cap;
-    bool dirty, stopping;
+    int epfd;
+    handler_t **slots; /* open addressing by key; NULL = empty, s_tomb = deleted */
+    size_t nslots, used; /* used counts live entries and tombstones */
+    handler_t *check, *check_tail;
+    handler_t *graveyard;
+    bool stopping;
     reactor_fn before_sleep, tick;
     int tick_ms;
     void *hook_arg;
     long long next_tick;
 };
+
+static handler_t s_tombstone;
+#define s_tomb (&s_tombstone)
 
 long long reactor_now_ms(void)
 {
@@ -34,9 +72,154 @@ long long reactor_now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* ----------------------------------------------------------------- index */
+
+/* Sockets are keyed by address (even), descriptors by 2 * fd + 1. */
+static uintptr_t s_key(void *zsock, int fd)
+{
+    return zsock ? (uintptr_t)zsock : ((uintptr_t)(unsigned)fd << 1 | 1);
+}
+
+static uintptr_t s_handler_key(const handler_t *h)
+{
+    return s_key(h->zsock, h->fd);
+}
+
+static size_t s_hash(uintptr_t key, size_t nslots)
+{
+    uint64_t x = (uint64_t)key * 0x9e3779b97f4a7c15ull;
+    return (size_t)(x >> 17) & (nslots - 1);
+}
+
+static handler_t **s_find(const reactor_t *self, uintptr_t key)
+{
+    if (!self->nslots)
+        return NULL;
+    for (size_t i = s_hash(key, self->nslots);; i = (i + 1) & (self->nslots - 1)) {
+        handler_t *h = self->slots[i];
+        if (!h)
+            return NULL;
+        if (h != s_tomb && s_handler_key(h) == key)
+            return &self->slots[i];
+    }
+}
+
+static void s_insert(handler_t **slots, size_t nslots, handler_t *h)
+{
+    size_t i = s_hash(s_handler_key(h), nslots);
+    while (slots[i] && slots[i] != s_tomb)
+        i = (i + 1) & (nslots - 1);
+    slots[i] = h;
+}
+
+/* Makes room for one more entry (at most half the slots in use). */
+static int s_reserve(reactor_t *self)
+{
+    if (2 * (self->used + 1) <= self->nslots)
+        return 0;
+    size_t live = 0;
+    for (size_t i = 0; i < self->nslots; i++)
+        live += self->slots[i] && self->slots[i] != s_tomb;
+    size_t nslots = self->nslots ? self->nslots : 64;
+    while (4 * (live + 1) > nslots) /* at most a quarter full after a rebuild */
+        nslots *= 2;
+    handler_t **slots = calloc(nslots, sizeof *slots);
+    if (!slots)
+        return -1;
+    for (size_t i = 0; i < self->nslots; i++)
+        if (self->slots[i] && self->slots[i] != s_tomb)
+            s_insert(slots, nslots, self->slots[i]);
+    free(self->slots);
+    self->slots = slots;
+    self->nslots = nslots;
+    self->used = live;
+    return 0;
+}
+
+/* ------------------------------------------------------------ check list */
+
+static void s_queue(reactor_t *self, handler_t *h)
+{
+    if (h->queued || h->dead || !h->zsock)
+        return;
+    h->queued = true;
+    h->next_check = NULL;
+    if (self->check_tail)
+        self->check_tail->next_check = h;
+    else
+        self->check = h;
+    self->check_tail = h;
+}
+
+void reactor_touch(reactor_t *self, void *zsock)
+{
+    handler_t **slot = s_find(self, s_key(zsock, -1));
+    if (slot)
+        s_queue(self, *slot);
+}
+
+static void s_on_wire_io(void *arg, void *zsock)
+{
+    reactor_touch(arg, zsock);
+}
+
+/* Whether |h|'s socket has a message waiting (or an error to report). */
+static bool s_zsock_readable(handler_t *h)
+{
+    int events = 0;
+    size_t len = sizeof events;
+    if (zmq_getsockopt(h->zsock, ZMQ_EVENTS, &events, &len) < 0)
+        return errno != EINTR; /* let the handler meet the error */
+    return events & ZMQ_POLLIN;
+}
+
+/* Checks the sockets queued before this call; sockets queued meanwhile
+ * wait for the next round. */
+static void s_run_checks(reactor_t *self)
+{
+    handler_t *h = self->check;
+    self->check = self->check_tail = NULL;
+    while (h && !self->stopping) {
+        handler_t *next = h->next_check;
+        h->queued = false;
+        if (!h->dead && s_zsock_readable(h)) {
+            h->fn(h->arg);
+            /* It reads a bounded batch and may have left messages. When
+             * not, this read of ZMQ_EVENTS drained the mailbox, and the
+             * next message signals the fd again. */
+            if (!h->dead && s_zsock_readable(h))
+                s_queue(self, h);
+        }
+        h = next;
+    }
+    /* Not reached when stopping: the rest stays unqueued, which is fine,
+     * as nothing runs after. */
+    for (; h; h = h->next_check)
+        h->queued = false;
+}
+
+/* --------------------------------------------------------------- the API */
+
 reactor_t *reactor_new(void)
 {
-    return calloc(1, sizeof(reactor_t));
+    reactor_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (self->epfd < 0) {
+        free(self);
+        return NULL;
+    }
+    return self;
+}
+
+static void s_bury(reactor_t *self)
+{
+    while (self->graveyard) {
+        handler_t *h = self->graveyard;
+        self->graveyard = h->next_dead;
+        free(h);
+    }
 }
 
 void reactor_destroy(reactor_t **self_p)
@@ -44,43 +227,53 @@ void reactor_destroy(reactor_t **self_p)
     reactor_t *self = *self_p;
     if (!self)
         return;
-    free(self->handlers);
-    free(self->items);
+    wire_io_set_touch_hook(NULL, NULL);
+    for (size_t i = 0; i < self->nslots; i++)
+        if (self->slots[i] && self->slots[i] != s_tomb)
+            free(self->slots[i]);
+    s_bury(self);
+    free(self->slots);
+    close(self->epfd);
     free(self);
     *self_p = NULL;
 }
 
 int reactor_add(reactor_t *self, void *zsock, int fd, reactor_fn fn, void *arg)
 {
-    if (self->n == self->cap) {
-        size_t cap = self->cap ? 2 * self->cap : 16;
-        handler_t *h = realloc(self->handlers, cap * sizeof *h);
-        if (!h)
+    if (zsock) {
+        size_t len = sizeof fd;
+        if (zmq_getsockopt(zsock, ZMQ_FD, &fd, &len) < 0)
             return -1;
-        self->handlers = h;
-        zmq_pollitem_t *items = realloc(self->items, cap * sizeof *items);
-        if (!items)
-            return -1;
-        self->items = items;
-        self->cap = cap;
     }
-    self->handlers[self->n] = (handler_t){zsock, zsock ? -1 : fd, fn, arg, false};
-    self->items[self->n] = (zmq_pollitem_t){zsock, zsock ? -1 : fd, ZMQ_POLLIN, 0};
-    self->n++;
+    if (s_reserve(self) < 0)
+        return -1;
+    handler_t *h = calloc(1, sizeof *h);
+    if (!h)
+        return -1;
+    *h = (handler_t){.zsock = zsock, .fd = fd, .fn = fn, .arg = arg};
+    struct epoll_event ev = {.events = zsock ? EPOLLIN | EPOLLET : EPOLLIN, .data.ptr = h};
+    if (epoll_ctl(self->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+        free(h);
+        return -1;
+    }
+    s_insert(self->slots, self->nslots, h);
+    self->used++;
+    s_queue(self, h); /* messages may be waiting already */
     return 0;
 }
 
 void reactor_remove(reactor_t *self, void *zsock, int fd)
 {
-    for (size_t i = 0; i < self->n; i++) {
-        handler_t *h = &self->handlers[i];
-        if (!h->dead && (zsock ? h->zsock == zsock : (!h->zsock && h->fd == fd))) {
-            h->dead = true;
-            self->items[i].socket = NULL;
-            self->items[i].fd = -1; /* zmq_poll ignores negative fds */
-            self->dirty = true;
-        }
-    }
+    handler_t **slot = s_find(self, s_key(zsock, fd));
+    if (!slot)
+        return;
+    handler_t *h = *slot;
+    *slot = s_tomb;
+    h->dead = true;
+    /* Fails harmlessly (EBADF, ENOENT) if the fd was closed first. */
+    epoll_ctl(self->epfd, EPOLL_CTL_DEL, h->fd, NULL);
+    h->next_dead = self->graveyard;
+    self->graveyard = h;
 }
 
 void reactor_set_hooks(reactor_t *self, reactor_fn before_sleep, reactor_fn tick,
@@ -93,40 +286,36 @@ void reactor_set_hooks(reactor_t *self, reactor_fn before_sleep, reactor_fn tick
     self->next_tick = reactor_now_ms() + tick_ms;
 }
 
-static void s_compact(reactor_t *self)
-{
-    size_t k = 0;
-    for (size_t i = 0; i < self->n; i++) {
-        if (self->handlers[i].dead)
-            continue;
-        self->handlers[k] = self->handlers[i];
-        self->items[k] = self->items[i];
-        k++;
-    }
-    self->n = k;
-    self->dirty = false;
-}
-
 int reactor_run(reactor_t *self)
 {
+    struct epoll_event events[MAX_EVENTS];
     self->stopping = false;
+    wire_io_set_touch_hook(s_on_wire_io, self);
     while (!self->stopping) {
-        if (self->dirty)
-            s_compact(self);
-        long timeout = -1;
-        if (self->tick) {
+        s_bury(self); /* no event of the last round points to them any more */
+        int timeout = -1;
+        if (self->check) {
+            timeout = 0;
+        } else if (self->tick) {
             long long left = self->next_tick - reactor_now_ms();
-            timeout = left < 0 ? 0 : (long)left;
+            timeout = left < 0 ? 0 : (int)left;
         }
-        int rc = zmq_poll(self->items, (int)self->n, timeout);
-        if (rc < 0 && errno != EINTR)
+        int n = epoll_wait(self->epfd, events, MAX_EVENTS, timeout);
+        if (n < 0 && errno != EINTR) {
+            wire_io_set_touch_hook(NULL, NULL);
             return -1;
-        size_t n = self->n; /* handlers added now wait for the next round */
-        for (size_t i = 0; rc > 0 && i < n && !self->stopping; i++) {
-            if (!(self->items[i].revents & (ZMQ_POLLIN | ZMQ_POLLERR)) || self->handlers[i].dead)
-                continue;
-            self->handlers[i].fn(self->handlers[i].arg);
         }
+        for (int i = 0; i < n && !self->stopping; i++) {
+            handler_t *h = events[i].data.ptr;
+            if (h->dead)
+                continue;
+            if (h->zsock)
+                s_queue(self, h);
+            else if (events[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP))
+                h->fn(h->arg);
+        }
+        if (!self->stopping)
+            s_run_checks(self);
         if (self->tick && reactor_now_ms() >= self->next_tick) {
             self->next_tick = reactor_now_ms() + self->tick_ms;
             self->tick(self->hook_arg);
@@ -134,6 +323,7 @@ int reactor_run(reactor_t *self)
         if (self->before_sleep)
             self->before_sleep(self->hook_arg);
     }
+    wire_io_set_touch_hook(NULL, NULL);
     return 0;
 }
 

@@ -1,9 +1,12 @@
-/* reactor — the manager's one event loop, over zmq_poll.
+/* reactor — the manager's one event loop, over one epoll set.
  *
  * Handlers are registered for ZeroMQ sockets or plain descriptors. After
  * each round of events the before-sleep hook runs (safe point: tear down
  * what a handler marked finished); a periodic tick drives timeouts. A
- * handler may add or remove handlers, including itself. */
+ * handler may add or remove handlers, including itself. A wakeup costs in
+ * proportion to the sockets that signalled, not to all that are watched.
+ * While it runs, the reactor re-checks every socket wire_io sends on or
+ * receives from (see wire_io_set_touch_hook). */
 #ifndef SANDCELL_REACTOR_H
 #define SANDCELL_REACTOR_H
 
@@ -23,12 +26,17 @@ int reactor_add(reactor_t *self, void *zsock, int fd, reactor_fn fn, void *arg);
 /* Removes the handler for |zsock| or |fd|; safe inside a handler. */
 void reactor_remove(reactor_t *self, void *zsock, int fd);
 
+/* Re-checks |zsock| (a watched socket; others are ignored) before the
+ * loop next sleeps. Call it after a send or receive on a watched socket
+ * that did not go through wire_io. */
+void reactor_touch(reactor_t *self, void *zsock);
+
 /* Sets the hook run after every round of events, and the tick run every
  * |tick_ms| milliseconds. */
 void reactor_set_hooks(reactor_t *self, reactor_fn before_sleep, reactor_fn tick,
                        int tick_ms, void *arg);
 
-/* Runs until reactor_stop(); returns 0, or -1 if polling failed. */
+/* Runs until reactor_stop(); returns 0, or -1 if waiting failed. */
 int reactor_run(reactor_t *self);
 void reactor_stop(reactor_t *self);
 

@@ -38,6 +38,21 @@ static int s_recv_frames(void *sock, zmq_msg_t *frames)
     return -1;
 }
 
+static wire_io_touch_fn s_touch;
+static void *s_touch_arg;
+
+void wire_io_set_touch_hook(wire_io_touch_fn fn, void *arg)
+{
+    s_touch = fn;
+    s_touch_arg = arg;
+}
+
+static void s_touched(void *sock)
+{
+    if (s_touch)
+        s_touch(s_touch_arg, sock);
+}
+
 /* Encodes |out| into views of its own memory and sends them frame by frame:
  * nothing is copied before libzmq copies each frame into its message. */
 static int s_send_encoded(void *sock, const signer_t *signer, const wire_outgoing_t *out)
@@ -58,6 +73,7 @@ static int s_send_encoded(void *sock, const signer_t *signer, const wire_outgoin
         if (zmq_send(sock, views[i].data, views[i].size, i + 1 < n ? ZMQ_SNDMORE : 0) < 0)
             rc = -1;
     wire_scratch_clear(&scratch);
+    s_touched(sock);
     return rc;
 }
 
@@ -68,6 +84,7 @@ wire_io_result_t wire_io_recv(void *sock, signer_t *signer, bool echo, wire_msg_
     int n = s_recv_frames(sock, frames);
     if (n == 0)
         return WIRE_IO_NONE;
+    s_touched(sock);
     if (n < 0) {
         *reason = "too many frames";
         return WIRE_IO_DROPPED;

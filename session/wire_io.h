@@ -29,4 +29,11 @@ int wire_io_send(void *sock, const signer_t *signer, const char *session, const 
                  size_t n_ids, const char *msg_type, const wire_blob_t *parent, json_t *content,
                  const wire_frame_t *buffers, size_t n_buffers);
 
+/* Sets the function told, after each message received from or sent on a
+ * socket, which socket that was (the reactor re-checks it: libzmq may
+ * have consumed the socket's ZMQ_FD signal meanwhile). One per process;
+ * NULL clears it. */
+typedef void (*wire_io_touch_fn)(void *arg, void *sock);
+void wire_io_set_touch_hook(wire_io_touch_fn fn, void *arg);
+
 #endif
