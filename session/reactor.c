@@ -23,7 +23,7 @@
  * Handlers are found by socket or fd through a small hash; a removed
  * handler is unlinked at once (its fd may be reused by the next add) but
  * freed only between rounds, because events already returned by epoll may
- * still point to it. */
+ * still point to it, and only once it is off the check list. */
 #include "reactor.h"
 
 #include <errno.h>
@@ -177,7 +177,7 @@ static bool s_zsock_readable(handler_t *h)
  * wait for the next round. */
 static void s_run_checks(reactor_t *self)
 {
-    handler_t *h = self->check;
+    handler_t *h = self->check, *tail = self->check_tail;
     self->check = self->check_tail = NULL;
     while (h && !self->stopping) {
         handler_t *next = h->next_check;
@@ -192,10 +192,12 @@ static void s_run_checks(reactor_t *self)
         }
         h = next;
     }
-    /* Not reached when stopping: the rest stays unqueued, which is fine,
-     * as nothing runs after. */
-    for (; h; h = h->next_check)
-        h->queued = false;
+    if (h) { /* stopped: what was not checked stays first in line */
+        tail->next_check = self->check;
+        if (!self->check)
+            self->check_tail = tail;
+        self->check = h;
+    }
 }
 
 /* --------------------------------------------------------------- the API */
@@ -213,11 +215,18 @@ reactor_t *reactor_new(void)
     return self;
 }
 
+/* Frees removed handlers, except those still on the check list (it drops
+ * them when it reaches them; they are freed at a later call). */
 static void s_bury(reactor_t *self)
 {
-    while (self->graveyard) {
-        handler_t *h = self->graveyard;
-        self->graveyard = h->next_dead;
+    handler_t **p = &self->graveyard;
+    while (*p) {
+        handler_t *h = *p;
+        if (h->queued) {
+            p = &h->next_dead;
+            continue;
+        }
+        *p = h->next_dead;
         free(h);
     }
 }
@@ -231,7 +240,11 @@ void reactor_destroy(reactor_t **self_p)
     for (size_t i = 0; i < self->nslots; i++)
         if (self->slots[i] && self->slots[i] != s_tomb)
             free(self->slots[i]);
-    s_bury(self);
+    while (self->graveyard) {
+        handler_t *h = self->graveyard;
+        self->graveyard = h->next_dead;
+        free(h);
+    }
     free(self->slots);
     close(self->epfd);
     free(self);
