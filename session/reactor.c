@@ -55,7 +55,7 @@ struct reactor {
     size_t nslots, used; /* used counts live entries and tombstones */
     handler_t *check, *check_tail;
     handler_t *graveyard;
-    bool stopping;
+    bool stopping, failed;
     reactor_fn before_sleep, tick;
     int tick_ms;
     void *hook_arg;
@@ -163,13 +163,20 @@ static void s_on_wire_io(void *arg, void *zsock)
     reactor_touch(arg, zsock);
 }
 
-/* Whether |h|'s socket has a message waiting (or an error to report). */
-static bool s_zsock_readable(handler_t *h)
+/* Whether |h|'s socket has a message waiting. A socket whose state cannot
+ * be read (its context ended, it was closed while watched) stops the loop
+ * with an error, as zmq_poll would. */
+static bool s_zsock_readable(reactor_t *self, handler_t *h)
 {
     int events = 0;
     size_t len = sizeof events;
-    if (zmq_getsockopt(h->zsock, ZMQ_EVENTS, &events, &len) < 0)
-        return errno != EINTR; /* let the handler meet the error */
+    while (zmq_getsockopt(h->zsock, ZMQ_EVENTS, &events, &len) < 0) {
+        if (errno != EINTR) {
+            self->failed = true;
+            self->stopping = true;
+            return false;
+        }
+    }
     return events & ZMQ_POLLIN;
 }
 
@@ -182,12 +189,12 @@ static void s_run_checks(reactor_t *self)
     while (h && !self->stopping) {
         handler_t *next = h->next_check;
         h->queued = false;
-        if (!h->dead && s_zsock_readable(h)) {
+        if (!h->dead && s_zsock_readable(self, h)) {
             h->fn(h->arg);
             /* It reads a bounded batch and may have left messages. When
              * not, this read of ZMQ_EVENTS drained the mailbox, and the
              * next message signals the fd again. */
-            if (!h->dead && s_zsock_readable(h))
+            if (!h->dead && s_zsock_readable(self, h))
                 s_queue(self, h);
         }
         h = next;
@@ -302,7 +309,7 @@ void reactor_set_hooks(reactor_t *self, reactor_fn before_sleep, reactor_fn tick
 int reactor_run(reactor_t *self)
 {
     struct epoll_event events[MAX_EVENTS];
-    self->stopping = false;
+    self->stopping = self->failed = false;
     wire_io_set_touch_hook(s_on_wire_io, self);
     while (!self->stopping) {
         s_bury(self); /* no event of the last round points to them any more */
@@ -337,7 +344,7 @@ int reactor_run(reactor_t *self)
             self->before_sleep(self->hook_arg);
     }
     wire_io_set_touch_hook(NULL, NULL);
-    return 0;
+    return self->failed ? -1 : 0;
 }
 
 void reactor_stop(reactor_t *self)
