@@ -1,4 +1,6 @@
-/* header — Jupyter message headers: ids, timestamps, the protocol version. */
+/* header — Jupyter message headers: ids, timestamps, the protocol version.
+ * Not thread-safe: ids and dates keep per-process state (one thread of a
+ * process makes headers; sandcell's processes have one). */
 #ifndef SANDCELL_HEADER_H
 #define SANDCELL_HEADER_H
 
