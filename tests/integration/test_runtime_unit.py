@@ -365,6 +365,26 @@ def test_mimebundle_include_exclude(k):
 
 
 @in_child
+def test_builtin_values_and_their_subclasses(k):
+    # Built-in values take a shortcut to their repr; a subclass that adds a
+    # formatter method still gets it, and include/exclude apply to both.
+    assert k.result("[1, 'a', (2.5, None)]") == {"text/plain": "[1, 'a', (2.5, None)]"}
+    assert k.result("{'k': {1, 2}}") == {"text/plain": "{'k': {1, 2}}"}
+    assert k.result("True") == {"text/plain": "True"}
+    code = ("class Big(int):\n"
+            "    def _repr_html_(self): return '<b>big</b>'\n"
+            "Big(5)")
+    assert k.result(code) == {"text/html": "<b>big</b>", "text/plain": "5"}
+    assert k.rt._format(7, include=["text/html"]) == ({}, {})
+    assert k.rt._format(7, exclude=["text/plain"]) == ({}, {})
+    assert k.rt._format("s", include=["text/plain"]) == ({"text/plain": "'s'"}, {})
+    k.execute("class Shown:\n    def _ipython_display_(self): display('via hook')\n[Shown()]")
+    assert [d["data"] for d in k.of_type("display_data")] == []
+    (result,) = k.of_type("execute_result")
+    assert result["data"]["text/plain"].startswith("[<__main__.Shown object")
+
+
+@in_child
 def test_clear_output(k):
     k.execute("from IPython.display import clear_output\nprint('a')\nclear_output(wait=True)")
     assert [e["type"] for e in k.events] == ["stream", "clear_output"]
