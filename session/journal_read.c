@@ -206,6 +206,32 @@ static int s_check_header(const json_t *rec, char *why, size_t why_len)
     return 0;
 }
 
+/* nbformat's rule for a mime bundle: each value is a string or a list of
+ * strings, except JSON types ("application/json", "...+json"). */
+static int s_check_mimebundle(const json_t *data, const char *what, char *why, size_t why_len)
+{
+    const char *mime;
+    const json_t *v;
+    json_object_foreach((json_t *)data, mime, v) {
+        size_t n = strlen(mime);
+        if (n >= 4 && strcmp(mime + n - 4, "json") == 0)
+            continue;
+        bool ok = json_is_string(v);
+        if (json_is_array(v)) {
+            size_t k;
+            const json_t *part;
+            ok = true;
+            json_array_foreach(v, k, part) ok = ok && json_is_string(part);
+        }
+        if (!ok) {
+            snprintf(why, why_len, "%s: \"data\" \"%.64s\" must be a string or a list of strings",
+                     what, mime);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static int s_check_output(const json_t *out, size_t index, char *why, size_t why_len)
 {
     char what[96];
@@ -224,6 +250,8 @@ static int s_check_output(const json_t *out, size_t index, char *why, size_t why
         snprintf(what, sizeof what, "outputs[%zu] (%s)", index, msg_type);
         if (s_check_fields(content, s_output_types[i].fields, s_output_types[i].n, what, why,
                            why_len) < 0)
+            return -1;
+        if (s_check_mimebundle(json_object_get(content, "data"), what, why, why_len) < 0)
             return -1;
         const json_t *tb = json_object_get(content, "traceback");
         size_t k;

@@ -128,6 +128,8 @@ static const struct {
     {HEADER EXEC(1, "x", "{\"msg_type\":\"display_data\",\"content\":{\"data\":[]}}"), ":2: ",
      "data"},
     {HEADER EXEC(1, "x", "\"text\""), ":2: ", "outputs[0]"},
+    {HEADER EXEC(1, "x", "{\"msg_type\":\"execute_result\",\"content\":{\"data\":"
+                         "{\"text/plain\":5},\"execution_count\":1}}"), ":2: ", "text/plain"},
     {HEADER "{\"code\":\"x\"}\n", ":2: ", "type"},
     {HEADER "{\"type\":\"execution\",\"code\":\"x\",\"code\":\"y\"}\n", ":2: ", "duplicate"},
     {HEADER "{\"type\":\"execution\",\"code\":\"\xff\"}\n", ":2: ", "not JSON"},
