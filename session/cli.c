@@ -53,6 +53,23 @@ static const command_t s_commands[] = {
     {"put", CMD_CLIENT, "sandcell put ID LOCAL [REMOTE]\n    Copy a file into a workspace.\n"},
     {"get", CMD_CLIENT,
      "sandcell get ID REMOTE [LOCAL] [--force]\n    Copy a file out of a workspace.\n"},
+    {"export", CMD_EXPORT,
+     "sandcell export JOURNAL -o FILE.ipynb\n"
+     "    Write a conversation's journal as an nbformat 4 notebook: one code cell per\n"
+     "    execution with its outputs. -o - writes to stdout. Exits 2 if the journal is\n"
+     "    unreadable or invalid (naming the line), 1 if the notebook cannot be written.\n"},
+    {"replay", CMD_REPLAY,
+     "sandcell replay JOURNAL [--until N] [--data DIR] [--no-cgroups] [--no-jail] [--verbose]\n"
+     "    Re-run the journal's cells in a fresh jailed interpreter with its recorded\n"
+     "    limits and compare the outputs; prints \"[N] same\", \"[N] different\" with a\n"
+     "    short diff, or \"[N] error: WHY\" per cell. Exits 0 when every cell is the\n"
+     "    same, 1 when some differ or fail, 2 for a bad journal or usage, 3 when no\n"
+     "    interpreter can be started at all.\n"
+     "    --until N          stop after execution count N\n"
+     "    --data DIR         mount DIR read-only at /data (default: the journal's)\n"
+     "    --no-cgroups       UNSAFE: run without memory, pids and cpu cgroup limits\n"
+     "    --no-jail          UNSAFE: no sandbox; required for a journal recorded with\n"
+     "                       \"jail\": false\n"},
     {"doctor", CMD_DOCTOR,
      "sandcell doctor\n"
      "    Check which sandbox layers this machine provides, then jail a test\n"
@@ -206,6 +223,46 @@ static int s_parse_kernel(int argc, char **argv, int i, cli_options_t *out, char
     return 0;
 }
 
+/* export JOURNAL -o FILE, replay JOURNAL [--until N] [--data DIR] ... */
+static int s_parse_journal_cmd(int argc, char **argv, int i, cli_options_t *out, char *why,
+                               size_t why_len)
+{
+    const char *cmd = argv[1];
+    bool export = out->command == CMD_EXPORT;
+    int rc_flag = 0;
+    for (; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (export && (strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0)) {
+            if (!v || !*v)
+                return s_fail(why, why_len, "export: %s needs a file (or - for stdout)", a);
+            out->output = argv[++i];
+        } else if (!export && s_long_flag(a, "--until", argc, argv, &i, 1, 1000000000L,
+                                          &out->until, why, why_len, &rc_flag)) {
+            if (rc_flag < 0)
+                return -1;
+        } else if (!export && strcmp(a, "--verbose") == 0) {
+            out->verbose = true;
+        } else if (!export && (strcmp(a, "--no-jail") == 0 || strcmp(a, "--no-cgroups") == 0 ||
+                               strcmp(a, "--data") == 0)) {
+            if (sandbox_limits_parse_flag(&out->limits, argc, argv, &i, why, why_len) < 0)
+                return -1;
+        } else if (a[0] == '-' && a[1]) {
+            return s_fail(why, why_len, "%s: unknown option %s", cmd, a);
+        } else if (out->journal) {
+            return s_fail(why, why_len, "%s: one journal at a time (%s and %s)", cmd,
+                          out->journal, a);
+        } else {
+            out->journal = a;
+        }
+    }
+    if (!out->journal)
+        return s_fail(why, why_len, "%s: JOURNAL is required", cmd);
+    if (export && !out->output)
+        return s_fail(why, why_len, "export: %s is required", "-o FILE.ipynb");
+    return 0;
+}
+
 int cli_parse(int argc, char **argv, cli_options_t *out, char *why, size_t why_len)
 {
     memset(out, 0, sizeof *out);
@@ -213,6 +270,7 @@ int cli_parse(int argc, char **argv, cli_options_t *out, char *why, size_t why_l
     sandbox_limits_default(&out->limits);
     out->pool = CLI_DEFAULT_POOL;
     out->max_conversations = CLI_DEFAULT_MAX_CONVERSATIONS;
+    out->until = -1;
     if (argc < 2)
         return s_fail(why, why_len, "%s", "no command given (try sandcell --help)");
     const char *cmd = argv[1];
@@ -250,6 +308,8 @@ int cli_parse(int argc, char **argv, cli_options_t *out, char *why, size_t why_l
             return s_parse_install(argc, argv, 2, out, why, why_len);
         if (out->command == CMD_DOCTOR)
             return argc > 2 ? s_fail(why, why_len, "doctor: unknown option %s", argv[2]) : 0;
+        if (out->command == CMD_EXPORT || out->command == CMD_REPLAY)
+            return s_parse_journal_cmd(argc, argv, 2, out, why, why_len);
         if (out->command == CMD_SERVE) {
             out->max_executions = CLI_DEFAULT_SERVE_MAX_EXECUTIONS;
             out->idle_timeout_s = CLI_DEFAULT_IDLE_TIMEOUT;

@@ -16,6 +16,8 @@ typedef enum {
     CMD_DOCTOR,
     CMD_SERVE,
     CMD_CLIENT, /* start, ls, stop, exec, put, get: client_cmd_run parses them */
+    CMD_EXPORT,
+    CMD_REPLAY,
 } cli_command_t;
 
 typedef enum {
@@ -43,6 +45,10 @@ typedef struct {
     long max_conversations;
     double idle_timeout_s;    /* 0: none */
     double lifetime_s;        /* 0: none */
+    /* export, replay */
+    const char *journal;
+    const char *output;   /* export -o: a file, or "-" for stdout */
+    long until;           /* replay --until N: last execution count to run; -1: all */
     /* client commands: argv from the command name on */
     int client_argc;
     char **client_argv;
