@@ -22,28 +22,37 @@ static const command_t s_commands[] = {
      "    /usr/local/share/jupyter/kernels; --user: in ~/.local/share/jupyter/kernels\n"
      "    (or $XDG_DATA_HOME/jupyter/kernels); --prefix DIR: in DIR/share/jupyter/kernels.\n"},
     {"kernel", CMD_KERNEL,
-     "sandcell kernel -f CONNECTION_FILE [--preload MODULES] [LIMITS] [--verbose]\n"
+     "sandcell kernel -f CONNECTION_FILE [--preload MODULES] [--journal-dir DIR] [LIMITS]\n"
+     "               [--verbose]\n"
      "    Run one kernel (one conversation) on the sockets a Jupyter connection file\n"
      "    names; this is what the kernelspec starts. Every interpreter is jailed.\n"
      "    --preload MODULES  comma-separated modules imported once before the first\n"
      "                       cell (default: " CLI_DEFAULT_PRELOAD "; \"\" for none)\n"
      "    --max-executions N cells before the interpreter is stopped (default 0: none)\n"
+     "    --journal-dir DIR  write the conversation's journal to DIR/kernel-PID-TIME.jsonl\n"
+     "                       (default: no journal)\n"
      LIMITS_HELP
      "    --verbose          log debug messages too\n"},
     {"serve", CMD_SERVE,
      "sandcell serve [--control tcp://IP:PORT] [--runtime-file PATH] [--pool K]\n"
      "               [--max-conversations N] [--max-executions N] [--idle-timeout S]\n"
-     "               [--lifetime S] [--preload MODULES] [LIMITS] [--verbose]\n"
+     "               [--lifetime S] [--preload MODULES] [--journal-dir DIR | --no-journal]\n"
+     "               [LIMITS] [--verbose]\n"
      "    Run the daemon: many conversations, each started over the control endpoint\n"
      "    and reached on its own Jupyter connection. Defaults: control on 127.0.0.1,\n"
      "    a random port; runtime file $SANDCELL_RUNTIME_FILE, else\n"
      "    $XDG_RUNTIME_DIR/sandcell-serve.json, else /tmp/sandcell-UID/serve.json;\n"
      "    --pool 2 ready interpreters; --max-conversations 100; --max-executions 1000\n"
      "    per conversation (0: none); --idle-timeout 3600 s; --lifetime 86400 s.\n"
+     "    Each conversation's journal is DIR/ID.jsonl (0600); DIR defaults to\n"
+     "    $XDG_STATE_HOME/sandcell/journals, else ~/.local/state/sandcell/journals;\n"
+     "    --no-journal writes none.\n"
      "    LIMITS are the defaults of every conversation (start_request may change them).\n"},
     {"start", CMD_CLIENT,
-     "sandcell start [--connection-file PATH] [--max-executions N] [LIMITS]\n"
-     "    Start a conversation on the running daemon and print its id.\n"},
+     "sandcell start [--connection-file PATH] [--restore JOURNAL] [--max-executions N]\n"
+     "               [LIMITS]\n"
+     "    Start a conversation on the running daemon and print its id; --restore runs\n"
+     "    the cells of JOURNAL again first, so the conversation continues from there.\n"},
     {"ls", CMD_CLIENT, "sandcell ls [--json]\n    List the daemon's conversations.\n"},
     {"stop", CMD_CLIENT, "sandcell stop ID...\n    End conversations.\n"},
     {"exec", CMD_CLIENT,
@@ -166,6 +175,10 @@ static bool s_serve_flag(cli_options_t *out, int argc, char **argv, int *i, char
         (*i)++;
         return true;
     }
+    if (strcmp(a, "--no-journal") == 0) {
+        out->no_journal = true;
+        return true;
+    }
     if (s_long_flag(a, "--pool", argc, argv, i, 0, 64, &out->pool, why, why_len, rc) ||
         s_long_flag(a, "--max-conversations", argc, argv, i, 1, 100000, &out->max_conversations,
                     why, why_len, rc))
@@ -197,6 +210,10 @@ static int s_parse_kernel(int argc, char **argv, int i, cli_options_t *out, char
             if (i + 1 >= argc)
                 return s_fail(why, why_len, "kernel: %s needs a list of modules", a);
             out->preload = argv[++i];
+        } else if (strcmp(a, "--journal-dir") == 0) {
+            if (i + 1 >= argc || !argv[i + 1][0])
+                return s_fail(why, why_len, "%s: %s needs a directory", argv[1], a);
+            out->journal_dir = argv[++i];
         } else if (strcmp(a, "--mock-interpreter") == 0) {
             out->mock_interpreter = true;
         } else if (strcmp(a, "--verbose") == 0) {
@@ -220,6 +237,9 @@ static int s_parse_kernel(int argc, char **argv, int i, cli_options_t *out, char
     }
     if (!out->connection_file && out->command == CMD_KERNEL)
         return s_fail(why, why_len, "kernel: %s is required", "-f CONNECTION_FILE");
+    if (out->journal_dir && out->no_journal)
+        return s_fail(why, why_len, "%s: --journal-dir and --no-journal exclude each other",
+                      argv[1]);
     return 0;
 }
 

@@ -38,6 +38,8 @@ typedef struct {
     bool mock_interpreter;
     bool verbose;
     long max_executions; /* 0: no cap */
+    const char *journal_dir;  /* --journal-dir, or NULL (serve: the default) */
+    bool no_journal;          /* serve --no-journal */
     /* serve */
     const char *control;      /* control endpoint, tcp://IP:PORT */
     const char *runtime_file;

@@ -646,7 +646,12 @@ class Daemon:
         argv = [SANDCELL, "serve"]
         if runtime_file is True:
             argv += ["--runtime-file", str(self.runtime_file)]
-        argv += [str(a) for a in args]
+        args = [str(a) for a in args]
+        # Journals go to the test's own folder unless the test says where.
+        self.journal_dir = root / f"{name}-journals"
+        if "--journal-dir" not in args and "--no-journal" not in args:
+            argv += ["--journal-dir", str(self.journal_dir)]
+        argv += args
         self.argv = argv
         self.env = dict(os.environ if env is None else env)
         self._stderr = open(self.stderr_path, "wb")
