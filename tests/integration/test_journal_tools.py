@@ -16,6 +16,7 @@ import datetime
 import json
 import os
 import subprocess
+import time
 
 import nbformat
 import pytest
@@ -258,3 +259,49 @@ def test_edited_output_is_different_and_state_loss_is_followed(kernel, tmp_path)
     proc = replay(journal)
     assert proc.returncode == 1 and "[1] different" in proc.stdout
     assert "-6" in proc.stdout and "+5" in proc.stdout
+
+
+# ----------------------------------------- journals written by `sandcell serve`
+
+@pytest.fixture
+def daemon(jupyter_env, tmp_path):
+    with ku.serve_daemons(tmp_path) as start:
+        yield start
+
+
+def serve_conversation(d, cells):
+    """Runs |cells| in a new conversation of |d|, stops it and returns its
+    journal once the end record is written."""
+    conv = d.control.start()
+    t = ku.Tracker(d.client(conv["connection"]))
+    for code in cells:
+        t.run(code, timeout=60)
+    d.control.stop(conv["id"])
+    path = conv["journal"]
+    for _ in range(200):
+        with open(path) as f:
+            if json.loads(f.read().splitlines()[-1])["type"] == "end":
+                break
+        time.sleep(0.05)
+    return path
+
+
+def test_serve_journal_end_to_end(daemon, tmp_path):
+    d = daemon()
+    journal = serve_conversation(d, ANALYSIS)
+    out = tmp_path / "export"
+    out.mkdir()
+    nb, html = export_and_check(journal, out)
+    assert [c.execution_count for c in nb.cells] == list(range(1, 11))
+    assert any(o.get("output_type") == "display_data" and "image/png" in o["data"]
+               for c in nb.cells for o in c.outputs)
+    assert "<table" in html and "KeyError" in html
+    proc = replay(journal)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.splitlines()[:10] == [f"[{n}] same" for n in range(1, 11)], proc.stdout
+
+    journal = serve_conversation(d, ["import random", "print(random.random())", "1 + 1"])
+    proc = replay(journal)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert proc.stdout.splitlines()[:3] == ["[1] same", "[2] different", "  @@ stdout, line 1 @@"]
+    assert "[3] same" in proc.stdout and "2 same, 1 different, 0 errors" in proc.stdout
