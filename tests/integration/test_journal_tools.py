@@ -305,3 +305,69 @@ def test_serve_journal_end_to_end(daemon, tmp_path):
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert proc.stdout.splitlines()[:3] == ["[1] same", "[2] different", "  @@ stdout, line 1 @@"]
     assert "[3] same" in proc.stdout and "2 same, 1 different, 0 errors" in proc.stdout
+
+
+def _record(n, code, outputs, status="ok", ename=None, interpreter=1):
+    reply = {"status": status, "execution_count": n}
+    if ename:
+        reply.update(ename=ename, evalue="", traceback=[])
+    return {"type": "execution", "execution_count": n, "code": code, "silent": False,
+            "store_history": True, "interpreter": interpreter, "started": _now(),
+            "duration_s": 1.0, "cpu_s": 0.0, "peak_memory_bytes": None, "status": status,
+            "outputs": outputs, "reply": reply}
+
+
+def test_replay_time_limit(tmp_path):
+    """The recorded 1 s limit applies in the replay: an interrupted cell is a
+    TimeoutError as in the original; one that ignores the interrupt is
+    killed, which is the replay's error, and the next cell gets a fresh
+    interpreter."""
+    header = json.loads((JOURNALS / "basic.jsonl").read_text().splitlines()[0])
+    header["limits"]["timeout_s"] = 1
+    header["limits"]["cgroups"] = ku.cgroups_available()
+    out = lambda text: [{"msg_type": "stream", "content": {"name": "stdout", "text": text}}]
+    timeout_error = [{"msg_type": "error", "content": {
+        "ename": "TimeoutError", "evalue": "the cell exceeded the 1 s time limit",
+        "traceback": ["TimeoutError: the cell exceeded the 1 s time limit"]}}]
+    records = [
+        header,
+        _record(1, "import time\ntime.sleep(5)", timeout_error, "error", "TimeoutError"),
+        _record(2, "x = 1\nprint('after')", out("after\n")),
+        _record(3, "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+                   "time.sleep(8)\nprint('done')", out("done\n")),
+        _record(4, "print('x' in dir())", out("True\n")),
+    ]
+    journal = tmp_path / "timeouts.jsonl"
+    journal.write_text("".join(json.dumps(r) + "\n" for r in records))
+    proc = replay(journal)
+    lines = proc.stdout.splitlines()
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert lines[0:2] == ["[1] same", "[2] same"], proc.stdout
+    assert lines[2].startswith("[3] error: the cell exceeded the 1 s time limit"), proc.stdout
+    assert lines[3] == "[4] different" and "-True" in proc.stdout and "+False" in proc.stdout
+
+
+def test_mangled_journals_never_crash_the_tools(tmp_path):
+    """Cut short anywhere or with a byte changed anywhere, a journal is
+    either exported (a torn last line is skipped) or refused with its line
+    named; the tools never die of a signal."""
+    import random
+    data = (JOURNALS / "basic.jsonl").read_bytes()
+    rng = random.Random(4)
+    cases = [data[:rng.randrange(len(data))] for _ in range(40)]
+    for _ in range(60):
+        i = rng.randrange(len(data))
+        cases.append(data[:i] + bytes([rng.choice(b'{}[]",:\\\n0x\xff\x00')]) + data[i + 1:])
+    path = tmp_path / "mangled.jsonl"
+    for case in cases:
+        path.write_bytes(case)
+        # replay reads the journal, then finds no execution 999 to stop at
+        for args in (("export", path, "-o", "-"), ("replay", path, "--until", "999")):
+            proc = subprocess.run([ku.SANDCELL, *map(str, args)], capture_output=True,
+                                  timeout=60)
+            assert proc.returncode in ((0, 2) if args[0] == "export" else (2,)), (
+                case, proc.returncode, proc.stderr)
+            if proc.returncode == 2:
+                last = proc.stderr.splitlines()[-1]  # after a warning, if any
+                assert last.startswith(f"sandcell {args[0]}: {path}:".encode()), (
+                    case, proc.stderr)
