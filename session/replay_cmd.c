@@ -32,6 +32,7 @@
 #include "log.h"
 #include "output_compare.h"
 #include "paths.h"
+#include "restore.h"
 #include "util.h"
 #include "worker.h"
 #include "zygote_client.h"
@@ -50,6 +51,7 @@ typedef struct {
     json_int_t generation; /* the recorded generation the worker stands for */
     int start_failures;
     char start_error[256];
+    restore_t *restore; /* the state the original started from, until rebuilt */
     /* the running cell */
     json_t *outputs; /* [{"msg_type","content"}] as the journal records them */
     json_t *reply;
@@ -203,18 +205,24 @@ static int s_start_worker(replay_t *r)
     return -1;
 }
 
-/* Runs |rec|'s code. Returns 0 with r->outputs and r->reply set, or -1
- * with |why| when the interpreter died or stopped answering (r->outputs
- * then holds what came before). */
-static int s_execute(replay_t *r, const json_t *rec, char *why, size_t why_len)
+/* The execute op of |rec|: its code, flags and execution count (which
+ * names the cell in tracebacks), with no one to answer input(). */
+static json_t *s_execute_op(const json_t *rec)
 {
     const json_t *count = json_object_get(rec, "execution_count");
-    json_auto_t *req = json_pack(
+    return json_pack(
         "{s:s, s:O, s:b, s:b, s:{}, s:b, s:I}", "op", "execute", "code",
         json_object_get(rec, "code"), "silent", json_is_true(json_object_get(rec, "silent")),
         "store_history", !json_is_false(json_object_get(rec, "store_history")),
         "user_expressions", "allow_stdin", 0, "execution_count",
         json_is_integer(count) ? json_integer_value(count) : (json_int_t)0);
+}
+
+/* Runs the execute op |req| (borrowed). Returns 0 with r->outputs and
+ * r->reply set, or -1 with |why| when the interpreter died or stopped
+ * answering (r->outputs then holds what came before). */
+static int s_execute(replay_t *r, const json_t *req, char *why, size_t why_len)
+{
     json_decref(r->outputs);
     json_decref(steal_pointer(&r->reply));
     r->outputs = json_array();
@@ -222,7 +230,7 @@ static int s_execute(replay_t *r, const json_t *rec, char *why, size_t why_len)
     r->output_capped = false;
     r->timed_out = false;
     worker_t *w = r->worker;
-    if (!req || !r->outputs || worker_send(w, req) < 0) {
+    if (!req || !r->outputs || worker_send(w, (json_t *)req) < 0) {
         snprintf(why, why_len, "the interpreter does not accept requests");
         worker_mark_dying(w, s_now_ms());
         return -1;
@@ -311,6 +319,32 @@ static bool s_died_in_original(const json_t *rec)
     return ename && (strcmp(ename, "InterpreterDied") == 0 || strcmp(ename, "TimeoutError") == 0);
 }
 
+/* A journal of a restored conversation starts from the state of the
+ * journal it was restored from: its first interpreter runs the same
+ * cells again first (restore_t chooses them, as for the original), and
+ * later ones, after a loss of state, start empty as the original's did. */
+static void s_rebuild_state(replay_t *r)
+{
+    if (!r->restore)
+        return;
+    char why[300];
+    json_t *op;
+    while (r->worker && (op = restore_next_op(r->restore))) {
+        bool died = s_execute(r, op, why, sizeof why) < 0;
+        json_decref(op);
+        restore_done_cell(r->restore, died ? NULL : r->reply);
+        if (died) {
+            s_drop_worker(r);
+            log_warn("a restored cell killed the interpreter: %s", why);
+        }
+    }
+    _cleanup_free_ char *note = restore_note(r->restore);
+    log_info("rebuilt the state from %s: %zu cells ran again%s%s",
+             restore_journal(r->restore), restore_cells(r->restore), note ? "; " : "",
+             note ? note : "");
+    restore_destroy(&r->restore);
+}
+
 typedef struct {
     int same, different, errors, skipped;
 } tally_t;
@@ -352,8 +386,10 @@ static void s_replay_one(replay_t *r, const json_t *rec, tally_t *t)
             t->errors++;
             return;
         }
+        s_rebuild_state(r);
     }
-    bool died = s_execute(r, rec, why, sizeof why) < 0;
+    json_auto_t *op = s_execute_op(rec);
+    bool died = s_execute(r, op, why, sizeof why) < 0;
     s_explain(r, died);
     if (died)
         s_drop_worker(r);
@@ -502,10 +538,18 @@ int replay_cmd_run(const cli_options_t *opts)
                  "network");
     else if (r.limits.no_cgroups)
         log_warn("UNSAFE: --no-cgroups: no memory, pids or cpu limits beyond rlimits");
+    const char *from = json_string_value(
+        json_object_get(json_object_get(header, "restored_from"), "journal"));
+    if (from && !(r.restore = restore_new(from, why, sizeof why))) {
+        fprintf(stderr, "sandcell replay: %s:1: the conversation was restored from a journal "
+                "that cannot be used: %s\n", opts->journal, why);
+        return REPLAY_BAD_INPUT;
+    }
     char worker[PATH_MAX];
     _cleanup_free_ char *preload = s_preload(header);
     if (paths_worker(worker, sizeof worker) < 0 || !preload) {
         fprintf(stderr, "sandcell replay: cannot find sandcell-worker\n");
+        restore_destroy(&r.restore);
         return REPLAY_NO_SANDBOX;
     }
     signal(SIGPIPE, SIG_IGN);
@@ -516,6 +560,7 @@ int replay_cmd_run(const cli_options_t *opts)
         fprintf(stderr, "sandcell replay: cannot start the zygote\n");
         zygote_client_stop(&r.zygote);
         json_decref(r.jail);
+        restore_destroy(&r.restore);
         return REPLAY_NO_SANDBOX;
     }
     zygote_client_set_listener(r.zygote, s_on_zygote_event, &r);
@@ -530,6 +575,7 @@ int replay_cmd_run(const cli_options_t *opts)
     json_decref(r.jail);
     json_decref(r.outputs);
     json_decref(r.reply);
+    restore_destroy(&r.restore);
     if (no_sandbox)
         return REPLAY_NO_SANDBOX;
     return t.different + t.errors ? REPLAY_DIFFERENT : REPLAY_SAME;

@@ -371,3 +371,23 @@ def test_mangled_journals_never_crash_the_tools(tmp_path):
                 last = proc.stderr.splitlines()[-1]  # after a warning, if any
                 assert last.startswith(f"sandcell {args[0]}: {path}:".encode()), (
                     case, proc.stderr)
+
+
+def test_replay_of_a_restored_conversation_rebuilds_its_state(daemon, tmp_path):
+    d = daemon()
+    first = serve_conversation(d, ["x = 41", "import os; os._exit(1)", "y = 1"])
+    conv = d.control.start(restore=first)
+    t = ku.Tracker(d.client(conv["connection"]))
+    t.run("print(x + 1, y)", timeout=60)
+    d.control.stop(conv["id"])
+    journal = conv["journal"]
+    header = json.loads(open(journal).readline())
+    assert header["restored_from"]["journal"] == first
+    proc = replay(journal)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.splitlines()[0] == "[4] same", proc.stdout
+    assert "rebuilt the state from" in proc.stderr
+
+    os.unlink(first)
+    proc = replay(journal)
+    assert proc.returncode == 2 and f"{journal}:1: " in proc.stderr and first in proc.stderr
