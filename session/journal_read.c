@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "output_compare.h"
 #include "util.h"
 
 /* The JSON kinds a field may have. */
@@ -303,6 +304,8 @@ static json_t *s_fail(char *why, size_t why_len, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(why, why_len, fmt, ap);
     va_end(ap);
+    if (why_len)
+        output_compare_printable(why); /* it may quote the file */
     return NULL;
 }
 

@@ -42,6 +42,17 @@ char *output_compare_normalise(const char *text, size_t len, size_t *out_len)
     return out;
 }
 
+char *output_compare_printable(char *text)
+{
+    for (unsigned char *p = (unsigned char *)text; *p; p++) {
+        if ((*p < 0x20 && *p != '\t') || *p == 0x7f)
+            *p = '?';
+        else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)
+            p[0] = p[1] = '?';
+    }
+    return text;
+}
+
 /* Decodes base64 |b64| (newlines allowed). Caller owns *out. */
 static int s_decode(const char *b64, unsigned char **out, size_t *out_len)
 {
@@ -130,10 +141,12 @@ static void s_say(diff_t *d, const char *fmt, ...)
 {
     if (d->lines >= d->max_lines)
         return;
+    char line[512]; /* every line of a diff is cut to this */
     va_list ap;
     va_start(ap, fmt);
-    vfprintf(d->f, fmt, ap);
+    vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
+    fputs(output_compare_printable(line), d->f);
     fputc('\n', d->f);
     d->lines++;
 }
@@ -350,8 +363,8 @@ static int s_error(diff_t *d, const char *label, const json_t *a, const json_t *
     const char *eb = json_string_value(json_object_get(b, "ename"));
     if (!ea || !eb || strcmp(ea, eb) != 0) {
         s_say(d, "  @@ %s @@", label);
-        s_say(d, "  -%s", ea ? ea : "?");
-        s_say(d, "  +%s", eb ? eb : "?");
+        s_say(d, "  -%.200s", ea ? ea : "?");
+        s_say(d, "  +%.200s", eb ? eb : "?");
         return 1;
     }
     if (s_explained_by_sandcell(ea))

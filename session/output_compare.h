@@ -27,6 +27,12 @@
  * terminated, length in *out_len); NULL on allocation failure. */
 char *output_compare_normalise(const char *text, size_t len, size_t *out_len);
 
+/* Makes |text| safe to print on a terminal, in place: control characters
+ * (C0 but tab, DEL, and the UTF-8 encoded C1 range) become '?', so that
+ * output of untrusted code or a hand-made journal cannot send escape
+ * sequences. Returns |text|. */
+char *output_compare_printable(char *text);
+
 /* Whether two base64 images hold the same picture: equal decoded bytes,
  * or, for two PNGs, equal chunks once tEXt, zTXt, iTXt and tIME are left
  * out. Invalid base64 never matches. */

@@ -365,9 +365,12 @@ static void s_replay_one(replay_t *r, const json_t *rec, tally_t *t)
     s_label(rec, label, sizeof label);
     bool silent = json_is_true(json_object_get(rec, "silent"));
     if (s_not_run(rec)) {
+        char what[64];
+        snprintf(what, sizeof what, "%s",
+                 s_reply_field(rec, "ename") ? s_reply_field(rec, "ename") : "aborted");
         if (!silent)
             printf("%s skipped: not run in the original (%s)\n", label,
-                   s_reply_field(rec, "ename") ? s_reply_field(rec, "ename") : "aborted");
+                   output_compare_printable(what));
         t->skipped += !silent;
         return;
     }
@@ -416,8 +419,13 @@ static void s_replay_one(replay_t *r, const json_t *rec, tally_t *t)
         t->same++;
     } else {
         printf("%s different\n", label);
-        if (status_differs)
-            printf("  @@ status @@\n  -%s\n  +%s\n", was, is);
+        if (status_differs) {
+            char a[32], b[32];
+            snprintf(a, sizeof a, "%s", was);
+            snprintf(b, sizeof b, "%s", is);
+            printf("  @@ status @@\n  -%s\n  +%s\n", output_compare_printable(a),
+                   output_compare_printable(b));
+        }
         if (diff)
             fputs(diff, stdout);
         t->different++;

@@ -133,6 +133,9 @@ static const struct {
     {HEADER "{\"code\":\"x\"}\n", ":2: ", "type"},
     {HEADER "{\"type\":\"execution\",\"code\":\"x\",\"code\":\"y\"}\n", ":2: ", "duplicate"},
     {HEADER "{\"type\":\"execution\",\"code\":\"\xff\"}\n", ":2: ", "not JSON"},
+    {"{\"type\":\"header\",\"format\":\"\\u001b[2J\",\"version\":1,\"limits\":{}}\n", ":1: ",
+     "\"?[2J\""},
+    {HEADER "\x1b[31m\n", ":2: ", "not JSON"},
 };
 
 static void test_invalid(void)
@@ -144,6 +147,7 @@ static void test_invalid(void)
         CHECK(strstr(why, s_dir) == why);
         CHECK(strstr(why, s_invalid[i].line) != NULL);
         CHECK(strstr(why, s_invalid[i].reason) != NULL);
+        CHECK(strchr(why, '\x1b') == NULL);
         json_decref(j);
         tap_case("invalid journal %zu: %s", i, why);
     }

@@ -210,6 +210,15 @@ static void test_compare(void)
     free(diff);
     tap_case("a missing, extra or differently typed output is a difference");
 
+    CHECK_INT(s_cmp("[" STREAM("stdout", "\\u001b]52;c;cHduZWQ=\\u0007 \\u009b31m\\n") "]",
+                    "[" STREAM("stdout", "\\u001b[2J\\n") "]", &diff), 1);
+    CHECK(diff && !strchr(diff, '\x1b') && !strchr(diff, '\a') && !strstr(diff, "\xc2\x9b"));
+    CHECK(diff && strstr(diff, "-?]52;c;cHduZWQ=? ??31m") && strstr(diff, "+?[2J"));
+    free(diff);
+    char text[] = "tab\tok \x1b[1m bell\a del\x7f \xc2\x9b csi \xc3\xa9";
+    CHECK_STR(output_compare_printable(text), "tab\tok ?[1m bell? del? ?? csi \xc3\xa9");
+    tap_case("diffs cannot carry terminal escape sequences from the cell's output");
+
     CHECK_INT(s_cmp("[" STREAM("stdout", "1\\n2\\n3\\n4\\n5\\n6\\n") "]",
                     "[" STREAM("stdout", "a\\nb\\nc\\nd\\ne\\nf\\n") "]", &diff), 1);
     CHECK(diff && strstr(diff, "-... 3 more lines") && strstr(diff, "+... 3 more lines"));
