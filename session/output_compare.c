@@ -229,7 +229,10 @@ typedef struct {
     char *stream[2]; /* stdout, stderr */
     size_t stream_len[2];
     json_t *rich; /* borrowed outputs that are not streams */
+    bool capped;  /* the cell reached the output limit */
 } side_t;
+
+#define CAP_NOTE "[sandcell] this cell reached the output limit"
 
 static void s_side_clear(side_t *s)
 {
@@ -267,6 +270,8 @@ static int s_side(const json_t *outputs, side_t *s)
             size_t len = nl ? (size_t)(nl - (t + p)) + 1 : n - p;
             if (k == 0 || !s_manager_note(t + p, len))
                 fwrite(t + p, 1, len, f[k]);
+            else if (len >= strlen(CAP_NOTE) && memcmp(t + p, CAP_NOTE, strlen(CAP_NOTE)) == 0)
+                s->capped = true;
             p += len;
         }
     }
@@ -445,8 +450,12 @@ int output_compare(const json_t *recorded, const json_t *replayed, size_t max_li
         static const char *const names[2] = {"stdout", "stderr"};
         differ = 0;
         for (int k = 0; k < 2 && differ >= 0; k++) {
-            int rc = s_text(&d, names[k], a.stream[k], a.stream_len[k], b.stream[k],
-                            b.stream_len[k]);
+            /* Where the output limit cut the text depends on how it was
+             * sent; when both were cut, what both kept is compared. */
+            size_t la = a.stream_len[k], lb = b.stream_len[k];
+            if (a.capped && b.capped)
+                la = lb = la < lb ? la : lb;
+            int rc = s_text(&d, names[k], a.stream[k], la, b.stream[k], lb);
             differ = rc < 0 ? -1 : differ | rc;
         }
         if (differ >= 0) {

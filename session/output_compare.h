@@ -14,6 +14,9 @@
  * - errors by ename, evalue and traceback; for the errors sandcell itself
  *   explains (TimeoutError, InterpreterDied, MemoryError) by ename only,
  *   since their text names limits and signals.
+ * When both cells reached the output limit, the streams are compared on
+ * the length both kept: where the limit cut them depends on how the text
+ * was batched into messages.
  * Memory addresses in reprs (" at 0x7f3a...") are volatile and masked in
  * all text before comparing. */
 #ifndef SANDCELL_OUTPUT_COMPARE_H

@@ -89,6 +89,21 @@ static void s_on_zygote_event(void *arg, json_t *event)
     }
 }
 
+/* The cell reached the output limit: the rest is dropped, after a note on
+ * stderr where the conversation puts one (its "[sandcell] " line is not
+ * compared, the line break before it is). */
+static void s_output_capped(replay_t *r)
+{
+    if (r->output_capped || !r->outputs)
+        return;
+    r->output_capped = true;
+    json_array_append_new(r->outputs,
+                          json_pack("{s:s, s:{s:s, s:s}}", "msg_type", "stream", "content",
+                                    "name", "stderr", "text",
+                                    "\n[sandcell] this cell reached the output limit; the rest "
+                                    "of its output is dropped.\n"));
+}
+
 static void s_on_record(replay_t *r, const char *text, size_t len)
 {
     worker_t *w = r->worker;
@@ -117,7 +132,7 @@ static void s_on_record(replay_t *r, const char *text, size_t len)
         /* the --max-output rule of the conversation: errors always pass */
         size_t cap = (size_t)r->limits.max_output_mib << 20;
         if (strcmp(type, "error") != 0 && cap && (r->output_bytes += len) > cap) {
-            r->output_capped = true;
+            s_output_capped(r);
             return;
         }
         json_array_append_new(r->outputs, json_pack("{s:s, s:O}", "msg_type", type, "content",
@@ -145,7 +160,7 @@ static void s_poll(replay_t *r, int timeout_ms)
         if (rc == 0 || rc == -EINTR)
             break;
         if (rc == -EMSGSIZE) {
-            r->output_capped = true;
+            s_output_capped(r);
             continue;
         }
         if (rc < 0) {
@@ -197,8 +212,12 @@ static int s_start_worker(replay_t *r)
     if (!r->start_error[0]) {
         char how[128];
         worker_describe_end(r->worker, how, sizeof how);
-        snprintf(r->start_error, sizeof r->start_error, "the interpreter %s before it was ready",
-                 r->worker->state == WORKER_STARTING ? "was not ready in time and" : how);
+        if (r->worker->state == WORKER_STARTING)
+            snprintf(r->start_error, sizeof r->start_error,
+                     "the interpreter was not ready within %d s", START_TIMEOUT_MS / 1000);
+        else
+            snprintf(r->start_error, sizeof r->start_error,
+                     "the interpreter %s before it was ready", how);
     }
     s_drop_worker(r);
     r->start_failures++;

@@ -33,7 +33,7 @@ def _now():
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def record_journal(kc, cells, path, cgroups=True):
+def record_journal(kc, cells, path, cgroups=True, max_output_mib=10):
     """Runs |cells| in the kernel behind |kc| and writes what happened as a
     journal at |path|, one execution record per cell, as the manager
     would. Returns the recorded execution records."""
@@ -43,7 +43,8 @@ def record_journal(kc, cells, path, cgroups=True):
         "conversation": "kernel-test", "created": _now(), "sandcell": "test",
         "python": "3.11.2",
         "limits": {"timeout_s": 30, "memory_mib": 512, "pids": 64, "cpus": 1.0,
-                   "disk_mib": 100, "open_files": 256, "max_output_bytes": 10 << 20,
+                   "disk_mib": 100, "open_files": 256,
+                   "max_output_bytes": max_output_mib << 20,
                    "data_dir": None, "jail": True, "cgroups": cgroups, "max_executions": 0},
         "preload": {"pandas": "1.5.3", "numpy": "1.24.2", "matplotlib": "3.6.3"},
     }
@@ -391,3 +392,19 @@ def test_replay_of_a_restored_conversation_rebuilds_its_state(daemon, tmp_path):
     os.unlink(first)
     proc = replay(journal)
     assert proc.returncode == 2 and f"{journal}:1: " in proc.stderr and first in proc.stderr
+
+
+def test_output_limit_is_replayed(start_kernel, tmp_path):
+    """A cell cut at the recorded output limit is cut in the replay too and
+    compared on what both kept (the cut falls where batching put it)."""
+    _, kc = start_kernel("--max-output", "1")
+    journal = tmp_path / "capped.jsonl"
+    records = record_journal(kc, ["for i in range(3000):\n    print(str(i) * 300)",
+                                  "print('after')"],
+                             journal, cgroups=ku.cgroups_available(), max_output_mib=1)
+    notes = [o for o in records[0]["outputs"] if o["msg_type"] == "stream"
+             and "output limit" in o["content"]["text"]]
+    assert len(notes) == 1, records[0]["outputs"][-3:]
+    proc = replay(journal)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.splitlines()[:2] == ["[1] same", "[2] same"]

@@ -180,6 +180,17 @@ static void test_compare(void)
                     "[" ERROR("InterpreterDied", "killed by signal 6", "y") "]", &diff), 0);
     tap_case("addresses, sandcell's notes and the text of sandcell's own errors do not count");
 
+#define CAPPED STREAM("stderr", "\\n[sandcell] this cell reached the output limit of 1 MiB\\n")
+    CHECK_INT(s_cmp("[" STREAM("stdout", "xxxx\\nxx") "," CAPPED "]",
+                    "[" STREAM("stdout", "xxxx\\nxxx") "," CAPPED "]", &diff), 0);
+    CHECK_INT(s_cmp("[" STREAM("stdout", "xxxx\\nxx") "," CAPPED "]",
+                    "[" STREAM("stdout", "xxxx\\nxxx") "]", &diff), 1);
+    free(diff);
+    CHECK_INT(s_cmp("[" STREAM("stdout", "xxxx\\nxy") "," CAPPED "]",
+                    "[" STREAM("stdout", "xxxx\\nxxx") "," CAPPED "]", &diff), 1);
+    free(diff);
+    tap_case("cells cut at the output limit compare what both kept");
+
     CHECK_INT(s_cmp("[" STREAM("stdout", "head\\n0.8444218515250481\\ntail\\n") "]",
                     "[" STREAM("stdout", "head\\n0.2550690257394217\\ntail\\n") "]", &diff), 1);
     CHECK(diff && strstr(diff, "@@ stdout, line 2 @@") && strstr(diff, "-0.8444218515250481") &&
