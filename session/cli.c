@@ -78,7 +78,8 @@ static const command_t s_commands[] = {
      "    --data DIR         mount DIR read-only at /data (default: the journal's)\n"
      "    --no-cgroups       UNSAFE: run without memory, pids and cpu cgroup limits\n"
      "    --no-jail          UNSAFE: no sandbox; required for a journal recorded with\n"
-     "                       \"jail\": false\n"},
+     "                       \"jail\": false\n"
+     "    --verbose          log debug messages too\n"},
     {"doctor", CMD_DOCTOR,
      "sandcell doctor\n"
      "    Check which sandbox layers this machine provides, then jail a test\n"
