@@ -133,8 +133,9 @@ static void s_end(conversation_t *c, request_t *req)
 {
     conversation_begin(c, req);
     s_status(c, &req->msg.raw_header, "idle");
-    if (c->recording == req)
-        c->recording = NULL;
+    for (size_t i = 0; i < ARRAY_SIZE(c->recording); i++)
+        if (c->recording[i] == req)
+            c->recording[i] = NULL;
     s_request_free(req);
 }
 

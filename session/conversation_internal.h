@@ -78,7 +78,9 @@ struct conversation {
     json_t *journal_header; /* its header's fields until it is written */
     bool journal_ended;
     int generation;         /* of the interpreter, 1-based: new after each death or restart */
-    request_t *recording;   /* the execute_request whose outputs are collected */
+    /* the execute_requests whose outputs are collected: one from shell,
+     * and one refused on control while it runs */
+    request_t *recording[2];
     restore_t *restore;     /* cells still to run again, or NULL */
     bool restoring;         /* one of them is running */
 };

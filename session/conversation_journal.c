@@ -113,7 +113,7 @@ void conversation_journal_begin(conversation_t *c, request_t *req)
     req->started_us = s_now_us();
     req->cpu_s = -1;
     req->peak_memory = -1;
-    c->recording = req;
+    c->recording[req->channel == CONN_CONTROL] = req;
 }
 
 /* Whether |content| of an output of type |type| has the fields the journal
@@ -145,9 +145,11 @@ static bool s_output_well_formed(const char *type, const json_t *content)
 void conversation_journal_output(conversation_t *c, const wire_blob_t *parent,
                                  const char *msg_type, json_t *content)
 {
-    request_t *req = c->recording;
-    if (!req || parent != &req->msg.raw_header || strcmp(msg_type, "status") == 0 ||
-        strcmp(msg_type, "execute_input") == 0)
+    request_t *req = NULL;
+    for (size_t i = 0; i < ARRAY_SIZE(c->recording); i++)
+        if (c->recording[i] && parent == &c->recording[i]->msg.raw_header)
+            req = c->recording[i];
+    if (!req || strcmp(msg_type, "status") == 0 || strcmp(msg_type, "execute_input") == 0)
         return;
     if (!s_output_well_formed(msg_type, content)) {
         log_warn("a malformed %.32s output is published but left out of the journal", msg_type);
@@ -181,8 +183,8 @@ static json_t *s_record(conversation_t *c, request_t *req, const json_t *reply)
 void conversation_journal_cell(conversation_t *c, request_t *req, const json_t *reply)
 {
     bool recorded = false;
-    if (c->recording == req)
-        c->recording = NULL;
+    if (c->recording[req->channel == CONN_CONTROL] == req)
+        c->recording[req->channel == CONN_CONTROL] = NULL;
     if (c->journal && !c->journal_ended &&
         json_is_string(json_object_get(req->msg.content, "code"))) {
         conversation_journal_header(c);

@@ -321,12 +321,16 @@ static const char *s_reply_field(const json_t *rec, const char *key)
 }
 
 /* Whether the original never ran the cell: aborted after an error, refused
- * at the cap or for want of an interpreter. */
+ * at the cap or for want of an interpreter, refused as a bad request. The
+ * writer records all of these with a null execution count (docs/journal.md);
+ * the status and the error name are checked too, for older or hand-made
+ * journals. */
 static bool s_not_run(const json_t *rec)
 {
     const char *status = json_string_value(json_object_get(rec, "status"));
     const char *ename = s_reply_field(rec, "ename");
-    return (status && strcmp(status, "aborted") == 0) ||
+    return json_is_null(json_object_get(rec, "execution_count")) ||
+           (status && strcmp(status, "aborted") == 0) ||
            (ename && (strcmp(ename, "ExecutionLimitReached") == 0 ||
                       strcmp(ename, "InterpreterUnavailable") == 0));
 }

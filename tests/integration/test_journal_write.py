@@ -312,3 +312,27 @@ def test_serve_default_journal_dir_and_no_journal(daemon, tmp_path):
     help_text = d.cli("serve", "--help").stdout
     assert "--no-journal" in help_text and "XDG_STATE_HOME" in help_text, help_text
     assert "--restore JOURNAL" in d.cli("start", "--help").stdout
+
+
+def test_refused_cells_are_recorded_without_disturbing_the_running_one(daemon):
+    d = daemon()
+    conv = d.control.start()
+    t = connect(d, conv)
+    running = t.execute("import time\nprint('before')\ntime.sleep(1)\nprint('after')\n7")
+    t.wait_iopub(running, "stream")
+    wrong = t.request("execute_request", {"code": "1 + 1", "silent": False}, channel="control")
+    assert t.wait_reply(wrong)["content"]["ename"] == "WrongChannel"
+    res = t.finish(running)
+    assert res.stream_text() == "before\nafter\n", res.describe()
+    bad = t.run("1", silent="yes")
+    assert bad.content["ename"] == "BadRequest", bad.describe()
+    cells = executions(conv["journal"])
+    assert [(c["code"], c["execution_count"], c["status"]) for c in cells] == [
+        ("1 + 1", None, "error"),
+        ("import time\nprint('before')\ntime.sleep(1)\nprint('after')\n7", 1, "ok"),
+        ("1", None, "error"),
+    ]
+    assert cells[0]["outputs"][0]["content"]["ename"] == "WrongChannel"
+    assert [o["msg_type"] for o in cells[1]["outputs"]] == ["stream", "stream", "execute_result"]
+    assert "".join(o["content"].get("text", "") for o in cells[1]["outputs"]) == "before\nafter\n"
+    assert cells[2]["reply"]["ename"] == "BadRequest"

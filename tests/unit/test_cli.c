@@ -232,11 +232,36 @@ static void test_journal_tools(void)
     tap_case("replay --help");
 }
 
+static void test_journal_flags(void)
+{
+    cli_options_t o;
+    char why[256];
+    CHECK_INT(PARSE(&o, why, "kernel", "-f", "k.json"), 0);
+    CHECK(o.journal_dir == NULL && !o.no_journal);
+    CHECK_INT(PARSE(&o, why, "kernel", "-f", "k.json", "--journal-dir", "/var/j"), 0);
+    CHECK_STR(o.journal_dir, "/var/j");
+    CHECK_INT(PARSE(&o, why, "serve"), 0);
+    CHECK(o.journal_dir == NULL && !o.no_journal);
+    CHECK_INT(PARSE(&o, why, "serve", "--no-journal"), 0);
+    CHECK(o.no_journal);
+    CHECK_INT(PARSE(&o, why, "serve", "--journal-dir", "j"), 0);
+    CHECK_STR(o.journal_dir, "j");
+    tap_case("--journal-dir for kernel and serve, --no-journal for serve; none by default");
+    CHECK_INT(PARSE(&o, why, "serve", "--journal-dir", "j", "--no-journal"), -1);
+    CHECK(strstr(why, "exclude") != NULL);
+    CHECK_INT(PARSE(&o, why, "serve", "--journal-dir"), -1);
+    CHECK_INT(PARSE(&o, why, "kernel", "-f", "k.json", "--no-journal"), -1);
+    CHECK(strstr(why, "--no-journal") != NULL);
+    tap_case("--journal-dir with --no-journal, without a value, or --no-journal for kernel "
+             "are errors (%s)", why);
+}
+
 int main(void)
 {
     test_journal_tools();
     test_install();
     test_kernel();
+    test_journal_flags();
     test_other();
     test_usage();
     return tap_done();
