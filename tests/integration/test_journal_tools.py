@@ -408,3 +408,33 @@ def test_output_limit_is_replayed(start_kernel, tmp_path):
     proc = replay(journal)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.splitlines()[:2] == ["[1] same", "[2] same"]
+
+
+def test_cells_that_never_ran_are_skipped(daemon, tmp_path):
+    """The cap ends the journal ("reason": "cap"); a refused cell, recorded
+    with a null count as the writer does for cells that never reached an
+    interpreter, is listed as skipped and does not count."""
+    d = daemon()
+    conv = d.control.start(max_executions=2)
+    t = ku.Tracker(d.client(conv["connection"]))
+    for code in ("a = 1", "print(a)", "print('refused')"):
+        t.run(code, timeout=60)
+    d.control.stop(conv["id"])
+    recs = [json.loads(l) for l in open(conv["journal"]).read().splitlines()]
+    assert recs[-1]["type"] == "end" and recs[-1]["reason"] == "cap", recs[-1]
+    refused = _record(None, "print('refused')", [{"msg_type": "error", "content": {
+        "ename": "ExecutionLimitReached", "evalue": "cap", "traceback": []}}],
+        "error", "ExecutionLimitReached")
+    journal = tmp_path / "capped.jsonl"
+    journal.write_text("".join(json.dumps(r) + "\n" for r in recs[:-1] + [refused]))
+    proc = replay(journal)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.splitlines() == [
+        "[1] same", "[2] same",
+        "[-] skipped: not run in the original (ExecutionLimitReached)",
+        "replayed 2 cells: 2 same, 0 different, 0 errors; 1 skipped"], proc.stdout
+    out = tmp_path / "export"
+    out.mkdir()
+    nb, _ = export_and_check(journal, out)
+    assert [c.execution_count for c in nb.cells] == [1, 2, None]
+    assert nb.cells[2].outputs[0]["ename"] == "ExecutionLimitReached"
