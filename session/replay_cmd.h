@@ -20,7 +20,9 @@ enum {
 /* The sandbox limits recorded in the journal |header| (borrowed), on top of
  * sandcell's defaults: a limit recorded as null or 0 keeps the default,
  * except the time and output limits, where 0 means none. Sets *jail and
- * *cgroups to what the header says (true when absent). */
+ * *cgroups to what the header says (true when absent); out->no_jail and
+ * out->no_cgroups stay false. out->data_dir points into |header|: valid
+ * while the caller holds it. */
 void replay_limits_from_header(const json_t *header, sandbox_limits_t *out, bool *jail,
                                bool *cgroups);
 
