@@ -15,8 +15,11 @@ crash the tools."""
 import datetime
 import json
 import os
+import shutil
 import subprocess
+import tempfile
 import time
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -438,3 +441,33 @@ def test_cells_that_never_ran_are_skipped(daemon, tmp_path):
     nb, _ = export_and_check(journal, out)
     assert [c.execution_count for c in nb.cells] == [1, 2, None]
     assert nb.cells[2].outputs[0]["ename"] == "ExecutionLimitReached"
+
+
+@pytest.fixture
+def data_dir():
+    """A folder for /data that the jail can open (its outer user cannot
+    traverse pytest's private temporary directory)."""
+    d = Path(tempfile.mkdtemp(prefix="sandcell-data-"))
+    d.chmod(0o755)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def test_replay_data_folder(tmp_path, data_dir):
+    """The recorded data folder is mounted at /data again; a folder that is
+    gone is refused (exit 2) unless --data names another."""
+    data = data_dir
+    (data / "x.txt").write_text("recorded\n")
+    header = json.loads((JOURNALS / "basic.jsonl").read_text().splitlines()[0])
+    header["limits"]["data_dir"] = str(tmp_path / "gone")
+    cell = _record(1, "print(open('/data/x.txt').read(), end='')",
+                   [{"msg_type": "stream", "content": {"name": "stdout", "text": "recorded\n"}}])
+    journal = tmp_path / "data.jsonl"
+    journal.write_text(json.dumps(header) + "\n" + json.dumps(cell) + "\n")
+    proc = replay(journal)
+    assert proc.returncode == 2 and "gone" in proc.stderr and "--data" in proc.stderr, proc.stderr
+    proc = replay(journal, "--data", data)
+    assert proc.returncode == 0 and proc.stdout.startswith("[1] same\n"), proc.stdout + proc.stderr
+    (data / "x.txt").write_text("changed\n")
+    proc = replay(journal, "--data", data)
+    assert proc.returncode == 1 and "-recorded" in proc.stdout and "+changed" in proc.stdout
