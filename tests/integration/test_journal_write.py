@@ -267,6 +267,18 @@ def test_sigkill_mid_cell_leaves_a_journal_that_restores(daemon, tmp_path):
     # A torn last line (a write cut by SIGKILL) is skipped by the reader.
     torn_copy = tmp_path / "torn.jsonl"
     torn_copy.write_bytes(open(path, "rb").read() + b'{"type":"execution","code":"v99 =')
+
+    # It exports with every finished cell.
+    import nbformat
+
+    for journal in (path, torn_copy):
+        notebook = tmp_path / f"{os.path.basename(journal)}.ipynb"
+        out = d.cli("export", journal, "-o", notebook)
+        assert out.returncode == 0, out.stderr
+        nb = nbformat.read(str(notebook), as_version=4)
+        nbformat.validate(nb)
+        code = [c.source for c in nb.cells if c.cell_type == "code"]
+        assert [c.split("\n")[0] for c in code] == [f"v{i} = {i}" for i in range(20)], code
     d2 = daemon()
     for journal in (path, str(torn_copy)):
         new = d2.control.start(restore=journal)
