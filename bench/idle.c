@@ -6,7 +6,9 @@
  * private temp dir for its runtime file and log), N + 1 conversations are
  * started over its control endpoint, and the last one is measured with the
  * same client code as rtt (bench_kernel: execute_request -> execute_reply,
- * and -> status idle). The idle ones are connected to by nobody. At the
+ * and -> status idle). The idle ones are connected to by nobody. The
+ * daemon runs with --no-journal unless asked (--journal keeps them, in the
+ * temp dir): a journal's fdatasync per cell measures the disk. At the
  * end the daemon gets SIGTERM (it ends every conversation and removes its
  * interpreters' cgroups), then SIGKILL to its group if it has not exited
  * within 10 s.
@@ -47,6 +49,7 @@ typedef struct {
     long count, idle;
     const char *sandcell; /* borrowed from argv */
     bool json;
+    bool journal; /* conversations keep journals (in the temp dir) */
 } options_t;
 
 /* The daemon and the client end of its control endpoint. */
@@ -75,6 +78,8 @@ static void s_usage(FILE *f)
             "  --idle N         idle conversations (default 150)\n"
             "  --count N        cells measured (default 2000), after %d warm-up\n"
             "  --sandcell PATH  the sandcell binary (default: ../sandcell next to idle)\n"
+            "  --journal        conversations keep journals (in the temp dir), as serve\n"
+            "                   does by default; without it, serve runs with --no-journal\n"
             "  --json           print one JSON line instead of the table\n",
             IDLE_WARMUP);
 }
@@ -84,7 +89,8 @@ static int s_parse_args(int argc, char **argv, options_t *o)
     static const struct option longs[] = {
         {"idle", required_argument, NULL, 'i'},     {"count", required_argument, NULL, 'n'},
         {"sandcell", required_argument, NULL, 's'}, {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
+        {"journal", no_argument, NULL, 'J'},        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     *o = (options_t){.count = 2000, .idle = 150};
     int c;
@@ -108,6 +114,9 @@ static int s_parse_args(int argc, char **argv, options_t *o)
         case 'j':
             o->json = true;
             break;
+        case 'J':
+            o->journal = true;
+            break;
         case 'h':
             s_usage(stdout);
             return 1;
@@ -125,7 +134,8 @@ static int s_parse_args(int argc, char **argv, options_t *o)
 
 /* Forks and execs `sandcell serve` in its own process group, its output
  * in the log. Call before any ZeroMQ context exists. */
-static int s_daemon_start(daemon_t *d, const char *sandcell, long max_conversations)
+static int s_daemon_start(daemon_t *d, const char *sandcell, long max_conversations,
+                          bool journal)
 {
     snprintf(d->dir, sizeof d->dir, "/tmp/sandcell-bench-XXXXXX");
     if (!mkdtemp(d->dir)) {
@@ -135,8 +145,9 @@ static int s_daemon_start(daemon_t *d, const char *sandcell, long max_conversati
     }
     snprintf(d->runtime_path, sizeof d->runtime_path, "%s/serve.json", d->dir);
     snprintf(d->log_path, sizeof d->log_path, "%s/serve.log", d->dir);
-    char max[32];
+    char max[32], journals[96];
     snprintf(max, sizeof max, "%ld", max_conversations);
+    snprintf(journals, sizeof journals, "%s/journals", d->dir);
     pid_t parent = getpid();
     d->pid = fork();
     if (d->pid < 0) {
@@ -153,8 +164,12 @@ static int s_daemon_start(daemon_t *d, const char *sandcell, long max_conversati
             dup2(log, 1);
             dup2(log, 2);
         }
-        execl(sandcell, sandcell, "serve", "--runtime-file", d->runtime_path,
-              "--max-conversations", max, (char *)NULL);
+        if (journal)
+            execl(sandcell, sandcell, "serve", "--runtime-file", d->runtime_path,
+                  "--max-conversations", max, "--journal-dir", journals, (char *)NULL);
+        else
+            execl(sandcell, sandcell, "serve", "--runtime-file", d->runtime_path,
+                  "--max-conversations", max, "--no-journal", (char *)NULL);
         _exit(127);
     }
     setpgid(d->pid, d->pid);
@@ -336,7 +351,7 @@ int main(int argc, char **argv)
     bench_samples_t reply = {0}, idle = {0};
     int status = 1;
     void *ctx = NULL;
-    if (s_daemon_start(&d, sandcell, opt.idle + 1) < 0)
+    if (s_daemon_start(&d, sandcell, opt.idle + 1, opt.journal) < 0)
         goto out;
     ctx = zmq_ctx_new();
     if (!ctx || s_daemon_connect(&d, ctx) < 0)
