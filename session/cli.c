@@ -38,7 +38,8 @@ static const command_t s_commands[] = {
      "    and reached on its own Jupyter connection. Defaults: control on 127.0.0.1,\n"
      "    a random port; runtime file $SANDCELL_RUNTIME_FILE, else\n"
      "    $XDG_RUNTIME_DIR/sandcell-serve.json, else /tmp/sandcell-UID/serve.json;\n"
-     "    --pool 2 ready interpreters; --max-conversations 100; --max-executions 1000\n"
+     "    --pool 2 ready interpreters; --max-conversations 1000 (fewer if the open-file\n"
+     "    limit holds fewer); --max-executions 1000\n"
      "    per conversation (0: none); --idle-timeout 3600 s; --lifetime 86400 s.\n"
      "    LIMITS are the defaults of every conversation (start_request may change them).\n"},
     {"start", CMD_CLIENT,

@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "capacity.h"
 #include "conversation.h"
 #include "header.h"
 #include "log.h"
@@ -59,6 +60,7 @@ typedef struct {
     reactor_t *reactor;
     zygote_client_t *zygote;
     pool_t *pool;
+    capacity_t *capacity;
     json_t *default_jail;
     zsock_t *control;
     signer_t *signer;
@@ -141,15 +143,6 @@ static void s_start(control_req_t *r)
 {
     server_t *s = r->s;
     const cli_options_t *o = s->opts;
-    if ((long)s_active(s) >= o->max_conversations) {
-        char why[200];
-        snprintf(why, sizeof why,
-                 "the daemon already runs %ld conversations (--max-conversations %ld); stop one "
-                 "or try again later",
-                 o->max_conversations, o->max_conversations);
-        s_reply_error(r, "TooManyConversations", why);
-        return;
-    }
     sandbox_limits_t limits = s->limits;
     double max_exec = (double)o->max_executions, idle = o->idle_timeout_s,
            life = o->lifetime_s, memory = (double)limits.memory_mib, pids = (double)limits.pids,
@@ -170,10 +163,18 @@ static void s_start(control_req_t *r)
     limits.open_files = (long)files;
     limits.max_output_mib = (long)output;
 
+    char why[512];
+    /* Before anything is taken or created; capacity_end() follows. */
+    if (capacity_begin(s->capacity, s_active(s), why, sizeof why) < 0) {
+        log_warn("refused a start: %s", why);
+        s_reply_error(r, "TooManyConversations", why);
+        return;
+    }
     if (s->n == s->cap) {
         size_t cap = s->cap ? 2 * s->cap : 16;
         entry_t *e = realloc(s->entries, cap * sizeof *e);
         if (!e) {
+            capacity_end(s->capacity, why, sizeof why);
             s_reply_error(r, "MemoryError", "out of memory in the daemon");
             return;
         }
@@ -194,9 +195,15 @@ static void s_start(control_req_t *r)
         .worker = jail && json_equal(jail, s->default_jail) && s->pool ? pool_take(s->pool)
                                                                        : NULL,
     };
-    char why[512];
     conversation_t *conv =
         conversation_new(s->reactor, s->zygote, &conn, &limits, &copts, why, sizeof why);
+    char full[512];
+    if (capacity_end(s->capacity, full, sizeof full) < 0 && conv) {
+        conversation_destroy(&conv);
+        log_warn("refused a start: %s", full);
+        s_reply_error(r, "TooManyConversations", full);
+        return;
+    }
     if (!conv) {
         log_error("cannot start a conversation: %s", why);
         s_reply_error(r, "StartFailed", why);
@@ -599,7 +606,11 @@ int serve_cmd_run(const cli_options_t *opts)
     s.signer = signer_new(key, strlen(key));
     s.reactor = reactor_new();
     s.default_jail = sandbox_limits_to_jail_json(&s.limits);
-    int port = s.signer && s.reactor && s.default_jail ? s_bind_control(&s, why, sizeof why) : -1;
+    /* Before the first ZeroMQ socket: it sets ZeroMQ's socket limit. */
+    s.capacity = capacity_new(opts->max_conversations, opts->pool);
+    int port = s.signer && s.reactor && s.default_jail && s.capacity
+                   ? s_bind_control(&s, why, sizeof why)
+                   : -1;
     if (port < 0 || s_write_runtime(&s, port, key, why, sizeof why) < 0) {
         fprintf(stderr, "sandcell serve: %s\n", port < 0 && !s.signer ? "out of memory" : why);
         s.status = 1;
@@ -617,7 +628,9 @@ int serve_cmd_run(const cli_options_t *opts)
         goto out;
     }
     reactor_set_hooks(s.reactor, s_before_sleep, s_tick, 100, &s);
-    log_info("serving on tcp://%s:%d; runtime file %s", s.ip, port, s.runtime_path);
+    log_info("serving on tcp://%s:%d; runtime file %s; up to %ld conversations (open-file "
+             "limit %ld)",
+             s.ip, port, s.runtime_path, capacity_max(s.capacity), capacity_nofile(s.capacity));
     if (reactor_run(s.reactor) < 0)
         s.status = 1;
 out:
@@ -627,6 +640,7 @@ out:
     for (size_t i = 0; i < s.npending; i++)
         wire_msg_clear(&s.pending[i].msg);
     pool_destroy(&s.pool);
+    capacity_destroy(&s.capacity);
     zsock_destroy(&s.control);
     signer_destroy(&s.signer);
     json_decref(s.default_jail);

@@ -638,7 +638,7 @@ class Daemon:
     Every process ever seen in its tree is remembered, so that the end of the
     test can check none of them survives."""
 
-    def __init__(self, root, args=(), runtime_file=True, env=None, name=None):
+    def __init__(self, root, args=(), runtime_file=True, env=None, name=None, preexec_fn=None):
         self.root = root
         name = name or f"serve-{uuid.uuid4().hex[:8]}"
         self.runtime_file = root / f"{name}.json" if runtime_file is True else runtime_file
@@ -652,7 +652,7 @@ class Daemon:
         self._stderr = open(self.stderr_path, "wb")
         self.proc = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=self._stderr, stderr=self._stderr,
-            env=self.env, start_new_session=True,
+            env=self.env, start_new_session=True, preexec_fn=preexec_fn,
         )
         self.pid = self.proc.pid
         self.seen = {}
