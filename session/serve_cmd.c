@@ -446,6 +446,8 @@ static void s_on_zygote(void *arg)
 static void s_before_sleep(void *arg)
 {
     server_t *s = arg;
+    if (s->pool)
+        pool_tick(s->pool, reactor_now_ms());
     size_t k = 0;
     for (size_t i = 0; i < s->n; i++) {
         entry_t *e = &s->entries[i];
