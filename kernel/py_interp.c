@@ -233,10 +233,19 @@ static char *s_child_init(channel_t *chan, const char *const *env)
     PyObject *content = PyObject_CallMethod(s_runtime, "child_init", NULL);
     if (!content)
         return s_fail("initialising the interpreter");
+    /* The journal's header names the preloaded modules' versions, and the
+     * CPU time of the first cell counts from here. */
+    PyObject *preload = PyObject_CallMethod(s_runtime, "preload_versions", NULL);
+    PyObject *usage = PyObject_CallMethod(s_runtime, "usage", NULL);
     PyObject *json = PyImport_ImportModule("json");
-    PyObject *record = Py_BuildValue("{s:s, s:O}", "type", "ready", "content", content);
+    PyObject *record = preload && usage ? Py_BuildValue("{s:s, s:O, s:O, s:O}", "type", "ready",
+                                                        "content", content, "preload", preload,
+                                                        "usage", usage)
+                                        : NULL;
     PyObject *text = json && record ? PyObject_CallMethod(json, "dumps", "O", record) : NULL;
     Py_DECREF(content);
+    Py_XDECREF(preload);
+    Py_XDECREF(usage);
     Py_XDECREF(json);
     Py_XDECREF(record);
     if (!text)

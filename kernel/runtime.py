@@ -56,6 +56,7 @@ import pkgutil
 import platform
 import random
 import re
+import resource
 import sys
 import time
 import tokenize
@@ -1022,6 +1023,7 @@ def preload(modules):
     for name in modules:
         try:
             importlib.import_module(name)
+            _preloaded.append(name)
         except Exception as exc:
             failures.append((name, f"{type(exc).__name__}: {exc}"))
     _use_inline_backend()
@@ -1085,6 +1087,26 @@ def _warm_up():
             _format(numpy.arange(8.0).reshape(2, 4))
     except Exception:
         pass
+_preloaded = []
+
+
+def preload_versions():
+    """The preloaded modules and their __version__ (None if they have none),
+    for the conversation's journal."""
+    versions = {}
+    for name in _preloaded:
+        version = getattr(sys.modules.get(name), "__version__", None)
+        versions[name] = version if isinstance(version, str) else None
+    return versions
+
+
+def usage():
+    """CPU seconds used so far by the interpreter and the children it
+    waited for, and the peak resident memory of either, in bytes."""
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {"cpu_s": me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime,
+            "peak_memory_bytes": max(me.ru_maxrss, kids.ru_maxrss) * 1024}
 
 
 def child_init():
@@ -1131,7 +1153,7 @@ def handle(text):
         if isinstance(request, dict) and request.get("op") == "execute":
             content["execution_count"] = request.get("execution_count", 0)
     try:
-        return _dumps({"type": "reply", "content": content})
+        return _dumps({"type": "reply", "content": content, "usage": usage()})
     except BaseException as exc:
         return json.dumps({"type": "reply", "content": {
             "status": "error", "ename": type(exc).__name__,

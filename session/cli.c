@@ -22,18 +22,22 @@ static const command_t s_commands[] = {
      "    /usr/local/share/jupyter/kernels; --user: in ~/.local/share/jupyter/kernels\n"
      "    (or $XDG_DATA_HOME/jupyter/kernels); --prefix DIR: in DIR/share/jupyter/kernels.\n"},
     {"kernel", CMD_KERNEL,
-     "sandcell kernel -f CONNECTION_FILE [--preload MODULES] [LIMITS] [--verbose]\n"
+     "sandcell kernel -f CONNECTION_FILE [--preload MODULES] [--journal-dir DIR] [LIMITS]\n"
+     "               [--verbose]\n"
      "    Run one kernel (one conversation) on the sockets a Jupyter connection file\n"
      "    names; this is what the kernelspec starts. Every interpreter is jailed.\n"
      "    --preload MODULES  comma-separated modules imported once before the first\n"
      "                       cell (default: " CLI_DEFAULT_PRELOAD "; \"\" for none)\n"
      "    --max-executions N cells before the interpreter is stopped (default 0: none)\n"
+     "    --journal-dir DIR  write the conversation's journal to DIR/kernel-PID-TIME.jsonl\n"
+     "                       (default: no journal)\n"
      LIMITS_HELP
      "    --verbose          log debug messages too\n"},
     {"serve", CMD_SERVE,
      "sandcell serve [--control tcp://IP:PORT] [--runtime-file PATH] [--pool K]\n"
      "               [--max-conversations N] [--max-executions N] [--idle-timeout S]\n"
-     "               [--lifetime S] [--preload MODULES] [LIMITS] [--verbose]\n"
+     "               [--lifetime S] [--preload MODULES] [--journal-dir DIR | --no-journal]\n"
+     "               [LIMITS] [--verbose]\n"
      "    Run the daemon: many conversations, each started over the control endpoint\n"
      "    and reached on its own Jupyter connection. Defaults: control on 127.0.0.1,\n"
      "    a random port; runtime file $SANDCELL_RUNTIME_FILE, else\n"
@@ -41,10 +45,15 @@ static const command_t s_commands[] = {
      "    --pool 2 ready interpreters; --max-conversations 1000 (fewer if the open-file\n"
      "    limit holds fewer); --max-executions 1000\n"
      "    per conversation (0: none); --idle-timeout 3600 s; --lifetime 86400 s.\n"
+     "    Each conversation's journal is DIR/ID.jsonl (0600); DIR defaults to\n"
+     "    $XDG_STATE_HOME/sandcell/journals, else ~/.local/state/sandcell/journals;\n"
+     "    --no-journal writes none.\n"
      "    LIMITS are the defaults of every conversation (start_request may change them).\n"},
     {"start", CMD_CLIENT,
-     "sandcell start [--connection-file PATH] [--max-executions N] [LIMITS]\n"
-     "    Start a conversation on the running daemon and print its id.\n"},
+     "sandcell start [--connection-file PATH] [--restore JOURNAL] [--max-executions N]\n"
+     "               [LIMITS]\n"
+     "    Start a conversation on the running daemon and print its id; --restore runs\n"
+     "    the cells of JOURNAL again first, so the conversation continues from there.\n"},
     {"ls", CMD_CLIENT, "sandcell ls [--json]\n    List the daemon's conversations.\n"},
     {"stop", CMD_CLIENT, "sandcell stop ID...\n    End conversations.\n"},
     {"exec", CMD_CLIENT,
@@ -54,6 +63,24 @@ static const command_t s_commands[] = {
     {"put", CMD_CLIENT, "sandcell put ID LOCAL [REMOTE]\n    Copy a file into a workspace.\n"},
     {"get", CMD_CLIENT,
      "sandcell get ID REMOTE [LOCAL] [--force]\n    Copy a file out of a workspace.\n"},
+    {"export", CMD_EXPORT,
+     "sandcell export JOURNAL -o FILE.ipynb\n"
+     "    Write a conversation's journal as an nbformat 4 notebook: one code cell per\n"
+     "    execution with its outputs. -o - writes to stdout. Exits 2 if the journal is\n"
+     "    unreadable or invalid (naming the line), 1 if the notebook cannot be written.\n"},
+    {"replay", CMD_REPLAY,
+     "sandcell replay JOURNAL [--until N] [--data DIR] [--no-cgroups] [--no-jail] [--verbose]\n"
+     "    Re-run the journal's cells in a fresh jailed interpreter with its recorded\n"
+     "    limits and compare the outputs; prints \"[N] same\", \"[N] different\" with a\n"
+     "    short diff, or \"[N] error: WHY\" per cell. Exits 0 when every cell is the\n"
+     "    same, 1 when some differ or fail, 2 for a bad journal or usage, 3 when no\n"
+     "    interpreter can be started at all.\n"
+     "    --until N          stop after execution count N\n"
+     "    --data DIR         mount DIR read-only at /data (default: the journal's)\n"
+     "    --no-cgroups       UNSAFE: run without memory, pids and cpu cgroup limits\n"
+     "    --no-jail          UNSAFE: no sandbox; required for a journal recorded with\n"
+     "                       \"jail\": false\n"
+     "    --verbose          log debug messages too\n"},
     {"doctor", CMD_DOCTOR,
      "sandcell doctor\n"
      "    Check which sandbox layers this machine provides, then jail a test\n"
@@ -150,6 +177,10 @@ static bool s_serve_flag(cli_options_t *out, int argc, char **argv, int *i, char
         (*i)++;
         return true;
     }
+    if (strcmp(a, "--no-journal") == 0) {
+        out->no_journal = true;
+        return true;
+    }
     if (s_long_flag(a, "--pool", argc, argv, i, 0, 64, &out->pool, why, why_len, rc) ||
         s_long_flag(a, "--max-conversations", argc, argv, i, 1, 100000, &out->max_conversations,
                     why, why_len, rc))
@@ -181,6 +212,10 @@ static int s_parse_kernel(int argc, char **argv, int i, cli_options_t *out, char
             if (i + 1 >= argc)
                 return s_fail(why, why_len, "kernel: %s needs a list of modules", a);
             out->preload = argv[++i];
+        } else if (strcmp(a, "--journal-dir") == 0) {
+            if (i + 1 >= argc || !argv[i + 1][0])
+                return s_fail(why, why_len, "%s: %s needs a directory", argv[1], a);
+            out->journal_dir = argv[++i];
         } else if (strcmp(a, "--mock-interpreter") == 0) {
             out->mock_interpreter = true;
         } else if (strcmp(a, "--verbose") == 0) {
@@ -204,6 +239,49 @@ static int s_parse_kernel(int argc, char **argv, int i, cli_options_t *out, char
     }
     if (!out->connection_file && out->command == CMD_KERNEL)
         return s_fail(why, why_len, "kernel: %s is required", "-f CONNECTION_FILE");
+    if (out->journal_dir && out->no_journal)
+        return s_fail(why, why_len, "%s: --journal-dir and --no-journal exclude each other",
+                      argv[1]);
+    return 0;
+}
+
+/* export JOURNAL -o FILE, replay JOURNAL [--until N] [--data DIR] ... */
+static int s_parse_journal_cmd(int argc, char **argv, int i, cli_options_t *out, char *why,
+                               size_t why_len)
+{
+    const char *cmd = argv[1];
+    bool export = out->command == CMD_EXPORT;
+    int rc_flag = 0;
+    for (; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (export && (strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0)) {
+            if (!v || !*v)
+                return s_fail(why, why_len, "export: %s needs a file (or - for stdout)", a);
+            out->output = argv[++i];
+        } else if (!export && s_long_flag(a, "--until", argc, argv, &i, 1, 1000000000L,
+                                          &out->until, why, why_len, &rc_flag)) {
+            if (rc_flag < 0)
+                return -1;
+        } else if (!export && strcmp(a, "--verbose") == 0) {
+            out->verbose = true;
+        } else if (!export && (strcmp(a, "--no-jail") == 0 || strcmp(a, "--no-cgroups") == 0 ||
+                               strcmp(a, "--data") == 0)) {
+            if (sandbox_limits_parse_flag(&out->limits, argc, argv, &i, why, why_len) < 0)
+                return -1;
+        } else if (a[0] == '-' && a[1]) {
+            return s_fail(why, why_len, "%s: unknown option %s", cmd, a);
+        } else if (out->journal) {
+            return s_fail(why, why_len, "%s: one journal at a time (%s and %s)", cmd,
+                          out->journal, a);
+        } else {
+            out->journal = a;
+        }
+    }
+    if (!out->journal)
+        return s_fail(why, why_len, "%s: JOURNAL is required", cmd);
+    if (export && !out->output)
+        return s_fail(why, why_len, "export: %s is required", "-o FILE.ipynb");
     return 0;
 }
 
@@ -214,6 +292,7 @@ int cli_parse(int argc, char **argv, cli_options_t *out, char *why, size_t why_l
     sandbox_limits_default(&out->limits);
     out->pool = CLI_DEFAULT_POOL;
     out->max_conversations = CLI_DEFAULT_MAX_CONVERSATIONS;
+    out->until = -1;
     if (argc < 2)
         return s_fail(why, why_len, "%s", "no command given (try sandcell --help)");
     const char *cmd = argv[1];
@@ -251,6 +330,8 @@ int cli_parse(int argc, char **argv, cli_options_t *out, char *why, size_t why_l
             return s_parse_install(argc, argv, 2, out, why, why_len);
         if (out->command == CMD_DOCTOR)
             return argc > 2 ? s_fail(why, why_len, "doctor: unknown option %s", argv[2]) : 0;
+        if (out->command == CMD_EXPORT || out->command == CMD_REPLAY)
+            return s_parse_journal_cmd(argc, argv, 2, out, why, why_len);
         if (out->command == CMD_SERVE) {
             out->max_executions = CLI_DEFAULT_SERVE_MAX_EXECUTIONS;
             out->idle_timeout_s = CLI_DEFAULT_IDLE_TIMEOUT;

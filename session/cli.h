@@ -16,6 +16,8 @@ typedef enum {
     CMD_DOCTOR,
     CMD_SERVE,
     CMD_CLIENT, /* start, ls, stop, exec, put, get: client_cmd_run parses them */
+    CMD_EXPORT,
+    CMD_REPLAY,
 } cli_command_t;
 
 typedef enum {
@@ -36,6 +38,8 @@ typedef struct {
     bool mock_interpreter;
     bool verbose;
     long max_executions; /* 0: no cap */
+    const char *journal_dir;  /* --journal-dir, or NULL (serve: the default) */
+    bool no_journal;          /* serve --no-journal */
     /* serve */
     const char *control;      /* control endpoint, tcp://IP:PORT */
     const char *runtime_file;
@@ -43,6 +47,10 @@ typedef struct {
     long max_conversations;
     double idle_timeout_s;    /* 0: none */
     double lifetime_s;        /* 0: none */
+    /* export, replay */
+    const char *journal;
+    const char *output;   /* export -o: a file, or "-" for stdout */
+    long until;           /* replay --until N: last execution count to run; -1: all */
     /* client commands: argv from the command name on */
     int client_argc;
     char **client_argv;

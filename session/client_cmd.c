@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -222,16 +223,17 @@ static int s_write_connection(const json_t *connection, const char *path)
 
 static int s_start(int argc, char **argv)
 {
-    const char *runtime_file = NULL, *connection_file = NULL;
+    const char *runtime_file = NULL, *connection_file = NULL, *restore = NULL;
     const char *values[N_START_LIMITS] = {0};
-    client_option_t opts[N_START_LIMITS + 2] = {
+    client_option_t opts[N_START_LIMITS + 3] = {
         {"--runtime-file", NULL, &runtime_file, NULL},
         {"--connection-file", NULL, &connection_file, NULL},
+        {"--restore", NULL, &restore, NULL},
     };
     for (size_t k = 0; k < N_START_LIMITS; k++)
-        opts[k + 2] = (client_option_t){s_start_limits[k].flag, NULL, &values[k], NULL};
+        opts[k + 3] = (client_option_t){s_start_limits[k].flag, NULL, &values[k], NULL};
     _cleanup_free_ const char **pos = NULL;
-    int n_pos, rc = client_cmd_parse(argc, argv, opts, N_START_LIMITS + 2, &pos, &n_pos);
+    int n_pos, rc = client_cmd_parse(argc, argv, opts, N_START_LIMITS + 3, &pos, &n_pos);
     if (rc)
         return rc;
     if (n_pos > 0)
@@ -252,6 +254,10 @@ static int s_start(int argc, char **argv)
         json_object_set_new(content, s_start_limits[k].key,
                             v == floor(v) && v <= 1e15 ? json_integer((json_int_t)v)
                                                        : json_real(v));
+    }
+    if (restore) { /* the daemon has its own working directory */
+        char abs[PATH_MAX];
+        json_object_set_new(content, "restore", json_string(realpath(restore, abs) ? abs : restore));
     }
     control_client_t *cc = NULL;
     if (client_cmd_connect("start", runtime_file, &cc))
@@ -345,18 +351,18 @@ static int s_ls(int argc, char **argv)
         wire_msg_clear(&reply);
         return 0;
     }
-    static const char *const heads[] = {"ID", "STATE", "EXECUTIONS", "STARTED"};
-    static const char *const keys[] = {"id", "state", "executions", "started"};
+    static const char *const heads[] = {"ID", "STATE", "EXECUTIONS", "STARTED", "JOURNAL"};
+    static const char *const keys[] = {"id", "state", "executions", "started", "journal"};
     size_t n = json_array_size(list);
-    _cleanup_free_ char(*cells)[4][64] = calloc(n + 1, sizeof *cells);
+    _cleanup_free_ char(*cells)[5][PATH_MAX] = calloc(n + 1, sizeof *cells);
     if (!cells) {
         wire_msg_clear(&reply);
         return client_cmd_fail("ls", "out of memory");
     }
-    int width[4] = {0};
+    int width[5] = {0};
     for (size_t r = 0; r <= n; r++) {
         const json_t *e = r ? json_array_get(list, r - 1) : NULL;
-        for (int c = 0; c < 4; c++) {
+        for (int c = 0; c < 5; c++) {
             if (!e) {
                 snprintf(cells[r][c], sizeof cells[r][c], "%s", heads[c]);
             } else if (c == 2) {
@@ -373,8 +379,8 @@ static int s_ls(int argc, char **argv)
         }
     }
     for (size_t r = 0; r <= n; r++)
-        printf("%-*s  %-*s  %-*s  %s\n", width[0], cells[r][0], width[1], cells[r][1], width[2],
-               cells[r][2], cells[r][3]);
+        printf("%-*s  %-*s  %-*s  %-*s  %s\n", width[0], cells[r][0], width[1], cells[r][1],
+               width[2], cells[r][2], width[3], cells[r][3], cells[r][4]);
     wire_msg_clear(&reply);
     return 0;
 }
@@ -517,16 +523,19 @@ static int s_get(int argc, char **argv)
 
 static const client_command_t s_commands[] = {
     {"start", s_start,
-     "sandcell start [--connection-file PATH] [LIMITS]\n"
+     "sandcell start [--connection-file PATH] [--restore JOURNAL] [LIMITS]\n"
      "    Start a conversation in the daemon (`sandcell serve`) and print its ID.\n"
      "    --connection-file PATH  also write its Jupyter connection file (mode 0600),\n"
      "                         for `jupyter console --existing PATH`\n"
+     "    --restore JOURNAL  first run the cells of an earlier conversation's journal\n"
+     "                         again (outputs not shown), so this one continues where\n"
+     "                         that one stopped: its variables, imports and data\n"
      "    LIMITS: --max-executions N, --timeout S, --memory MIB, --pids N, --cpus N,\n"
      "    --disk MIB, --open-files N, --max-output MIB, --idle-timeout S, --lifetime S\n"
      "    (see `sandcell serve --help`; the daemon's own limits are the defaults)\n" RUNTIME_FLAG},
     {"ls", s_ls,
      "sandcell ls [--json]\n"
-     "    List the daemon's conversations: ID, state, executions, start time.\n"
+     "    List the daemon's conversations: ID, state, executions, start time, journal.\n"
      "    --json             print the list as JSON\n" RUNTIME_FLAG},
     {"stop", s_stop,
      "sandcell stop ID [ID...]\n"

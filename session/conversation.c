@@ -53,6 +53,7 @@ void conversation_publish(conversation_t *c, const wire_blob_t *parent, const ch
                           json_t *content)
 {
     wire_blob_t topic = {(void *)msg_type, strlen(msg_type)};
+    conversation_journal_output(c, parent, msg_type, content);
     s_send(c, CONN_IOPUB, &topic, 1, msg_type, parent, content);
 }
 
@@ -69,6 +70,8 @@ void conversation_reply(conversation_t *c, request_t *req, json_t *content)
         return; /* comm messages and the like have no reply */
     }
     conversation_begin(c, req);
+    if (strcmp(reply_type, "execute_reply") == 0)
+        conversation_journal_cell(c, req, content); /* on disk before the reply is out */
     s_send(c, req->channel, req->msg.identities, req->msg.n_identities, reply_type,
            &req->msg.raw_header, content);
 }
@@ -115,6 +118,7 @@ static void s_request_free(request_t *req)
     wire_msg_clear(&req->msg);
     free(req->code);
     free(req->result_text);
+    json_decref(req->outputs);
     free(req);
 }
 
@@ -129,6 +133,9 @@ static void s_end(conversation_t *c, request_t *req)
 {
     conversation_begin(c, req);
     s_status(c, &req->msg.raw_header, "idle");
+    for (size_t i = 0; i < ARRAY_SIZE(c->recording); i++)
+        if (c->recording[i] == req)
+            c->recording[i] = NULL;
     s_request_free(req);
 }
 
@@ -149,6 +156,7 @@ static void s_run(conversation_t *c, request_t *req, const handler_t *h)
 {
     const char *type = wire_msg_type(&req->msg);
     const msgtype_t *known = msgtype_lookup(type);
+    conversation_journal_begin(c, req);
     if (!h->needs_interpreter)
         conversation_begin(c, req);
     if (known && !(known->channels & (req->channel == CONN_CONTROL ? MSG_ON_CONTROL
@@ -195,6 +203,8 @@ static request_t *s_dequeue(conversation_t *c)
 /* Starts queued shell requests while nothing runs. */
 static void s_pump(conversation_t *c)
 {
+    if (conversation_restore_step(c))
+        return; /* restored cells run first */
     while (!c->current && c->queue_head && !c->closed) {
         const handler_t *h = handlers_lookup(wire_msg_type(&c->queue_head->msg));
         if (h->needs_interpreter && !s_interpreter_usable(c) && !s_interpreter_broken(c))
@@ -306,15 +316,14 @@ static void s_on_socket(void *arg)
 
 static void s_spawn_worker(conversation_t *c);
 
-static void s_on_worker_ready(conversation_t *c, json_t *content)
+static void s_on_worker_ready(conversation_t *c, json_t *rec, json_t *content)
 {
     worker_t *w = c->worker;
-    if (w->state != WORKER_STARTING) {
+    if (w->state != WORKER_STARTING || !worker_set_ready(w, rec)) {
         log_warn("ignoring a second ready record from the interpreter");
         return;
     }
-    w->ready = json_incref(content);
-    w->state = WORKER_IDLE;
+    conversation_journal_header(c);
     free(steal_pointer(&c->start_error));
     json_decref(c->kernel_info);
     c->kernel_info = json_incref(content);
@@ -357,8 +366,6 @@ static void s_finish_execute(conversation_t *c, request_t *req, json_t *content)
     if (json_is_string(json_object_get(content, "ename")))
         s_explain_error(c, content);
     json_object_set_new(content, "execution_count", json_integer(c->execution_count));
-    if (req->store_history)
-        history_add(c->history, req->execution_count, req->code, req->result_text);
     const char *status = json_string_value(json_object_get(content, "status"));
     if (status && strcmp(status, "ok") != 0 && req->stop_on_error)
         conversation_abort_queue(c);
@@ -369,13 +376,23 @@ static void s_finish_execute(conversation_t *c, request_t *req, json_t *content)
 }
 
 /* The interpreter answered the current request. */
-static void s_on_worker_reply(conversation_t *c, json_t *content)
+static void s_on_worker_reply(conversation_t *c, json_t *rec, json_t *content)
 {
     request_t *req = c->current;
+    double cpu_s;
+    long long peak;
+    worker_take_usage(c->worker, rec, &cpu_s, &peak);
+    if (!req && c->restoring) {
+        c->worker->state = WORKER_IDLE;
+        conversation_restore_done(c, content);
+        return;
+    }
     if (!req) {
         log_warn("ignoring a reply from the interpreter: no request is running");
         return;
     }
+    req->cpu_s = cpu_s;
+    req->peak_memory = peak;
     c->current = NULL;
     c->awaiting_input = false;
     c->worker->state = WORKER_IDLE;
@@ -393,6 +410,7 @@ static void s_on_worker_reply(conversation_t *c, json_t *content)
     if (c->capped && c->worker) { /* the cap is reached: nothing of it stays */
         reactor_remove(c->reactor, NULL, channel_fd(c->worker->chan));
         worker_destroy(&c->worker);
+        conversation_end_journal(c, "cap");
     }
 }
 
@@ -422,6 +440,8 @@ static void s_on_worker_output(conversation_t *c, const char *type, json_t *cont
                                size_t len)
 {
     request_t *req = c->current;
+    if (c->restoring)
+        return; /* restored cells are not shown again */
     if (!s_output_allowed(c, req, type, len))
         return;
     json_t *out = json_incref(content); /* the record is ours to change */
@@ -514,9 +534,9 @@ static void s_on_worker_record(conversation_t *c, const char *text, size_t len)
         return;
     }
     if (strcmp(type, "ready") == 0)
-        s_on_worker_ready(c, content);
+        s_on_worker_ready(c, rec, content);
     else if (strcmp(type, "reply") == 0)
-        s_on_worker_reply(c, content);
+        s_on_worker_reply(c, rec, content);
     else if (strcmp(type, "input_request") == 0)
         s_on_worker_input_request(c, content);
     else if (strcmp(type, "jail_failed") == 0)
@@ -544,6 +564,8 @@ static void s_worker_gone(conversation_t *c)
     request_t *req = c->current;
     c->current = NULL;
     c->awaiting_input = false;
+    if (c->restoring)
+        conversation_restore_done(c, NULL);
     if (req) {
         const char *ename = "InterpreterDied";
         if (c->timed_out) {
@@ -637,6 +659,7 @@ static void s_spawn_worker(conversation_t *c)
 {
     int err = 0;
     c->worker = worker_spawn(c->zygote, c->jail, &err);
+    c->generation++;
     if (!c->worker) {
         c->start_failures = MAX_START_FAILURES;
         log_error("cannot start an interpreter: %s", strerror(-err));
@@ -653,10 +676,12 @@ static void s_spawn_worker(conversation_t *c)
 static void s_adopt_worker(conversation_t *c, worker_t *w)
 {
     c->worker = w;
+    c->generation++;
     channel_set_max_record(w->chan, s_max_record(c));
     if (w->ready) {
         json_decref(c->kernel_info);
         c->kernel_info = json_incref(w->ready);
+        conversation_journal_header(c);
     }
     if (reactor_add(c->reactor, NULL, channel_fd(w->chan), s_on_worker, c) < 0) {
         worker_destroy(&c->worker);
@@ -679,11 +704,16 @@ void conversation_restart_interpreter(conversation_t *c)
 
 void conversation_reply_capped(conversation_t *c, request_t *req)
 {
-    char evalue[300];
-    snprintf(evalue, sizeof evalue,
-             "this conversation reached its limit of %ld executions and its interpreter was "
-             "stopped; start a new conversation to continue (its history stays readable here)",
-             c->max_executions);
+    char evalue[600];
+    int n = snprintf(evalue, sizeof evalue,
+                     "this conversation reached its limit of %ld executions and its interpreter "
+                     "was stopped; start a new conversation to continue (its history stays "
+                     "readable here)",
+                     c->max_executions);
+    if (c->journal && n > 0 && (size_t)n < sizeof evalue)
+        snprintf(evalue + n, sizeof evalue - (size_t)n,
+                 "; a start_request with \"restore\": \"%.300s\" continues where it stopped",
+                 journal_path(c->journal));
     conversation_reply_error(c, req, "ExecutionLimitReached", evalue);
 }
 
@@ -844,9 +874,11 @@ conversation_t *conversation_new(reactor_t *reactor, zygote_client_t *zygote, co
                                  const conversation_options_t *opts, char *why, size_t why_len)
 {
     worker_t *adopt = opts->worker;
+    restore_t *restore = opts->restore;
     conversation_t *c = calloc(1, sizeof *c);
     if (!c) {
         worker_destroy(&adopt);
+        restore_destroy(&restore);
         snprintf(why, why_len, "out of memory");
         return NULL;
     }
@@ -909,14 +941,19 @@ conversation_t *conversation_new(reactor_t *reactor, zygote_client_t *zygote, co
         snprintf(why, why_len, "out of memory");
         goto fail;
     }
+    if (conversation_journal_open(c, opts, why, why_len) < 0)
+        goto fail;
     s_status(c, NULL, "starting");
     if (adopt)
         s_adopt_worker(c, steal_pointer(&adopt));
     else
         s_spawn_worker(c);
+    s_pump(c); /* a restore starts at once with a ready interpreter */
     return c;
 fail:
     worker_destroy(&adopt);
+    if (!c->restore)
+        restore_destroy(&restore);
     conversation_destroy(&c);
     return NULL;
 }
@@ -944,6 +981,7 @@ void conversation_destroy(conversation_t **self_p)
         zsock_destroy((zsock_t **)&c->zsocks[ch]);
     }
     signer_destroy(&c->signer);
+    conversation_journal_close(c);
     history_destroy(&c->history);
     json_decref(c->kernel_info);
     json_decref(c->jail);

@@ -20,6 +20,7 @@
 typedef struct conversation conversation_t;
 
 typedef struct worker worker_t;
+typedef struct restore restore_t;
 
 typedef struct {
     long max_executions; /* 0: no cap */
@@ -29,6 +30,14 @@ typedef struct {
      * as a process). */
     bool restart_in_place;
     worker_t *worker; /* a ready interpreter to adopt (owned), or NULL */
+    /* The journal JOURNAL_DIR/JOURNAL_NAME.jsonl (docs/journal.md); no
+     * journal if journal_dir is NULL. journal_name is also the header's
+     * "conversation". */
+    const char *journal_dir;
+    const char *journal_name;
+    /* Cells to run again, unpublished, before any client cell (owned), or
+     * NULL. */
+    restore_t *restore;
 } conversation_options_t;
 
 /* Creates the conversation's sockets on the endpoints of |conn| (a port of
@@ -36,10 +45,18 @@ typedef struct {
  * "starting" and takes opts->worker or asks the zygote for an interpreter
  * jailed with |limits| (copied). Does not take ownership of |reactor|,
  * |zygote| or |conn|. Caller owns the result; NULL with a reason in |why|
- * on failure (opts->worker is then destroyed). */
+ * on failure (opts->worker and opts->restore are then destroyed). */
 conversation_t *conversation_new(reactor_t *reactor, zygote_client_t *zygote, connfile_t *conn,
                                  const sandbox_limits_t *limits,
                                  const conversation_options_t *opts, char *why, size_t why_len);
+
+/* The journal's path, or NULL if the conversation has none. */
+const char *conversation_journal_path(const conversation_t *self);
+
+/* Writes the journal's end record with |reason| ("stop", "idle",
+ * "lifetime", "shutdown", "daemon-exit"; "cap" is written by the
+ * conversation itself). Later calls do nothing. */
+void conversation_end_journal(conversation_t *self, const char *reason);
 
 /* Kills the interpreter, closes the sockets (flushing what is queued) and
  * frees. Sets *self_p to NULL. */

@@ -4,7 +4,10 @@
 #define SANDCELL_CONVERSATION_INTERNAL_H
 
 #include "conversation.h"
+#include "header.h"
 #include "history.h"
+#include "journal.h"
+#include "restore.h"
 #include "signer.h"
 #include "wire.h"
 #include "worker.h"
@@ -20,6 +23,12 @@ typedef struct request {
     int execution_count;
     char *code;        /* owned copy, for history */
     char *result_text; /* text/plain of its execute_result, if any */
+    /* for the journal (execute_request, with a journal) */
+    json_t *outputs;       /* its iopub outputs, in order; owned */
+    char started[HEADER_DATE_LEN + 1]; /* when it started */
+    long long started_us;  /* the same, monotonic */
+    double cpu_s;          /* CPU time it used, or -1 */
+    long long peak_memory; /* the interpreter's peak memory, bytes, or -1 */
 } request_t;
 
 typedef struct {
@@ -64,6 +73,16 @@ struct conversation {
     bool restart_in_place;
     long long last_activity_ms;
     connfile_t conn; /* as bound; owns its key */
+    /* the journal (conversation_journal.c) */
+    journal_t *journal;     /* NULL: none */
+    json_t *journal_header; /* its header's fields until it is written */
+    bool journal_ended;
+    int generation;         /* of the interpreter, 1-based: new after each death or restart */
+    /* the execute_requests whose outputs are collected: one from shell,
+     * and one refused on control while it runs */
+    request_t *recording[2];
+    restore_t *restore;     /* cells still to run again, or NULL */
+    bool restoring;         /* one of them is running */
 };
 
 typedef enum {
@@ -118,5 +137,37 @@ void conversation_interrupt(conversation_t *c);
 
 /* The kernel_info_reply content. New reference. */
 json_t *conversation_kernel_info(const conversation_t *c);
+
+/* ---- conversation_journal.c: the journal, history and restore hooks */
+
+/* Opens the journal and takes the restore of |opts|. Returns 0 or -1 with
+ * |why|. */
+int conversation_journal_open(conversation_t *c, const conversation_options_t *opts, char *why,
+                              size_t why_len);
+void conversation_journal_close(conversation_t *c);
+
+/* Writes the header once the interpreter's ready record (its preloaded
+ * modules' versions) is known; does nothing after the first time. */
+void conversation_journal_header(conversation_t *c);
+
+/* Starts collecting the outputs of |req| if it is an execute_request. */
+void conversation_journal_begin(conversation_t *c, request_t *req);
+
+/* Collects an output published with |parent| (borrowed |content|). */
+void conversation_journal_output(conversation_t *c, const wire_blob_t *parent,
+                                 const char *msg_type, json_t *content);
+
+/* Appends the record of execute_request |req|, whose reply is |reply|
+ * (borrowed), and adds it to history. Called right before the reply is
+ * sent. */
+void conversation_journal_cell(conversation_t *c, request_t *req, const json_t *reply);
+
+/* Runs the next restored cell if the interpreter is free; returns true
+ * while client requests must wait for the restore. */
+bool conversation_restore_step(conversation_t *c);
+
+/* The running restored cell ended: |reply| (borrowed) is its reply
+ * content, or NULL if the interpreter died. */
+void conversation_restore_done(conversation_t *c, const json_t *reply);
 
 #endif

@@ -12,10 +12,12 @@
 #include <signal.h>
 #include <stdio.h>
 #include <sys/signalfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "connfile.h"
 #include "conversation.h"
+#include "journal.h"
 #include "log.h"
 #include "paths.h"
 #include "reactor.h"
@@ -79,8 +81,10 @@ int kernel_cmd_run(const cli_options_t *opts)
         return 2;
     }
     sandbox_limits_t limits = opts->limits;
-    char data_dir[PATH_MAX];
-    if (sandbox_limits_resolve(&limits, data_dir, sizeof data_dir, why, sizeof why) < 0) {
+    char data_dir[PATH_MAX], journal_dir[PATH_MAX];
+    if (sandbox_limits_resolve(&limits, data_dir, sizeof data_dir, why, sizeof why) < 0 ||
+        (opts->journal_dir && journal_prepare_dir(opts->journal_dir, journal_dir,
+                                                  sizeof journal_dir, why, sizeof why) < 0)) {
         fprintf(stderr, "sandcell kernel: %s\n", why);
         connfile_clear(&conn);
         return 2;
@@ -114,7 +118,18 @@ int kernel_cmd_run(const cli_options_t *opts)
     k.sigfd = signalfd(-1, &term, SFD_CLOEXEC | SFD_NONBLOCK);
 
     zsys_handler_set(NULL); /* czmq must not install its own signal handlers */
+    char journal_name[64];
     conversation_options_t copts = {.max_executions = opts->max_executions};
+    if (opts->journal_dir) {
+        time_t now = time(NULL);
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        char stamp[32];
+        strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+        snprintf(journal_name, sizeof journal_name, "kernel-%d-%s", (int)getpid(), stamp);
+        copts.journal_dir = journal_dir;
+        copts.journal_name = journal_name;
+    }
     k.reactor = reactor_new();
     if (k.reactor)
         k.conversation = conversation_new(k.reactor, k.zygote, &conn, &limits, &copts, why,
@@ -139,6 +154,9 @@ int kernel_cmd_run(const cli_options_t *opts)
         k.status = 1;
     }
 out:
+    if (k.conversation)
+        conversation_end_journal(k.conversation,
+                                 conversation_closed(k.conversation) ? "shutdown" : "daemon-exit");
     conversation_destroy(&k.conversation);
     zygote_client_stop(&k.zygote);
     reactor_destroy(&k.reactor);

@@ -5,8 +5,10 @@
 #include "client_cmd.h"
 #include "config.h"
 #include "doctor.h"
+#include "export_cmd.h"
 #include "install.h"
 #include "kernel_cmd.h"
+#include "replay_cmd.h"
 #include "serve_cmd.h"
 
 int main(int argc, char **argv)
@@ -32,6 +34,10 @@ int main(int argc, char **argv)
         return doctor_run();
     case CMD_SERVE:
         return serve_cmd_run(&opts);
+    case CMD_EXPORT:
+        return export_cmd_run(&opts);
+    case CMD_REPLAY:
+        return replay_cmd_run(&opts);
     case CMD_CLIENT:
         return client_cmd_run(opts.client_argc, opts.client_argv);
     }

@@ -81,9 +81,7 @@ static void s_on_worker(void *arg)
         free(text);
         const char *type = json_string_value(json_object_get(rec, "type"));
         json_t *content = json_object_get(rec, "content");
-        if (type && strcmp(type, "ready") == 0 && json_is_object(content) && !w->ready) {
-            w->ready = json_incref(content);
-            w->state = WORKER_IDLE;
+        if (type && strcmp(type, "ready") == 0 && worker_set_ready(w, rec)) {
             self->failures = 0;
         } else if (type && strcmp(type, "jail_failed") == 0) {
             log_error("a pooled interpreter could not be jailed: %s: %s",

@@ -25,11 +25,13 @@
 #include "capacity.h"
 #include "conversation.h"
 #include "header.h"
+#include "journal.h"
 #include "log.h"
 #include "msgtype.h"
 #include "paths.h"
 #include "pool.h"
 #include "reactor.h"
+#include "restore.h"
 #include "util.h"
 #include "wire_io.h"
 #include "workspace.h"
@@ -42,6 +44,7 @@ typedef struct {
     char started[HEADER_DATE_LEN + 1];
     double idle_timeout_s, lifetime_s;
     const char *ending; /* why it ends at the next safe point, or NULL */
+    const char *end_reason; /* the same, for the journal's end record */
 } entry_t;
 
 /* A file request waiting for its conversation's interpreter to be ready. */
@@ -57,6 +60,8 @@ typedef struct {
     const cli_options_t *opts;
     sandbox_limits_t limits; /* the defaults, resolved */
     char data_dir[PATH_MAX];
+    char journal_dir_storage[PATH_MAX];
+    const char *journal_dir; /* NULL: --no-journal */
     reactor_t *reactor;
     zygote_client_t *zygote;
     pool_t *pool;
@@ -163,7 +168,7 @@ static void s_start(control_req_t *r)
     limits.open_files = (long)files;
     limits.max_output_mib = (long)output;
 
-    char why[512];
+    char why[1024];
     /* Before anything is taken or created; capacity_end() follows. */
     if (capacity_begin(s->capacity, s_active(s), why, sizeof why) < 0) {
         log_warn("refused a start: %s", why);
@@ -188,32 +193,56 @@ static void s_start(control_req_t *r)
     connfile_t conn = {.transport = "tcp", .key = key, .signature_scheme = "hmac-sha256"};
     snprintf(conn.ip, sizeof conn.ip, "%s", s->ip);
 
+    json_t *restore_path = json_object_get(r->msg->content, "restore");
+    restore_t *restore = NULL;
+    if (restore_path && !json_is_null(restore_path)) {
+        if (!json_is_string(restore_path)) {
+            capacity_end(s->capacity, why, sizeof why);
+            s_reply_error(r, "BadRequest", "'restore' must be the path of a journal");
+            return;
+        }
+        restore = restore_new(json_string_value(restore_path), why, sizeof why);
+        if (!restore) {
+            char ignored[512];
+            capacity_end(s->capacity, ignored, sizeof ignored);
+            s_reply_error(r, "RestoreFailed", why);
+            return;
+        }
+    }
+    json_t *restored = restore ? restore_describe(restore) : NULL; /* conversation_new owns it */
+    unsigned char id_bytes[6];
+    char id[sizeof s->entries[0].id];
+    randombytes_buf(id_bytes, sizeof id_bytes);
+    sodium_bin2hex(id, sizeof id, id_bytes, sizeof id_bytes);
     json_auto_t *jail = sandbox_limits_to_jail_json(&limits);
     conversation_options_t copts = {
         .max_executions = (long)max_exec,
         .restart_in_place = true,
         .worker = jail && json_equal(jail, s->default_jail) && s->pool ? pool_take(s->pool)
                                                                        : NULL,
+        .journal_dir = s->journal_dir,
+        .journal_name = id,
+        .restore = restore,
     };
     conversation_t *conv =
         conversation_new(s->reactor, s->zygote, &conn, &limits, &copts, why, sizeof why);
     char full[512];
     if (capacity_end(s->capacity, full, sizeof full) < 0 && conv) {
+        json_decref(restored);
         conversation_destroy(&conv);
         log_warn("refused a start: %s", full);
         s_reply_error(r, "TooManyConversations", full);
         return;
     }
     if (!conv) {
+        json_decref(restored);
         log_error("cannot start a conversation: %s", why);
         s_reply_error(r, "StartFailed", why);
         return;
     }
     entry_t *e = &s->entries[s->n++];
     memset(e, 0, sizeof *e);
-    unsigned char id[6];
-    randombytes_buf(id, sizeof id);
-    sodium_bin2hex(e->id, sizeof e->id, id, sizeof id);
+    memcpy(e->id, id, sizeof e->id);
     e->conv = conv;
     e->started_ms = reactor_now_ms();
     header_now(e->started);
@@ -222,8 +251,11 @@ static void s_start(control_req_t *r)
     json_t *connection = connfile_to_json(&conn);
     json_object_set_new(connection, "kernel_name", json_string("sandcell-python"));
     log_info("started conversation %s (%zu running)", e->id, s_active(s));
-    s_reply(r, json_pack("{s:s, s:s, s:o}", "status", "ok", "id", e->id, "connection", connection),
-            NULL, 0);
+    json_t *reply = json_pack("{s:s, s:s, s:o, s:s?}", "status", "ok", "id", e->id, "connection",
+                              connection, "journal", conversation_journal_path(conv));
+    if (restored)
+        json_object_set_new(reply, "restored_from", restored);
+    s_reply(r, reply, NULL, 0);
     sodium_memzero(key, sizeof key);
 }
 
@@ -252,13 +284,14 @@ static void s_list(control_req_t *r)
         long long idle_ms = now - conversation_last_activity_ms(e->conv);
         char last[40];
         s_iso_ago(idle_ms, last, sizeof last);
+        const char *journal = conversation_journal_path(e->conv); /* NULL: null */
         json_array_append_new(
-            list, json_pack("{s:s, s:s, s:I, s:I, s:s, s:s, s:f}", "id", e->id, "state",
+            list, json_pack("{s:s, s:s, s:I, s:I, s:s, s:s, s:f, s:s?}", "id", e->id, "state",
                             conversation_capped(e->conv) ? "capped" : "running", "executions",
                             (json_int_t)conversation_executions(e->conv), "max_executions",
                             (json_int_t)conversation_max_executions(e->conv), "started",
                             e->started, "last_activity", last, "idle_seconds",
-                            (double)idle_ms / 1000.0));
+                            (double)idle_ms / 1000.0, "journal", journal));
     }
     s_reply(r, json_pack("{s:s, s:o}", "status", "ok", "conversations", list), NULL, 0);
 }
@@ -269,6 +302,7 @@ static void s_stop(control_req_t *r)
     if (!e)
         return;
     e->ending = "stopped";
+    e->end_reason = "stop";
     s_reply(r, json_pack("{s:s, s:s}", "status", "ok", "id", e->id), NULL, 0);
 }
 
@@ -451,10 +485,13 @@ static void s_before_sleep(void *arg)
     size_t k = 0;
     for (size_t i = 0; i < s->n; i++) {
         entry_t *e = &s->entries[i];
-        if (!e->ending && conversation_closed(e->conv))
+        if (!e->ending && conversation_closed(e->conv)) {
             e->ending = "shut down by its client";
+            e->end_reason = "shutdown";
+        }
         if (e->ending) {
             log_info("conversation %s ended: %s", e->id, e->ending);
+            conversation_end_journal(e->conv, e->end_reason);
             conversation_destroy(&e->conv);
             continue;
         }
@@ -473,12 +510,15 @@ static void s_tick(void *arg)
         if (e->ending)
             continue;
         conversation_tick(e->conv, now);
-        if (e->lifetime_s > 0 && now - e->started_ms > (long long)(e->lifetime_s * 1000))
+        if (e->lifetime_s > 0 && now - e->started_ms > (long long)(e->lifetime_s * 1000)) {
             e->ending = "its lifetime is over (--lifetime)";
-        else if (e->idle_timeout_s > 0 &&
-                 now - conversation_last_activity_ms(e->conv) >
-                     (long long)(e->idle_timeout_s * 1000))
+            e->end_reason = "lifetime";
+        } else if (e->idle_timeout_s > 0 &&
+                   now - conversation_last_activity_ms(e->conv) >
+                       (long long)(e->idle_timeout_s * 1000)) {
             e->ending = "idle for too long (--idle-timeout)";
+            e->end_reason = "idle";
+        }
     }
 }
 
@@ -581,6 +621,23 @@ int serve_cmd_run(const cli_options_t *opts)
                  "network; never use it for code you do not trust");
     else if (s.limits.no_cgroups)
         log_warn("UNSAFE: --no-cgroups: no memory, pids or cpu limits beyond rlimits");
+    if (!opts->no_journal) {
+        char dflt[PATH_MAX];
+        const char *dir = opts->journal_dir;
+        if (!dir && journal_default_dir(dflt, sizeof dflt) == 0)
+            dir = dflt;
+        if (!dir) {
+            fprintf(stderr, "sandcell serve: neither XDG_STATE_HOME nor HOME is set; give "
+                            "--journal-dir DIR or --no-journal\n");
+            return 2;
+        }
+        if (journal_prepare_dir(dir, s.journal_dir_storage, sizeof s.journal_dir_storage, why,
+                                sizeof why) < 0) {
+            fprintf(stderr, "sandcell serve: %s\n", why);
+            return 2;
+        }
+        s.journal_dir = s.journal_dir_storage;
+    }
     char worker[PATH_MAX];
     if (paths_worker(worker, sizeof worker) < 0) {
         fprintf(stderr, "sandcell serve: cannot find sandcell-worker\n");
@@ -630,14 +687,17 @@ int serve_cmd_run(const cli_options_t *opts)
         goto out;
     }
     reactor_set_hooks(s.reactor, s_before_sleep, s_tick, 100, &s);
-    log_info("serving on tcp://%s:%d; runtime file %s; up to %ld conversations (open-file "
-             "limit %ld)",
-             s.ip, port, s.runtime_path, capacity_max(s.capacity), capacity_nofile(s.capacity));
+    log_info("serving on tcp://%s:%d; runtime file %s; journals %s; up to %ld conversations "
+             "(open-file limit %ld)",
+             s.ip, port, s.runtime_path, s.journal_dir ? s.journal_dir : "off (--no-journal)",
+             capacity_max(s.capacity), capacity_nofile(s.capacity));
     if (reactor_run(s.reactor) < 0)
         s.status = 1;
 out:
-    for (size_t i = 0; i < s.n; i++)
+    for (size_t i = 0; i < s.n; i++) {
+        conversation_end_journal(s.entries[i].conv, "daemon-exit");
         conversation_destroy(&s.entries[i].conv);
+    }
     free(s.entries);
     for (size_t i = 0; i < s.npending; i++)
         wire_msg_clear(&s.pending[i].msg);

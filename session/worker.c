@@ -55,6 +55,7 @@ void worker_destroy(worker_t **self_p)
     s_kill(self);
     channel_destroy(&self->chan);
     json_decref(self->ready);
+    json_decref(self->preload);
     free(self);
     *self_p = NULL;
 }
@@ -111,4 +112,38 @@ void worker_describe_end(const worker_t *self, char *out, size_t out_len)
                  sigabbrev_np(self->exit_signal) ? sigabbrev_np(self->exit_signal) : "?");
     else
         snprintf(out, out_len, "exited with code %d", self->exit_code);
+}
+
+bool worker_set_ready(worker_t *self, const json_t *record)
+{
+    json_t *content = json_object_get(record, "content");
+    if (self->ready || !json_is_object(content))
+        return false;
+    self->ready = json_incref(content);
+    json_t *preload = json_object_get(record, "preload");
+    if (json_is_object(preload))
+        self->preload = json_incref(preload);
+    double cpu;
+    long long peak;
+    self->cpu_s = 0;
+    if (worker_take_usage(self, record, &cpu, &peak))
+        self->cpu_s = cpu;
+    self->state = WORKER_IDLE;
+    return true;
+}
+
+bool worker_take_usage(worker_t *self, const json_t *record, double *cpu_s, long long *peak)
+{
+    json_t *usage = json_object_get(record, "usage");
+    json_t *cpu = json_object_get(usage, "cpu_s");
+    json_t *mem = json_object_get(usage, "peak_memory_bytes");
+    *cpu_s = -1;
+    *peak = -1;
+    if (!json_is_number(cpu) || !json_is_integer(mem) || json_number_value(cpu) < self->cpu_s ||
+        json_integer_value(mem) < 0)
+        return false;
+    *cpu_s = json_number_value(cpu) - self->cpu_s;
+    *peak = (long long)json_integer_value(mem);
+    self->cpu_s = json_number_value(cpu);
+    return true;
 }

@@ -28,6 +28,8 @@ typedef struct worker {
     channel_t *chan;    /* NULL once closed */
     worker_state_t state;
     json_t *ready;      /* the ready record's content; owned */
+    json_t *preload;    /* {module: version} from the ready record; owned, or NULL */
+    double cpu_s;       /* CPU seconds it had used at its last record with usage */
     bool exited;        /* the exit status below is known */
     bool oom_killed;    /* by the kernel, for the cgroup's memory limit */
     int exit_code;      /* -1 if killed by a signal */
@@ -53,6 +55,18 @@ int worker_interrupt(worker_t *self);
 /* Marks the channel closed and kills the process group; the worker waits in
  * WORKER_DYING for its exit status. */
 void worker_mark_dying(worker_t *self, long long now_ms);
+
+/* Takes the ready record |record| (borrowed): keeps its content, the
+ * preloaded modules' versions and the CPU time used so far, and makes the
+ * worker idle. Returns false (and changes nothing) if it is malformed or
+ * the worker was ready already. */
+bool worker_set_ready(worker_t *self, const json_t *record);
+
+/* Reads the "usage" of a reply |record| (borrowed): the CPU seconds the
+ * request used, since the previous record with usage, into *cpu_s, and the
+ * interpreter's peak memory in bytes into *peak. Returns false, with both
+ * at -1, if the record has no usable figures. */
+bool worker_take_usage(worker_t *self, const json_t *record, double *cpu_s, long long *peak);
 
 /* Records the exit status reported by the zygote. */
 void worker_set_exit(worker_t *self, json_t *event);

@@ -638,7 +638,8 @@ class Daemon:
     Every process ever seen in its tree is remembered, so that the end of the
     test can check none of them survives."""
 
-    def __init__(self, root, args=(), runtime_file=True, env=None, name=None, preexec_fn=None):
+    def __init__(self, root, args=(), runtime_file=True, env=None, name=None, journal_dir=True,
+                 preexec_fn=None):
         self.root = root
         name = name or f"serve-{uuid.uuid4().hex[:8]}"
         self.runtime_file = root / f"{name}.json" if runtime_file is True else runtime_file
@@ -646,7 +647,12 @@ class Daemon:
         argv = [SANDCELL, "serve"]
         if runtime_file is True:
             argv += ["--runtime-file", str(self.runtime_file)]
-        argv += [str(a) for a in args]
+        args = [str(a) for a in args]
+        # Journals go to the test's own folder unless the test says where.
+        self.journal_dir = root / f"{name}-journals"
+        if journal_dir and "--journal-dir" not in args and "--no-journal" not in args:
+            argv += ["--journal-dir", str(self.journal_dir)]
+        argv += args
         self.argv = argv
         self.env = dict(os.environ if env is None else env)
         self._stderr = open(self.stderr_path, "wb")

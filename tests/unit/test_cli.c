@@ -187,10 +187,81 @@ static void test_usage(void)
     tap_case("usage of one command shows only that command");
 }
 
+static void test_journal_tools(void)
+{
+    cli_options_t o;
+    char why[256];
+    CHECK_INT(PARSE(&o, why, "export", "j.jsonl", "-o", "nb.ipynb"), 0);
+    CHECK_INT(o.command, CMD_EXPORT);
+    CHECK_STR(o.journal, "j.jsonl");
+    CHECK_STR(o.output, "nb.ipynb");
+    CHECK_INT(PARSE(&o, why, "export", "-o", "-", "j.jsonl"), 0);
+    CHECK_STR(o.output, "-");
+    tap_case("export JOURNAL -o FILE, in either order; -o - for stdout");
+
+    CHECK_INT(PARSE(&o, why, "export", "j.jsonl"), -1);
+    CHECK(strstr(why, "-o") != NULL);
+    CHECK_INT(PARSE(&o, why, "export", "-o", "x.ipynb"), -1);
+    CHECK(strstr(why, "JOURNAL") != NULL);
+    CHECK_INT(PARSE(&o, why, "export", "a", "b", "-o", "x"), -1);
+    CHECK_INT(PARSE(&o, why, "export", "a", "-o", "x", "--until", "3"), -1);
+    CHECK(strstr(why, "--until") != NULL);
+    tap_case("export without -o or a journal, with two journals or a replay flag fails (%s)", why);
+
+    CHECK_INT(PARSE(&o, why, "replay", "j.jsonl"), 0);
+    CHECK_INT(o.command, CMD_REPLAY);
+    CHECK_INT(o.until, -1);
+    CHECK(!o.limits.no_jail && !o.limits.no_cgroups && !o.limits.data_dir);
+    CHECK_INT(PARSE(&o, why, "replay", "--until", "4", "j.jsonl", "--no-cgroups", "--data",
+                    "/srv", "--verbose"), 0);
+    CHECK_INT(o.until, 4);
+    CHECK(o.limits.no_cgroups && o.verbose);
+    CHECK_STR(o.limits.data_dir, "/srv");
+    tap_case("replay JOURNAL [--until N] [--data DIR] [--no-cgroups] [--verbose]");
+
+    CHECK_INT(PARSE(&o, why, "replay", "j", "--until", "0"), -1);
+    CHECK_INT(PARSE(&o, why, "replay", "j", "--until"), -1);
+    CHECK_INT(PARSE(&o, why, "replay", "j", "--memory", "64"), -1);
+    CHECK(strstr(why, "--memory") != NULL);
+    CHECK_INT(PARSE(&o, why, "replay", "j", "-o", "x"), -1);
+    tap_case("replay refuses a bad --until, limits flags and -o (%s)", why);
+
+    CHECK_INT(PARSE(&o, why, "replay", "--help"), 0);
+    CHECK_INT(o.command, CMD_HELP);
+    CHECK_STR(o.help_topic, "replay");
+    tap_case("replay --help");
+}
+
+static void test_journal_flags(void)
+{
+    cli_options_t o;
+    char why[256];
+    CHECK_INT(PARSE(&o, why, "kernel", "-f", "k.json"), 0);
+    CHECK(o.journal_dir == NULL && !o.no_journal);
+    CHECK_INT(PARSE(&o, why, "kernel", "-f", "k.json", "--journal-dir", "/var/j"), 0);
+    CHECK_STR(o.journal_dir, "/var/j");
+    CHECK_INT(PARSE(&o, why, "serve"), 0);
+    CHECK(o.journal_dir == NULL && !o.no_journal);
+    CHECK_INT(PARSE(&o, why, "serve", "--no-journal"), 0);
+    CHECK(o.no_journal);
+    CHECK_INT(PARSE(&o, why, "serve", "--journal-dir", "j"), 0);
+    CHECK_STR(o.journal_dir, "j");
+    tap_case("--journal-dir for kernel and serve, --no-journal for serve; none by default");
+    CHECK_INT(PARSE(&o, why, "serve", "--journal-dir", "j", "--no-journal"), -1);
+    CHECK(strstr(why, "exclude") != NULL);
+    CHECK_INT(PARSE(&o, why, "serve", "--journal-dir"), -1);
+    CHECK_INT(PARSE(&o, why, "kernel", "-f", "k.json", "--no-journal"), -1);
+    CHECK(strstr(why, "--no-journal") != NULL);
+    tap_case("--journal-dir with --no-journal, without a value, or --no-journal for kernel "
+             "are errors (%s)", why);
+}
+
 int main(void)
 {
+    test_journal_tools();
     test_install();
     test_kernel();
+    test_journal_flags();
     test_other();
     test_usage();
     return tap_done();

@@ -1,0 +1,250 @@
+/* conversation_journal — what a conversation writes to its journal, how
+ * history follows it, and the restore of an earlier journal.
+ *
+ * A cell's outputs are collected as they are published (the same JSON
+ * values, not copies) and its record is appended in conversation_reply,
+ * right before the execute_reply goes out, so the record is on disk before
+ * the client can see the cell end. History entries are added only for
+ * records the journal holds, so history_request answers what the journal
+ * says; without a journal, every stored cell is added as before.
+ *
+ * The interpreter is untrusted: an output whose content would not pass the
+ * journal reader's checks is published but left out of the record (with a
+ * log line), so no cell can make its conversation's journal unreadable. */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "conversation_internal.h"
+#include "log.h"
+#include "util.h"
+
+static long long s_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* The limits as the header names them: the CLI flags' names, 0 for none. */
+static json_t *s_limits(const conversation_t *c)
+{
+    const sandbox_limits_t *l = &c->limits;
+    return json_pack("{s:f, s:I, s:I, s:f, s:I, s:I, s:I, s:s?, s:b, s:b, s:I}", "timeout_s",
+                     l->timeout_s, "memory_mib", (json_int_t)l->memory_mib, "pids",
+                     (json_int_t)l->pids, "cpus", l->cpus, "disk_mib", (json_int_t)l->disk_mib,
+                     "open_files", (json_int_t)l->open_files, "max_output_bytes",
+                     (json_int_t)l->max_output_mib << 20, "data_dir", l->data_dir, "jail",
+                     !l->no_jail, "cgroups", !l->no_jail && !l->no_cgroups, "max_executions",
+                     (json_int_t)c->max_executions);
+}
+
+int conversation_journal_open(conversation_t *c, const conversation_options_t *opts, char *why,
+                              size_t why_len)
+{
+    c->restore = opts->restore;
+    if (c->restore) {
+        c->execution_count = restore_last_execution_count(c->restore);
+        if (restore_fill_history(c->restore, c->history) < 0) {
+            snprintf(why, why_len, "out of memory");
+            return -1;
+        }
+    }
+    if (!opts->journal_dir)
+        return 0;
+    char created[HEADER_DATE_LEN + 1];
+    header_now(created);
+    c->journal_header = json_pack("{s:s, s:s, s:s, s:s, s:o}", "conversation", opts->journal_name,
+                                  "created", created, "sandcell", PACKAGE_VERSION, "python",
+                                  SC_PYTHON_VERSION, "limits", s_limits(c));
+    if (!c->journal_header) {
+        snprintf(why, why_len, "out of memory");
+        return -1;
+    }
+    if (c->restore)
+        json_object_set_new(c->journal_header, "restored_from", restore_describe(c->restore));
+    c->journal = journal_create(opts->journal_dir, opts->journal_name, why, why_len);
+    return c->journal ? 0 : -1;
+}
+
+void conversation_journal_close(conversation_t *c)
+{
+    journal_destroy(&c->journal);
+    json_decref(c->journal_header);
+    c->journal_header = NULL;
+    restore_destroy(&c->restore);
+}
+
+const char *conversation_journal_path(const conversation_t *c)
+{
+    return c->journal ? journal_path(c->journal) : NULL;
+}
+
+void conversation_journal_header(conversation_t *c)
+{
+    if (!c->journal || journal_has_header(c->journal))
+        return;
+    json_t *preload = c->worker ? c->worker->preload : NULL;
+    json_object_set_new(c->journal_header, "preload",
+                        preload ? json_deep_copy(preload) : json_object());
+    journal_write_header(c->journal, c->journal_header);
+    json_decref(c->journal_header);
+    c->journal_header = NULL;
+}
+
+void conversation_end_journal(conversation_t *c, const char *reason)
+{
+    if (!c->journal || c->journal_ended)
+        return;
+    conversation_journal_header(c);
+    journal_end(c->journal, reason);
+    c->journal_ended = true;
+}
+
+void conversation_journal_begin(conversation_t *c, request_t *req)
+{
+    if (!c->journal || c->journal_ended ||
+        strcmp(wire_msg_type(&req->msg), "execute_request") != 0)
+        return;
+    req->outputs = json_array();
+    header_now(req->started);
+    req->started_us = s_now_us();
+    req->cpu_s = -1;
+    req->peak_memory = -1;
+    c->recording[req->channel == CONN_CONTROL] = req;
+}
+
+/* Whether |content| of an output of type |type| has the fields the journal
+ * reader requires, with their types. */
+static bool s_output_well_formed(const char *type, const json_t *content)
+{
+    const json_t *md = json_object_get(content, "metadata");
+    const json_t *tr = json_object_get(content, "transient");
+    const json_t *count = json_object_get(content, "execution_count");
+    if (strcmp(type, "stream") == 0)
+        return json_is_string(json_object_get(content, "name")) &&
+               json_is_string(json_object_get(content, "text"));
+    if (strcmp(type, "display_data") == 0 || strcmp(type, "update_display_data") == 0)
+        return json_is_object(json_object_get(content, "data")) && (!md || json_is_object(md)) &&
+               (!tr || json_is_object(tr));
+    if (strcmp(type, "execute_result") == 0)
+        return json_is_object(json_object_get(content, "data")) && (!md || json_is_object(md)) &&
+               (!count || json_is_integer(count) || json_is_null(count));
+    if (strcmp(type, "error") == 0)
+        return json_is_string(json_object_get(content, "ename")) &&
+               json_is_string(json_object_get(content, "evalue")) &&
+               json_is_array(json_object_get(content, "traceback"));
+    if (strcmp(type, "clear_output") == 0)
+        return !json_object_get(content, "wait") ||
+               json_is_boolean(json_object_get(content, "wait"));
+    return false; /* status, execute_input and the rest are not outputs */
+}
+
+void conversation_journal_output(conversation_t *c, const wire_blob_t *parent,
+                                 const char *msg_type, json_t *content)
+{
+    request_t *req = NULL;
+    for (size_t i = 0; i < ARRAY_SIZE(c->recording); i++)
+        if (c->recording[i] && parent == &c->recording[i]->msg.raw_header)
+            req = c->recording[i];
+    if (!req || strcmp(msg_type, "status") == 0 || strcmp(msg_type, "execute_input") == 0)
+        return;
+    if (!s_output_well_formed(msg_type, content)) {
+        log_warn("a malformed %.32s output is published but left out of the journal", msg_type);
+        return;
+    }
+    json_array_append_new(req->outputs, json_pack("{s:s, s:O}", "msg_type", msg_type, "content",
+                                                  content));
+}
+
+/* The execution record of |req| answered with |reply|. New reference. */
+static json_t *s_record(conversation_t *c, request_t *req, const json_t *reply)
+{
+    const char *status = json_string_value(json_object_get(reply, "status"));
+    bool silent = json_is_true(json_object_get(req->msg.content, "silent"));
+    char now[HEADER_DATE_LEN + 1];
+    header_now(now);
+    bool ran = req->code != NULL; /* the handler took it: it reached the interpreter */
+    return json_pack(
+        "{s:s, s:o, s:O, s:b, s:b, s:i, s:s, s:f, s:o, s:o, s:s, s:o, s:O}", "type", "execution",
+        "execution_count", ran ? json_integer(req->execution_count) : json_null(), "code",
+        json_object_get(req->msg.content, "code"), "silent", silent, "store_history",
+        req->store_history, "interpreter", c->generation > 0 ? c->generation : 1, "started",
+        req->started[0] ? req->started : now, "duration_s",
+        req->started[0] ? (double)(s_now_us() - req->started_us) / 1e6 : 0.0, "cpu_s",
+        req->cpu_s >= 0 ? json_real(req->cpu_s) : json_null(), "peak_memory_bytes",
+        req->peak_memory >= 0 ? json_integer(req->peak_memory) : json_null(), "status",
+        status ? status : "error", "outputs",
+        req->outputs ? json_incref(req->outputs) : json_array(), "reply", (json_t *)reply);
+}
+
+void conversation_journal_cell(conversation_t *c, request_t *req, const json_t *reply)
+{
+    bool recorded = false;
+    if (c->recording[req->channel == CONN_CONTROL] == req)
+        c->recording[req->channel == CONN_CONTROL] = NULL;
+    if (c->journal && !c->journal_ended &&
+        json_is_string(json_object_get(req->msg.content, "code"))) {
+        conversation_journal_header(c);
+        json_auto_t *rec = s_record(c, req, reply);
+        recorded = rec && journal_append(c->journal, rec) == 0;
+    }
+    if (req->store_history && req->code && (recorded || !c->journal))
+        history_add(c->history, req->execution_count, req->code, req->result_text);
+}
+
+/* ---------------------------------------------------------------- restore */
+
+bool conversation_restore_step(conversation_t *c)
+{
+    if (!c->restore)
+        return false;
+    if (c->restoring)
+        return true;
+    worker_t *w = c->worker;
+    if (!w)
+        goto done; /* no interpreter will come: the cells say so themselves */
+    if (w->state != WORKER_IDLE)
+        return true;
+    json_auto_t *op = restore_next_op(c->restore);
+    if (!op)
+        goto done;
+    if (worker_send(w, op) < 0) {
+        log_warn("the interpreter does not accept restored cells; killing it");
+        reactor_remove(c->reactor, NULL, channel_fd(w->chan));
+        worker_mark_dying(w, reactor_now_ms());
+    } else {
+        w->state = WORKER_BUSY;
+        c->deadline_ms = c->limits.timeout_s > 0
+                             ? reactor_now_ms() + (long long)(c->limits.timeout_s * 1000)
+                             : 0;
+        c->timed_out = false;
+    }
+    c->restoring = true;
+    return true;
+done:
+    log_info("restored %zu cells from %s", restore_cells(c->restore),
+             restore_journal(c->restore));
+    char *note = restore_note(c->restore);
+    if (note) {
+        char *both = NULL;
+        if (c->pending_note && asprintf(&both, "%s%s", note, c->pending_note) >= 0) {
+            free(note);
+            note = both;
+        }
+        free(c->pending_note);
+        c->pending_note = note;
+    }
+    restore_destroy(&c->restore);
+    return false;
+}
+
+void conversation_restore_done(conversation_t *c, const json_t *reply)
+{
+    c->restoring = false;
+    c->deadline_ms = 0;
+    if (c->restore)
+        restore_done_cell(c->restore, reply);
+}

@@ -1,0 +1,200 @@
+/* journal — append-only JSON Lines, one record per write() and fdatasync().
+ *
+ * A record is serialised whole before anything touches the file, so a
+ * record that cannot be encoded never leaves half a line behind; the one
+ * write() of a regular file opened O_APPEND lands at the end in one piece
+ * unless the disk fills or the process dies in it, which is the torn last
+ * line readers skip. After a failed write the journal refuses further
+ * records rather than append after a torn line. */
+#include "journal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "header.h"
+#include "log.h"
+#include "util.h"
+
+struct journal {
+    int fd;
+    bool has_header;
+    bool ended;
+    bool broken; /* a write failed: the file may end with a torn line */
+    char path[PATH_MAX];
+};
+
+/* mkdir -p with mode 0700 for every folder it creates. */
+static int s_make_dirs(const char *dir)
+{
+    char path[PATH_MAX];
+    int n = snprintf(path, sizeof path, "%s", dir);
+    if (n < 0 || (size_t)n >= sizeof path)
+        return -ENAMETOOLONG;
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(path, 0700) < 0 && errno != EEXIST)
+            return -errno;
+        *p = '/';
+    }
+    if (mkdir(path, 0700) < 0 && errno != EEXIST)
+        return -errno;
+    return 0;
+}
+
+journal_t *journal_create(const char *dir, const char *name, char *why, size_t why_len)
+{
+    journal_t *self = calloc(1, sizeof *self);
+    if (!self) {
+        snprintf(why, why_len, "out of memory");
+        return NULL;
+    }
+    self->fd = -1;
+    int n = snprintf(self->path, sizeof self->path, "%s/%s.jsonl", dir, name);
+    int rc = n < 0 || (size_t)n >= sizeof self->path ? -ENAMETOOLONG : s_make_dirs(dir);
+    if (rc < 0) {
+        snprintf(why, why_len, "cannot create the journal folder %.400s: %s", dir,
+                 strerror(-rc));
+        free(self);
+        return NULL;
+    }
+    self->fd = open(self->path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+                    0600);
+    if (self->fd < 0) {
+        snprintf(why, why_len, "cannot create the journal %.400s: %s", self->path,
+                 strerror(errno));
+        free(self);
+        return NULL;
+    }
+    return self;
+}
+
+void journal_destroy(journal_t **self_p)
+{
+    journal_t *self = *self_p;
+    if (!self)
+        return;
+    if (self->fd >= 0)
+        close(self->fd);
+    free(self);
+    *self_p = NULL;
+}
+
+const char *journal_path(const journal_t *self)
+{
+    return self->path;
+}
+
+bool journal_has_header(const journal_t *self)
+{
+    return self->has_header;
+}
+
+/* Writes |record| as one line with one write(), then fdatasync(). */
+static int s_write_line(journal_t *self, const json_t *record)
+{
+    if (self->broken)
+        return -EIO;
+    _cleanup_free_ char *text = json_dumps(record, JSON_COMPACT);
+    if (!text)
+        return -ENOMEM;
+    size_t len = strlen(text);
+    char *line = realloc(text, len + 2);
+    if (!line)
+        return -ENOMEM;
+    text = line;
+    memcpy(line + len, "\n", 2);
+    len++;
+    ssize_t w;
+    do
+        w = write(self->fd, line, len);
+    while (w < 0 && errno == EINTR);
+    if (w < 0 || (size_t)w != len) {
+        int err = w < 0 ? errno : ENOSPC;
+        self->broken = true;
+        log_error("cannot write the journal %s: %s; it is not written any more", self->path,
+                  strerror(err));
+        return -err;
+    }
+    if (fdatasync(self->fd) < 0) {
+        int err = errno;
+        self->broken = true;
+        log_error("cannot sync the journal %s: %s; it is not written any more", self->path,
+                  strerror(err));
+        return -err;
+    }
+    return 0;
+}
+
+int journal_write_header(journal_t *self, const json_t *header)
+{
+    if (self->has_header)
+        return -EEXIST;
+    json_auto_t *rec = json_pack("{s:s, s:s, s:i}", "type", "header", "format", JOURNAL_FORMAT,
+                                 "version", JOURNAL_VERSION);
+    if (!rec || json_object_update_missing(rec, (json_t *)header) < 0)
+        return -ENOMEM;
+    int rc = s_write_line(self, rec);
+    if (rc == 0)
+        self->has_header = true;
+    return rc;
+}
+
+int journal_append(journal_t *self, const json_t *record)
+{
+    if (self->ended)
+        return -EPIPE;
+    if (!self->has_header)
+        return -ENOENT;
+    return s_write_line(self, record);
+}
+
+int journal_end(journal_t *self, const char *reason)
+{
+    char now[HEADER_DATE_LEN + 1];
+    header_now(now);
+    json_auto_t *rec = json_pack("{s:s, s:s, s:s}", "type", "end", "reason", reason, "time", now);
+    int rc = rec ? journal_append(self, rec) : -ENOMEM;
+    self->ended = true;
+    return rc;
+}
+
+int journal_default_dir(char *out, size_t len)
+{
+    const char *state = getenv("XDG_STATE_HOME");
+    const char *home = getenv("HOME");
+    int n;
+    if (state && state[0] == '/')
+        n = snprintf(out, len, "%s/sandcell/journals", state);
+    else if (home && home[0] == '/')
+        n = snprintf(out, len, "%s/.local/state/sandcell/journals", home);
+    else
+        return -1;
+    return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
+int journal_prepare_dir(const char *dir, char *out, size_t len, char *why, size_t why_len)
+{
+    char cwd[PATH_MAX];
+    int n;
+    if (dir[0] == '/')
+        n = snprintf(out, len, "%s", dir);
+    else if (getcwd(cwd, sizeof cwd))
+        n = snprintf(out, len, "%s/%s", cwd, dir);
+    else
+        n = -1;
+    int rc = n < 0 || (size_t)n >= len ? -ENAMETOOLONG : s_make_dirs(out);
+    if (rc < 0) {
+        snprintf(why, why_len, "cannot create the journal folder %.400s: %s", dir,
+                 strerror(-rc));
+        return -1;
+    }
+    return 0;
+}

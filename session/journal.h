@@ -1,0 +1,60 @@
+/* journal — the writing side of a conversation's journal: one append-only
+ * JSON Lines file, a header record, one record per execution, an end
+ * record (docs/journal.md has the format).
+ *
+ * The file is created 0600 with O_EXCL, in a folder created 0700, and only
+ * ever by the manager. Every record is one write() of one line followed by
+ * fdatasync(), so after a crash every complete line is a whole record and
+ * only the last line can be torn. */
+#ifndef SANDCELL_JOURNAL_H
+#define SANDCELL_JOURNAL_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#define JOURNAL_FORMAT "sandcell-journal"
+#define JOURNAL_VERSION 1
+
+typedef struct journal journal_t;
+
+/* Creates DIR/NAME.jsonl; the folders of |dir| that are missing are
+ * created 0700.
+ * Fails if the file exists. Caller owns the result; NULL with a reason in
+ * |why|. */
+journal_t *journal_create(const char *dir, const char *name, char *why, size_t why_len);
+
+/* Closes the file (no end record is written: see journal_end). Sets
+ * *self_p to NULL. */
+void journal_destroy(journal_t **self_p);
+
+/* The file's path, as created. */
+const char *journal_path(const journal_t *self);
+
+/* True once the header is written. */
+bool journal_has_header(const journal_t *self);
+
+/* Writes |header| (borrowed; the fields after "type", "format" and
+ * "version", which are added here) as line 1. Returns 0 or -errno; a
+ * second header is refused with -EEXIST. */
+int journal_write_header(journal_t *self, const json_t *header);
+
+/* Appends |record| (borrowed, a JSON object) as one line and waits for it
+ * to reach the disk (fdatasync). Returns 0 or -errno; after a failure the
+ * file may end with a torn line, so nothing more is written to it. */
+int journal_append(journal_t *self, const json_t *record);
+
+/* Appends {"type":"end","reason":|reason|,"time":now}; later appends are
+ * refused with -EPIPE. Returns 0 or -errno. */
+int journal_end(journal_t *self, const char *reason);
+
+/* Makes |dir| absolute (against the working directory) into |out| and
+ * creates its missing folders 0700. Returns 0, or -1 with |why|. */
+int journal_prepare_dir(const char *dir, char *out, size_t len, char *why, size_t why_len);
+
+/* The default folder of serve's journals into |out|:
+ * $XDG_STATE_HOME/sandcell/journals, else $HOME/.local/state/sandcell/journals.
+ * Returns 0, or -1 if neither variable is set or the path is too long. */
+int journal_default_dir(char *out, size_t len);
+
+#endif

@@ -1,0 +1,404 @@
+/* journal_read — one pass over a JSON Lines journal, checking each record
+ * against a table of field types.
+ *
+ * The file is read line by line with getline, so a line of any length is
+ * read whole and the line number of every complaint is exact. Only the last
+ * line may lack its newline: that is what a write torn by SIGKILL leaves,
+ * and it is skipped with a warning (even when the part written happens to
+ * parse: a record that was not finished is not trusted). Duplicate keys are
+ * refused, since the writer never produces them and a hand edit that adds a
+ * second "code" should not silently win or lose. */
+#include "journal_read.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "output_compare.h"
+#include "util.h"
+
+/* The JSON kinds a field may have. */
+enum {
+    K_STRING = 1 << 0,
+    K_INT = 1 << 1,
+    K_REAL = 1 << 2,
+    K_NUMBER = K_INT | K_REAL,
+    K_BOOL = 1 << 3,
+    K_NULL = 1 << 4,
+    K_OBJECT = 1 << 5,
+    K_ARRAY = 1 << 6,
+};
+
+typedef struct {
+    const char *key;
+    unsigned kinds;
+    bool required;
+} field_t;
+
+static const field_t s_header_fields[] = {
+    {"format", K_STRING, true},       {"version", K_INT, true},
+    {"limits", K_OBJECT, true},       {"conversation", K_STRING, false},
+    {"created", K_STRING, false},     {"sandcell", K_STRING, false},
+    {"python", K_STRING, false},      {"preload", K_OBJECT, false},
+    {"restored_from", K_OBJECT, false},
+};
+
+static const field_t s_limits_fields[] = {
+    {"timeout_s", K_NUMBER | K_NULL, false},  {"memory_mib", K_INT | K_NULL, false},
+    {"pids", K_INT | K_NULL, false},          {"cpus", K_NUMBER | K_NULL, false},
+    {"disk_mib", K_INT | K_NULL, false},      {"open_files", K_INT | K_NULL, false},
+    {"max_output_bytes", K_INT | K_NULL, false}, {"data_dir", K_STRING | K_NULL, false},
+    {"jail", K_BOOL, false},                  {"cgroups", K_BOOL, false},
+    {"max_executions", K_INT | K_NULL, false},
+};
+
+static const field_t s_execution_fields[] = {
+    {"code", K_STRING, true},
+    {"execution_count", K_INT | K_NULL, false},
+    {"silent", K_BOOL, false},
+    {"store_history", K_BOOL, false},
+    {"interpreter", K_INT, false},
+    {"started", K_STRING, false},
+    {"duration_s", K_NUMBER | K_NULL, false},
+    {"cpu_s", K_NUMBER | K_NULL, false},
+    {"peak_memory_bytes", K_INT | K_NULL, false},
+    {"status", K_STRING, false},
+    {"outputs", K_ARRAY, false},
+    {"reply", K_OBJECT, false},
+};
+
+static const field_t s_output_fields[] = {
+    {"msg_type", K_STRING, true},
+    {"content", K_OBJECT, true},
+};
+
+/* The content of each output type a notebook can show. */
+static const field_t s_stream_fields[] = {{"name", K_STRING, true}, {"text", K_STRING, true}};
+static const field_t s_display_fields[] = {{"data", K_OBJECT, true},
+                                           {"metadata", K_OBJECT, false},
+                                           {"transient", K_OBJECT, false}};
+static const field_t s_result_fields[] = {{"data", K_OBJECT, true},
+                                          {"metadata", K_OBJECT, false},
+                                          {"execution_count", K_INT | K_NULL, false}};
+static const field_t s_error_fields[] = {{"ename", K_STRING, true},
+                                         {"evalue", K_STRING, true},
+                                         {"traceback", K_ARRAY, true}};
+static const field_t s_clear_fields[] = {{"wait", K_BOOL, false}};
+
+static const struct {
+    const char *msg_type;
+    const field_t *fields;
+    size_t n;
+} s_output_types[] = {
+    {"stream", s_stream_fields, ARRAY_SIZE(s_stream_fields)},
+    {"display_data", s_display_fields, ARRAY_SIZE(s_display_fields)},
+    {"update_display_data", s_display_fields, ARRAY_SIZE(s_display_fields)},
+    {"execute_result", s_result_fields, ARRAY_SIZE(s_result_fields)},
+    {"error", s_error_fields, ARRAY_SIZE(s_error_fields)},
+    {"clear_output", s_clear_fields, ARRAY_SIZE(s_clear_fields)},
+};
+
+static unsigned s_kind(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_STRING: return K_STRING;
+    case JSON_INTEGER: return K_INT;
+    case JSON_REAL: return K_REAL;
+    case JSON_TRUE:
+    case JSON_FALSE: return K_BOOL;
+    case JSON_NULL: return K_NULL;
+    case JSON_OBJECT: return K_OBJECT;
+    case JSON_ARRAY: return K_ARRAY;
+    }
+    return 0;
+}
+
+static const char *s_kind_name(unsigned kind)
+{
+    switch (kind) {
+    case K_STRING: return "a string";
+    case K_INT: return "an integer";
+    case K_REAL: return "a number";
+    case K_BOOL: return "a boolean";
+    case K_NULL: return "null";
+    case K_OBJECT: return "an object";
+    case K_ARRAY: return "an array";
+    }
+    return "?";
+}
+
+/* "a string or null", from a mask of kinds. */
+static void s_kinds_name(unsigned kinds, char *out, size_t out_len)
+{
+    static const unsigned order[] = {K_STRING, K_NUMBER, K_INT, K_BOOL, K_OBJECT, K_ARRAY, K_NULL};
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < ARRAY_SIZE(order) && used < out_len; i++) {
+        if ((kinds & order[i]) != order[i])
+            continue;
+        const char *name = order[i] == K_NUMBER ? "a number" : s_kind_name(order[i]);
+        used += (size_t)snprintf(out + used, out_len - used, "%s%s", used ? " or " : "", name);
+        kinds &= ~order[i];
+    }
+}
+
+/* Checks |obj|'s fields against |fields|; on failure writes the reason,
+ * prefixed by |what|, to |why| and returns -1. */
+static int s_check_fields(const json_t *obj, const field_t *fields, size_t n, const char *what,
+                          char *why, size_t why_len)
+{
+    for (size_t i = 0; i < n; i++) {
+        const json_t *v = json_object_get(obj, fields[i].key);
+        if (!v) {
+            if (!fields[i].required)
+                continue;
+            snprintf(why, why_len, "%s: \"%s\" is missing", what, fields[i].key);
+            return -1;
+        }
+        if (!(s_kind(v) & fields[i].kinds)) {
+            char expected[96];
+            s_kinds_name(fields[i].kinds, expected, sizeof expected);
+            snprintf(why, why_len, "%s: \"%s\" must be %s, not %s", what, fields[i].key,
+                     expected, s_kind_name(s_kind(v)));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int s_check_header(const json_t *rec, char *why, size_t why_len)
+{
+    const char *type = json_string_value(json_object_get(rec, "type"));
+    if (!type || strcmp(type, "header") != 0) {
+        snprintf(why, why_len, "the first record must be the header (\"type\":\"header\")");
+        return -1;
+    }
+    if (s_check_fields(rec, s_header_fields, ARRAY_SIZE(s_header_fields), "header", why,
+                       why_len) < 0)
+        return -1;
+    const char *format = json_string_value(json_object_get(rec, "format"));
+    if (strcmp(format, "sandcell-journal") != 0) {
+        snprintf(why, why_len, "unknown format \"%.64s\" (expected \"sandcell-journal\")",
+                 format);
+        return -1;
+    }
+    json_int_t version = json_integer_value(json_object_get(rec, "version"));
+    if (version != JOURNAL_READ_VERSION) {
+        snprintf(why, why_len, "unknown format version %lld (this sandcell reads version %d)",
+                 (long long)version, JOURNAL_READ_VERSION);
+        return -1;
+    }
+    if (s_check_fields(json_object_get(rec, "limits"), s_limits_fields,
+                       ARRAY_SIZE(s_limits_fields), "header limits", why, why_len) < 0)
+        return -1;
+    const char *module;
+    json_t *v;
+    json_object_foreach(json_object_get(rec, "preload"), module, v) {
+        if (!json_is_string(v) && !json_is_null(v)) {
+            snprintf(why, why_len, "header preload: \"%.64s\" must be a string or null, not %s",
+                     module, s_kind_name(s_kind(v)));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* nbformat's rule for a mime bundle: each value is a string or a list of
+ * strings, except JSON types ("application/json", "...+json"). */
+static int s_check_mimebundle(const json_t *data, const char *what, char *why, size_t why_len)
+{
+    const char *mime;
+    const json_t *v;
+    json_object_foreach((json_t *)data, mime, v) {
+        size_t n = strlen(mime);
+        if (n >= 4 && strcmp(mime + n - 4, "json") == 0)
+            continue;
+        bool ok = json_is_string(v);
+        if (json_is_array(v)) {
+            size_t k;
+            const json_t *part;
+            ok = true;
+            json_array_foreach(v, k, part) ok = ok && json_is_string(part);
+        }
+        if (!ok) {
+            snprintf(why, why_len, "%s: \"data\" \"%.64s\" must be a string or a list of strings",
+                     what, mime);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int s_check_output(const json_t *out, size_t index, char *why, size_t why_len)
+{
+    char what[96];
+    snprintf(what, sizeof what, "outputs[%zu]", index);
+    if (!json_is_object(out)) {
+        snprintf(why, why_len, "%s must be an object, not %s", what, s_kind_name(s_kind(out)));
+        return -1;
+    }
+    if (s_check_fields(out, s_output_fields, ARRAY_SIZE(s_output_fields), what, why, why_len) < 0)
+        return -1;
+    const char *msg_type = json_string_value(json_object_get(out, "msg_type"));
+    const json_t *content = json_object_get(out, "content");
+    for (size_t i = 0; i < ARRAY_SIZE(s_output_types); i++) {
+        if (strcmp(msg_type, s_output_types[i].msg_type) != 0)
+            continue;
+        snprintf(what, sizeof what, "outputs[%zu] (%s)", index, msg_type);
+        if (s_check_fields(content, s_output_types[i].fields, s_output_types[i].n, what, why,
+                           why_len) < 0)
+            return -1;
+        if (s_check_mimebundle(json_object_get(content, "data"), what, why, why_len) < 0)
+            return -1;
+        const json_t *tb = json_object_get(content, "traceback");
+        size_t k;
+        const json_t *line;
+        json_array_foreach(tb, k, line) {
+            if (!json_is_string(line)) {
+                snprintf(why, why_len, "%s: \"traceback\"[%zu] must be a string", what, k);
+                return -1;
+            }
+        }
+        return 0;
+    }
+    return 0; /* a type no notebook shows: kept, ignored by export */
+}
+
+static int s_check_execution(const json_t *rec, char *why, size_t why_len)
+{
+    if (s_check_fields(rec, s_execution_fields, ARRAY_SIZE(s_execution_fields),
+                       "execution record", why, why_len) < 0)
+        return -1;
+    const json_t *gen = json_object_get(rec, "interpreter");
+    if (gen && json_integer_value(gen) < 1) {
+        snprintf(why, why_len, "execution record: \"interpreter\" must be at least 1");
+        return -1;
+    }
+    const json_t *count = json_object_get(rec, "execution_count");
+    if (json_is_integer(count) && json_integer_value(count) < 0) {
+        snprintf(why, why_len, "execution record: \"execution_count\" must not be negative");
+        return -1;
+    }
+    size_t i;
+    const json_t *out;
+    json_array_foreach(json_object_get(rec, "outputs"), i, out) {
+        char inner[256];
+        if (s_check_output(out, i, inner, sizeof inner) < 0) {
+            snprintf(why, why_len, "execution record: %s", inner);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static json_t *s_fail(char *why, size_t why_len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static json_t *s_fail(char *why, size_t why_len, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, why_len, fmt, ap);
+    va_end(ap);
+    if (why_len)
+        output_compare_printable(why); /* it may quote the file */
+    return NULL;
+}
+
+static void s_fclose(FILE **f)
+{
+    if (*f)
+        fclose(*f);
+}
+
+json_t *journal_read(const char *path, char *why, size_t why_len, char *warning,
+                     size_t warning_len)
+{
+    if (warning_len)
+        warning[0] = '\0';
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0)
+        return s_fail(why, why_len, "%s: cannot open: %s", path, strerror(errno));
+    if (fstat(fd, &st) < 0)
+        return s_fail(why, why_len, "%s: %s", path, strerror(errno));
+    if (!S_ISREG(st.st_mode))
+        return s_fail(why, why_len, "%s: not a regular file%s", path,
+                      S_ISDIR(st.st_mode) ? " (a directory)" : "");
+    __attribute__((cleanup(s_fclose))) FILE *f = fdopen(fd, "r");
+    if (!f)
+        return s_fail(why, why_len, "%s: %s", path, strerror(errno));
+    fd = -1; /* the stream owns it now */
+
+    json_t *result = json_object();
+    json_t *executions = json_array();
+    if (!result || !executions || json_object_set_new(result, "executions", executions) < 0) {
+        json_decref(result);
+        return s_fail(why, why_len, "%s: out of memory", path);
+    }
+    _cleanup_free_ char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    long lineno = 0;
+    while ((len = getline(&line, &cap, f)) >= 0) {
+        lineno++;
+        if (len == 0 || line[len - 1] != '\n') {
+            /* Only the last line can end without a newline. */
+            if (lineno == 1) {
+                json_decref(result);
+                return s_fail(why, why_len,
+                              "%s:1: the header is incomplete (no newline at its end)", path);
+            }
+            snprintf(warning, warning_len,
+                     "%s:%ld: the last line has no newline (a write cut short); skipped", path,
+                     lineno);
+            break;
+        }
+        json_error_t jerr;
+        json_t *rec = json_loadb(line, (size_t)len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES,
+                                 &jerr);
+        char reason[320];
+        reason[0] = '\0';
+        if (!rec)
+            snprintf(reason, sizeof reason, "not JSON: %s", jerr.text);
+        else if (!json_is_object(rec))
+            snprintf(reason, sizeof reason, "a record must be a JSON object, not %s",
+                     s_kind_name(s_kind(rec)));
+        else if (lineno == 1)
+            s_check_header(rec, reason, sizeof reason);
+        else if (!json_is_string(json_object_get(rec, "type")))
+            snprintf(reason, sizeof reason, "record: \"type\" must be a string");
+        else if (strcmp(json_string_value(json_object_get(rec, "type")), "execution") == 0)
+            s_check_execution(rec, reason, sizeof reason);
+        if (reason[0]) {
+            json_decref(rec);
+            json_decref(result);
+            return s_fail(why, why_len, "%s:%ld: %s", path, lineno, reason);
+        }
+        int rc = 0;
+        const char *type = json_string_value(json_object_get(rec, "type"));
+        if (lineno == 1)
+            rc = json_object_set_new(result, "header", rec);
+        else if (strcmp(type, "execution") == 0)
+            rc = json_array_append_new(executions, rec);
+        else
+            json_decref(rec); /* "end", or a type from a later sandcell */
+        if (rc < 0) {
+            json_decref(result);
+            return s_fail(why, why_len, "%s:%ld: out of memory", path, lineno);
+        }
+    }
+    if (ferror(f)) {
+        json_decref(result);
+        return s_fail(why, why_len, "%s:%ld: read error: %s", path, lineno + 1, strerror(errno));
+    }
+    if (lineno == 0) {
+        json_decref(result);
+        return s_fail(why, why_len, "%s:1: empty file: no header", path);
+    }
+    return result;
+}

@@ -1,0 +1,29 @@
+/* journal_read — reads and validates a conversation journal (docs/journal.md)
+ * for export, replay and restore.
+ *
+ * Every check a consumer relies on is made here, where the line number is
+ * known: a record that passes can be used without re-checking types
+ * (execution fields, and each output's content for the message types a
+ * notebook knows: stream, display_data, update_display_data,
+ * execute_result, error, clear_output). */
+#ifndef SANDCELL_JOURNAL_READ_H
+#define SANDCELL_JOURNAL_READ_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+/* The only format version this reader accepts. */
+#define JOURNAL_READ_VERSION 1
+
+/* Reads and validates the journal at |path|. Returns a new reference
+ * {"header": {...}, "executions": [ ...execution records in order... ]}, the
+ * records as written (unknown keys kept; unknown record types and "end"
+ * records left out), or NULL with "PATH:LINE: reason" in |why| ("PATH:
+ * reason" when the file cannot be read at all). A last line without its
+ * trailing newline (a write torn by SIGKILL) is skipped and described in
+ * |warning| ("PATH:LINE: ..."); |warning| is the empty string when there is
+ * nothing to say. Never asserts on the file's content. */
+json_t *journal_read(const char *path, char *why, size_t why_len, char *warning,
+                     size_t warning_len);
+
+#endif

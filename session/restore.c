@@ -1,0 +1,230 @@
+/* restore — picks the cells of a journal to run again, then follows them
+ * as they run.
+ *
+ * A journal that was itself restored from another names it in its header
+ * ("restored_from"); that journal's cells come first, so restoring a
+ * restored conversation gives back all of its state. The chain is followed
+ * up to RESTORE_MAX_DEPTH journals. */
+#include "restore.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "journal_read.h"
+#include "log.h"
+#include "util.h"
+
+#define RESTORE_MAX_DEPTH 16
+/* Failed cells named in the note, at most. */
+#define RESTORE_NOTE_FAILURES 5
+
+struct restore {
+    char path[PATH_MAX];
+    json_t *executions; /* every execution record of the chain, oldest first */
+    json_t *cells;      /* the records to run again (borrowed from executions) */
+    size_t next;        /* index in cells of the next to send */
+    int last_count;
+    json_t *failures;   /* ["cell N: Ename: evalue", ...] */
+};
+
+static bool s_died(const json_t *rec, const json_t *next)
+{
+    const char *ename = json_string_value(json_object_get(json_object_get(rec, "reply"),
+                                                          "ename"));
+    if (ename && strcmp(ename, "InterpreterDied") == 0)
+        return true;
+    const char *status = json_string_value(json_object_get(rec, "status"));
+    json_int_t gen = json_integer_value(json_object_get(rec, "interpreter"));
+    json_int_t next_gen = next ? json_integer_value(json_object_get(next, "interpreter")) : gen;
+    return status && strcmp(status, "error") == 0 && next_gen > gen;
+}
+
+/* Appends the execution records of |path| and of the journals it was
+ * restored from, oldest first, to |out|. */
+static int s_read_chain(const char *path, json_t *out, int depth, char *why, size_t why_len)
+{
+    char warning[512] = "";
+    json_auto_t *journal = journal_read(path, why, why_len, warning, sizeof warning);
+    if (!journal)
+        return -1;
+    if (warning[0])
+        log_warn("restoring %s: %s", path, warning);
+    json_t *from = json_object_get(json_object_get(journal, "header"), "restored_from");
+    const char *older = json_string_value(json_object_get(from, "journal"));
+    if (older) {
+        if (depth >= RESTORE_MAX_DEPTH) {
+            snprintf(why, why_len, "%.400s: restored from more than %d journals in a row",
+                     path, RESTORE_MAX_DEPTH);
+            return -1;
+        }
+        char inner[600];
+        if (s_read_chain(older, out, depth + 1, inner, sizeof inner) < 0) {
+            snprintf(why, why_len, "%.300s was restored from a journal that cannot be read: %s",
+                     path, inner);
+            return -1;
+        }
+    }
+    return json_array_extend(out, json_object_get(journal, "executions"));
+}
+
+restore_t *restore_new(const char *path, char *why, size_t why_len)
+{
+    restore_t *self = calloc(1, sizeof *self);
+    if (!self) {
+        snprintf(why, why_len, "out of memory");
+        return NULL;
+    }
+    if (!realpath(path, self->path))
+        snprintf(self->path, sizeof self->path, "%s", path); /* journal_read names the fault */
+    self->executions = json_array();
+    self->cells = json_array();
+    self->failures = json_array();
+    if (!self->executions || !self->cells || !self->failures) {
+        snprintf(why, why_len, "out of memory");
+        restore_destroy(&self);
+        return NULL;
+    }
+    if (s_read_chain(self->path, self->executions, 0, why, why_len) < 0) {
+        restore_destroy(&self);
+        return NULL;
+    }
+    size_t n = json_array_size(self->executions);
+    for (size_t i = 0; i < n; i++) {
+        json_t *rec = json_array_get(self->executions, i);
+        json_t *count = json_object_get(rec, "execution_count");
+        const char *status = json_string_value(json_object_get(rec, "status"));
+        if (json_is_integer(count) && json_integer_value(count) > self->last_count &&
+            json_integer_value(count) < INT_MAX)
+            self->last_count = (int)json_integer_value(count);
+        if (!json_is_integer(count) || (status && strcmp(status, "aborted") == 0) ||
+            s_died(rec, json_array_get(self->executions, i + 1)))
+            continue;
+        json_array_append(self->cells, rec);
+    }
+    return self;
+}
+
+void restore_destroy(restore_t **self_p)
+{
+    restore_t *self = *self_p;
+    if (!self)
+        return;
+    json_decref(self->executions);
+    json_decref(self->cells);
+    json_decref(self->failures);
+    free(self);
+    *self_p = NULL;
+}
+
+const char *restore_journal(const restore_t *self)
+{
+    return self->path;
+}
+
+size_t restore_cells(const restore_t *self)
+{
+    return json_array_size(self->cells);
+}
+
+int restore_last_execution_count(const restore_t *self)
+{
+    return self->last_count;
+}
+
+/* The text/plain of a record's execute_result, or NULL. */
+static const char *s_result_text(const json_t *rec)
+{
+    size_t i;
+    json_t *out;
+    json_array_foreach(json_object_get(rec, "outputs"), i, out) {
+        const char *type = json_string_value(json_object_get(out, "msg_type"));
+        if (type && strcmp(type, "execute_result") == 0)
+            return json_string_value(json_object_get(
+                json_object_get(json_object_get(out, "content"), "data"), "text/plain"));
+    }
+    return NULL;
+}
+
+int restore_fill_history(const restore_t *self, history_t *history)
+{
+    size_t i;
+    json_t *rec;
+    json_array_foreach(self->executions, i, rec) {
+        json_t *count = json_object_get(rec, "execution_count");
+        const char *status = json_string_value(json_object_get(rec, "status"));
+        if (!json_is_true(json_object_get(rec, "store_history")) || !json_is_integer(count) ||
+            (status && strcmp(status, "aborted") == 0))
+            continue;
+        if (history_add(history, (int)json_integer_value(count),
+                        json_string_value(json_object_get(rec, "code")), s_result_text(rec)) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+json_t *restore_next_op(restore_t *self)
+{
+    json_t *rec = json_array_get(self->cells, self->next);
+    if (!rec)
+        return NULL;
+    json_t *silent = json_object_get(rec, "silent");
+    json_t *store = json_object_get(rec, "store_history");
+    return json_pack("{s:s, s:O, s:b, s:b, s:{}, s:b, s:O}", "op", "execute", "code",
+                     json_object_get(rec, "code"), "silent", json_is_true(silent), "store_history",
+                     store ? json_is_true(store) : true, "user_expressions", "allow_stdin", 0,
+                     "execution_count", json_object_get(rec, "execution_count"));
+}
+
+void restore_done_cell(restore_t *self, const json_t *reply)
+{
+    json_t *rec = json_array_get(self->cells, self->next);
+    if (!rec)
+        return;
+    self->next++;
+    const char *status = json_string_value(json_object_get(reply, "status"));
+    if (reply && status && strcmp(status, "ok") == 0)
+        return;
+    const char *ename = json_string_value(json_object_get(reply, "ename"));
+    const char *evalue = json_string_value(json_object_get(reply, "evalue"));
+    char line[300];
+    snprintf(line, sizeof line, "cell %lld: %s: %.200s",
+             (long long)json_integer_value(json_object_get(rec, "execution_count")),
+             reply ? (ename ? ename : "error") : "InterpreterDied",
+             reply ? (evalue ? evalue : "") : "the interpreter died while running it");
+    json_array_append_new(self->failures, json_string(line));
+}
+
+bool restore_finished(const restore_t *self)
+{
+    return self->next >= json_array_size(self->cells);
+}
+
+char *restore_note(const restore_t *self)
+{
+    size_t n = json_array_size(self->failures);
+    if (n == 0)
+        return NULL;
+    char *note = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&note, &len);
+    if (!f)
+        return NULL;
+    fprintf(f,
+            "[sandcell] This conversation was restored from %s: %zu cells ran again and "
+            "%zu of them failed, so some state may be missing:\n",
+            self->path, restore_cells(self), n);
+    for (size_t i = 0; i < n && i < RESTORE_NOTE_FAILURES; i++)
+        fprintf(f, "  %s\n", json_string_value(json_array_get(self->failures, i)));
+    if (n > RESTORE_NOTE_FAILURES)
+        fprintf(f, "  ... and %zu more\n", n - RESTORE_NOTE_FAILURES);
+    fclose(f);
+    return note;
+}
+
+json_t *restore_describe(const restore_t *self)
+{
+    return json_pack("{s:s, s:I}", "journal", self->path, "executions",
+                     (json_int_t)restore_cells(self));
+}

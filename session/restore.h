@@ -1,0 +1,60 @@
+/* restore — the cells of an earlier journal that rebuild a conversation's
+ * state in a new interpreter, and what happened when they ran again.
+ *
+ * Cells are taken in journal order across interpreter generations, as one
+ * state. Left out: aborted cells, cells that never reached an interpreter
+ * (execution_count null), and cells that ended with the death of their
+ * interpreter (InterpreterDied, or an error after which the next cell ran
+ * in a new interpreter: a timeout kill), since running them again would
+ * kill the new one too. */
+#ifndef SANDCELL_RESTORE_H
+#define SANDCELL_RESTORE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "history.h"
+
+typedef struct restore restore_t;
+
+/* Reads the journal at |path| (journal_read) and selects its cells.
+ * Caller owns the result; NULL with "PATH:LINE: reason" in |why| for a
+ * journal that cannot be used. A torn last line is skipped with a logged
+ * warning. */
+restore_t *restore_new(const char *path, char *why, size_t why_len);
+void restore_destroy(restore_t **self_p);
+
+/* The journal's absolute path, as given to restore_new (made absolute). */
+const char *restore_journal(const restore_t *self);
+
+/* How many cells are re-run, and the execution count the journal reached
+ * (the new conversation continues from it). */
+size_t restore_cells(const restore_t *self);
+int restore_last_execution_count(const restore_t *self);
+
+/* Adds the journal's stored-history cells to |history|, with the text of
+ * their results, so history_request sees the whole conversation. Returns
+ * 0 or -1. */
+int restore_fill_history(const restore_t *self, history_t *history);
+
+/* The execute op of the next cell to run (new reference), or NULL when
+ * every cell has run. Each op is answered by restore_done_cell. */
+json_t *restore_next_op(restore_t *self);
+
+/* The cell sent last has ended: |reply| (borrowed) is its reply content,
+ * or NULL if its interpreter died. */
+void restore_done_cell(restore_t *self, const json_t *reply);
+
+/* True once every cell has run. */
+bool restore_finished(const restore_t *self);
+
+/* A note for the first client cell if restored cells failed, else NULL.
+ * Caller owns the result. */
+char *restore_note(const restore_t *self);
+
+/* {"journal": path, "executions": N}, for the new journal's header and
+ * start_reply. New reference. */
+json_t *restore_describe(const restore_t *self);
+
+#endif

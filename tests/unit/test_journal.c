@@ -1,0 +1,220 @@
+/* test_journal — journal_t writes what journal_read accepts: a 0600 file in
+ * a 0700 folder, one line per record, the header first; O_EXCL, no record
+ * before the header or after the end; and restore_t picks the cells to run
+ * again from such a file. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "history.h"
+#include "journal.h"
+#include "journal_read.h"
+#include "restore.h"
+#include "tap.h"
+
+static char s_root[] = "/tmp/sandcell-test-journal-XXXXXX";
+
+static json_t *s_execution(int count, const char *code, const char *status, int generation,
+                           const char *ename)
+{
+    json_t *reply = ename ? json_pack("{s:s, s:s, s:s, s:[]}", "status", "error", "ename", ename,
+                                      "evalue", "x", "traceback")
+                          : json_pack("{s:s}", "status", status);
+    return json_pack("{s:s, s:o, s:s, s:b, s:b, s:i, s:s, s:f, s:n, s:n, s:s, s:[], s:o}", "type",
+                     "execution", "execution_count",
+                     count > 0 ? json_integer(count) : json_null(), "code", code, "silent", 0,
+                     "store_history", count > 0, "interpreter", generation, "started",
+                     "2026-01-01T00:00:00.000000Z", "duration_s", 0.5, "cpu_s",
+                     "peak_memory_bytes", "status", status, "outputs", "reply", reply);
+}
+
+static char *s_read_all(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return NULL;
+    static char buf[65536];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+static void test_write_and_read(void)
+{
+    char dir[256], why[512], warning[512];
+    snprintf(dir, sizeof dir, "%s/a/b", s_root);
+    journal_t *j = journal_create(dir, "conv1", why, sizeof why);
+    CHECK(j != NULL);
+    if (!j)
+        TAP_BAIL("journal_create: %s", why);
+    struct stat st;
+    CHECK(stat(journal_path(j), &st) == 0 && (st.st_mode & 0777) == 0600);
+    CHECK(stat(dir, &st) == 0 && (st.st_mode & 0777) == 0700);
+    json_t *rec = s_execution(1, "x = 1", "ok", 1, NULL);
+    CHECK_INT(journal_append(j, rec), -ENOENT); /* no header yet */
+    json_t *header = json_pack("{s:s, s:{}, s:{s:s}}", "conversation", "conv1", "limits",
+                               "preload", "numpy", "1.24.2");
+    CHECK_INT(journal_write_header(j, header), 0);
+    CHECK_INT(journal_write_header(j, header), -EEXIST);
+    CHECK_INT(journal_append(j, rec), 0);
+    json_decref(rec);
+    rec = s_execution(2, "print('a\\nb')\n", "error", 1, "NameError");
+    CHECK_INT(journal_append(j, rec), 0);
+    CHECK_INT(journal_end(j, "stop"), 0);
+    CHECK_INT(journal_append(j, rec), -EPIPE);
+    json_decref(rec);
+    char path[512];
+    snprintf(path, sizeof path, "%s", journal_path(j));
+    journal_destroy(&j);
+    CHECK(j == NULL);
+
+    const char *text = s_read_all(path);
+    int lines = 0;
+    for (const char *p = text; p && *p; p++)
+        lines += *p == '\n';
+    CHECK_INT(lines, 4);
+    const char *first = "{\"type\":\"header\",\"format\":\"sandcell-journal\",\"version\":1,";
+    CHECK(text && strncmp(text, first, strlen(first)) == 0);
+    json_t *journal = journal_read(path, why, sizeof why, warning, sizeof warning);
+    CHECK(journal != NULL);
+    CHECK_STR(warning, "");
+    CHECK_INT(json_array_size(json_object_get(journal, "executions")), 2);
+    CHECK_STR(json_string_value(json_object_get(json_object_get(journal, "header"),
+                                                "conversation")),
+              "conv1");
+    json_decref(journal);
+
+    why[0] = '\0';
+    j = journal_create(dir, "conv1", why, sizeof why);
+    CHECK(j == NULL);
+    CHECK(strstr(why, "File exists") != NULL);
+    json_decref(header);
+    tap_case("a journal is 0600 in a 0700 folder, header first, one line per record, and "
+             "journal_read accepts it; O_EXCL; nothing before the header or after the end");
+}
+
+static void test_default_dir(void)
+{
+    char out[256];
+    setenv("XDG_STATE_HOME", "/x/state", 1);
+    CHECK_INT(journal_default_dir(out, sizeof out), 0);
+    CHECK_STR(out, "/x/state/sandcell/journals");
+    unsetenv("XDG_STATE_HOME");
+    setenv("HOME", "/home/u", 1);
+    CHECK_INT(journal_default_dir(out, sizeof out), 0);
+    CHECK_STR(out, "/home/u/.local/state/sandcell/journals");
+    unsetenv("HOME");
+    CHECK_INT(journal_default_dir(out, sizeof out), -1);
+    tap_case("the default folder: $XDG_STATE_HOME/sandcell/journals, else "
+             "~/.local/state/sandcell/journals");
+}
+
+/* Writes a journal of |n| records; returns its path (static storage). */
+static const char *s_write(const char *name, json_t **records, size_t n, const char *from)
+{
+    static char path[512];
+    char why[512];
+    journal_t *j = journal_create(s_root, name, why, sizeof why);
+    if (!j)
+        TAP_BAIL("journal_create: %s", why);
+    json_t *header = json_pack("{s:{}}", "limits");
+    if (from)
+        json_object_set_new(header, "restored_from",
+                            json_pack("{s:s, s:i}", "journal", from, "executions", 1));
+    journal_write_header(j, header);
+    json_decref(header);
+    for (size_t i = 0; i < n; i++) {
+        journal_append(j, records[i]);
+        json_decref(records[i]);
+    }
+    snprintf(path, sizeof path, "%s", journal_path(j));
+    journal_destroy(&j);
+    return path;
+}
+
+static void test_restore(void)
+{
+    char why[512], older[512];
+    json_t *first[] = {s_execution(1, "a = 1", "ok", 1, NULL)};
+    snprintf(older, sizeof older, "%s", s_write("older", first, 1, NULL));
+    json_t *recs[] = {
+        s_execution(2, "b = a + 1", "ok", 1, NULL),
+        s_execution(0, "refused", "error", 1, "ExecutionLimitReached"), /* never ran */
+        s_execution(3, "1/0", "error", 1, "ZeroDivisionError"),
+        s_execution(3, "aborted", "aborted", 1, NULL),
+        s_execution(4, "import os; os._exit(1)", "error", 1, "InterpreterDied"),
+        s_execution(5, "while True: pass", "error", 2, "TimeoutError"), /* killed: gen 3 next */
+        s_execution(6, "c = 3", "ok", 3, NULL),
+    };
+    const char *path = s_write("newer", recs, sizeof recs / sizeof *recs, older);
+    restore_t *r = restore_new(path, why, sizeof why);
+    CHECK(r != NULL);
+    if (!r)
+        TAP_BAIL("restore_new: %s", why);
+    CHECK_INT(restore_cells(r), 4); /* a = 1, b = a + 1, 1/0, c = 3 */
+    CHECK_INT(restore_last_execution_count(r), 6);
+    const char *want[] = {"a = 1", "b = a + 1", "1/0", "c = 3"};
+    for (size_t i = 0; i < 4; i++) {
+        json_t *op = restore_next_op(r);
+        CHECK_STR(json_string_value(json_object_get(op, "code")), want[i]);
+        CHECK(json_is_false(json_object_get(op, "allow_stdin")));
+        json_t *reply = i == 2 ? json_pack("{s:s, s:s, s:s}", "status", "error", "ename",
+                                           "ZeroDivisionError", "evalue", "division by zero")
+                               : json_pack("{s:s}", "status", "ok");
+        restore_done_cell(r, reply);
+        json_decref(reply);
+        json_decref(op);
+    }
+    CHECK(restore_next_op(r) == NULL);
+    CHECK(restore_finished(r));
+    char *note = restore_note(r);
+    CHECK(note && strstr(note, "cell 3: ZeroDivisionError: division by zero"));
+    free(note);
+    history_t *h = history_new();
+    CHECK_INT(restore_fill_history(r, h), 0);
+    json_t *q = json_pack("{s:s, s:i}", "hist_access_type", "tail", "n", 100);
+    json_t *hist = history_query(h, q);
+    CHECK_INT(json_array_size(json_object_get(hist, "history")), 6);
+    json_decref(q);
+    json_decref(hist);
+    history_destroy(&h);
+    restore_destroy(&r);
+    CHECK(r == NULL);
+    tap_case("restore follows restored_from, skips aborted, refused and interpreter-killing "
+             "cells, continues the count and notes the cells that failed again");
+}
+
+static void test_restore_bad(void)
+{
+    char why[512] = "";
+    CHECK(restore_new("/nonexistent/j.jsonl", why, sizeof why) == NULL);
+    CHECK(strstr(why, "/nonexistent/j.jsonl") != NULL);
+    char path[512];
+    snprintf(path, sizeof path, "%s/bad.jsonl", s_root);
+    FILE *f = fopen(path, "w");
+    fputs("{\"type\":\"header\",\"format\":\"other\",\"version\":1,\"limits\":{}}\n", f);
+    fclose(f);
+    CHECK(restore_new(path, why, sizeof why) == NULL);
+    CHECK(strstr(why, ":1:") != NULL);
+    tap_case("restore of a missing or foreign journal fails, naming the file and line: %s", why);
+}
+
+int main(void)
+{
+    if (!mkdtemp(s_root))
+        TAP_BAIL("mkdtemp: %s", strerror(errno));
+    test_write_and_read();
+    test_default_dir();
+    test_restore();
+    test_restore_bad();
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", s_root);
+    if (system(cmd) != 0)
+        tap_diag("could not remove %s", s_root);
+    return tap_done();
+}
