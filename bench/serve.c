@@ -104,6 +104,7 @@
 #define SETTLE_S 2
 #define CLIENT_NOFILE 65536
 #define MAX_CONSECUTIVE_START_FAILURES 50
+#define MAX_DAEMON_ARGS 8
 
 /* --------------------------------------------------------------- samples */
 
@@ -890,11 +891,13 @@ static void s_raise_nofile(rlim_t want)
 /* ---------------------------------------------------------------- daemon */
 
 typedef struct {
-    char dir[64], runtime[128], log[128];
+    char dir[64], runtime[128], log[128], journals[128];
     pid_t pid;
     pid_t zygote; /* its first child, once known: names the interpreters' cgroups */
     control_client_t *cc;
     long pool, max_conversations;
+    const char *extra[MAX_DAEMON_ARGS]; /* more arguments for `sandcell serve` */
+    int nextra;
     long nofile; /* the RLIMIT_NOFILE it got */
     double ready_s;
     char ended[64]; /* how it ended by itself, if it did */
@@ -925,12 +928,30 @@ static int s_daemon_start(daemon_t *d, const char *sandcell)
     }
     snprintf(d->runtime, sizeof d->runtime, "%s/serve.json", d->dir);
     snprintf(d->log, sizeof d->log, "%s/serve.log", d->dir);
+    /* journals on, as by default, but in the temp dir that is removed */
+    snprintf(d->journals, sizeof d->journals, "%s/journals", d->dir);
     char pool[24], maxc[24];
     snprintf(pool, sizeof pool, "%ld", d->pool);
     snprintf(maxc, sizeof maxc, "%ld", d->max_conversations);
-    const char *argv[] = {sandcell, "serve",  "--runtime-file",      d->runtime,
-                          "--max-conversations", maxc, d->pool >= 0 ? "--pool" : NULL, pool,
-                          NULL};
+    /* --journal-dir unless the extra arguments say where journals go */
+    bool journal_given = false;
+    for (int i = 0; i < d->nextra; i++)
+        journal_given |= strncmp(d->extra[i], "--journal-dir", 13) == 0 ||
+                         strcmp(d->extra[i], "--no-journal") == 0;
+    const char *argv[8 + MAX_DAEMON_ARGS + 1] = {sandcell, "serve", "--runtime-file", d->runtime,
+                                                 "--max-conversations", maxc};
+    int argc = 6;
+    if (!journal_given) {
+        argv[argc++] = "--journal-dir";
+        argv[argc++] = d->journals;
+    }
+    for (int i = 0; i < d->nextra; i++)
+        argv[argc++] = d->extra[i];
+    if (d->pool >= 0) {
+        argv[argc++] = "--pool";
+        argv[argc++] = pool;
+    }
+    argv[argc] = NULL;
     int logfd = open(d->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     int nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (logfd < 0 || nullfd < 0) {
@@ -1158,6 +1179,8 @@ typedef struct {
     long rounds, starts, burst, gap_ms;
     long conversations, ipykernels, duration_s, pool;
     long density; /* 0: the normal modes */
+    const char *daemon_args[MAX_DAEMON_ARGS];
+    int ndaemon_args;
 } options_t;
 
 /* Everything the run owns, for the one cleanup path. */
@@ -2057,7 +2080,7 @@ static void s_usage(FILE *f)
             "usage: serve [--modes start,rtt,memory,throughput] [--only sandcell|ipykernel]\n"
             "             [--rounds N] [--starts N] [--burst N] [--gap-ms MS]\n"
             "             [--conversations N] [--ipykernels N] [--duration S] [--pool K]\n"
-            "             [--sandcell PATH]\n"
+            "             [--sandcell PATH] [--daemon-arg=ARG ...]\n"
             "       serve --density N [--pool K] [--sandcell PATH]\n"
             "`sandcell serve` against ipykernel: start latency, round trip, memory per idle\n"
             "conversation, throughput over many conversations; --density N alone: N live\n"
@@ -2073,7 +2096,9 @@ static void s_usage(FILE *f)
             "  --duration S       rtt, throughput: seconds per configuration (default 10)\n"
             "  --pool K           the daemon's --pool (default: the daemon's default)\n"
             "  --density N        only the density mode, with N conversations (issue: 1000)\n"
-            "  --sandcell PATH    the sandcell binary (default: ../sandcell next to serve)\n");
+            "  --sandcell PATH    the sandcell binary (default: ../sandcell next to serve)\n"
+            "  --daemon-arg=ARG   one more argument for `sandcell serve` (up to 8), e.g.\n"
+            "                     --daemon-arg=--no-journal (default: journals in the temp dir)\n");
 }
 
 static bool s_long_arg(const char *arg, long min, long max, long *out)
@@ -2101,6 +2126,7 @@ static int s_parse_args(int argc, char **argv, options_t *o)
         {"ipykernels", required_argument, NULL, 'i'},
         {"duration", required_argument, NULL, 'd'}, {"pool", required_argument, NULL, 'p'},
         {"density", required_argument, NULL, 'D'},  {"sandcell", required_argument, NULL, 'S'},
+        {"daemon-arg", required_argument, NULL, 'a'},
         {"help", no_argument, NULL, 'h'},           {0},
     };
     int ch;
@@ -2141,6 +2167,11 @@ static int s_parse_args(int argc, char **argv, options_t *o)
         case 'p': ok = s_long_arg(optarg, 0, 64, &o->pool); break;
         case 'D': ok = s_long_arg(optarg, 1, 100000, &o->density); break;
         case 'S': o->sandcell = optarg; break;
+        case 'a':
+            ok = o->ndaemon_args < MAX_DAEMON_ARGS;
+            if (ok)
+                o->daemon_args[o->ndaemon_args++] = optarg;
+            break;
         case 'h': s_usage(stdout); return 1;
         default: ok = false;
         }
@@ -2260,6 +2291,8 @@ int main(int argc, char **argv)
     /* the daemon first: it forks, and we hold no ZeroMQ context yet */
     if (r.o.run_sc) {
         r.d.pool = r.o.pool;
+        for (int i = 0; i < r.o.ndaemon_args; i++)
+            r.d.extra[r.d.nextra++] = r.o.daemon_args[i];
         r.d.max_conversations =
             r.o.density ? r.o.density + 100 : r.o.conversations + r.o.burst + 16;
         if (s_daemon_start(&r.d, r.sandcell) < 0) {
@@ -2334,9 +2367,13 @@ out:
         r.status = 130;
 
     s_print_header(&r);
-    if (r.o.run_sc)
-        printf("daemon: %s serve --pool %s --max-conversations %ld (its RLIMIT_NOFILE %ld)\n",
-               r.sandcell, s_pool_desc(r.d.pool), r.d.max_conversations, r.d.nofile);
+    if (r.o.run_sc) {
+        printf("daemon: %s serve --pool %s --max-conversations %ld", r.sandcell,
+               s_pool_desc(r.d.pool), r.d.max_conversations);
+        for (int i = 0; i < r.d.nextra; i++)
+            printf(" %s", r.d.extra[i]);
+        printf(" (its RLIMIT_NOFILE %ld)\n", r.d.nofile);
+    }
     if (did_start)
         s_report_start(&r, &st);
     if (did_rtt)
