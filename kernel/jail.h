@@ -41,6 +41,18 @@ typedef struct {
     long long peak_memory; /* bytes, -1 if unknown */
 } jail_t;
 
+/* A child made ahead of its request (by the zygote, while it is idle):
+ * cloned into its namespaces, moved into its cgroup, its id maps written,
+ * and waiting on |go_fd| for its configuration and channel. Cloning and,
+ * above all, the cgroup v1 attach (which waits for an RCU grace period,
+ * often 10 ms and more) are then off the path of the request. */
+typedef struct {
+    jail_t jail;
+    int go_fd;             /* the zygote's end; -1: no spare */
+    bool require_cgroups;  /* the shape it was made for */
+    cgroup_limits_t limits; /* what its cgroup is set to */
+} jail_spare_t;
+
 /* The whole environment of a jailed interpreter (NULL-terminated). */
 extern const char *const jail_environment[];
 
@@ -49,12 +61,50 @@ extern const char *const jail_environment[];
 int jail_config_from_json(const json_t *obj, jail_config_t *out, char *why, size_t why_len);
 void jail_config_default(jail_config_t *out);
 
+/* In the zygote, once: compiles what every child would otherwise build for
+ * itself (the seccomp program). A child whose parent did not, or could
+ * not, compiles it in jail_enter() and fails there if it cannot. Returns 0
+ * or -errno with |why|. */
+int jail_prepare(char *why, size_t why_len);
+
 /* In the zygote: creates the interpreter process, inside its namespaces
  * and cgroup. Returns the child's pid in the parent (filling |jail|) and 0
  * in the child, which must then call jail_enter(); -errno on failure with
  * |why| set. */
 pid_t jail_spawn(const jail_config_t *config, const char *name, jail_t *jail, char *why,
                  size_t why_len);
+
+/* In the zygote: an empty spare. */
+void jail_spare_init(jail_spare_t *spare);
+bool jail_spare_ready(const jail_spare_t *spare);
+
+/* True if the spare can become an interpreter with |config|: it is jailed
+ * and wants cgroups exactly when the spare has them. The limits, the disk
+ * size and the data folder may differ (the limits are rewritten, the rest
+ * is applied by the child itself in jail_enter()). */
+bool jail_spare_fits(const jail_spare_t *spare, const jail_config_t *config);
+
+/* In the zygote: makes a spare shaped like |shape| (jailed). Returns its pid
+ * in the parent; -errno with |why| on failure (nothing left behind). In the
+ * child it returns 0 only once jail_spare_start() has sent the request's
+ * config (into |config_out|) and channel (|fd_out|, owned by the child);
+ * the child must then call jail_enter(). */
+pid_t jail_spare_make(const jail_config_t *shape, const char *name, jail_spare_t *spare,
+                      jail_config_t *config_out, int *fd_out, char *why, size_t why_len);
+
+/* In the zygote: sets the spare's cgroup to |config|'s limits if they
+ * differ, then sends it |config| and a copy of |fd| (not taken). Fills
+ * |jail| and empties |spare|. Returns the pid, or -errno with |why|, the
+ * spare then discarded. */
+pid_t jail_spare_start(jail_spare_t *spare, const jail_config_t *config, int fd, jail_t *jail,
+                       char *why, size_t why_len);
+
+/* In the zygote: kills and reaps the spare and removes its cgroup. */
+void jail_spare_discard(jail_spare_t *spare);
+
+/* In the zygote, when the spare's pid was reaped: forgets it and removes
+ * its cgroup. */
+void jail_spare_lost(jail_spare_t *spare);
 
 /* In the child: applies every remaining layer. Keeps only |keep_fd| open.
  * Never returns on failure: reports through |keep_fd| and exits with

@@ -1,14 +1,26 @@
 /* zygote — prepare once, fork many. SIGCHLD arrives through a signalfd so
  * the loop is one poll() over two descriptors; children are reaped there
- * and their end reported, since only the zygote can wait for them. */
+ * and their end reported, since only the zygote can wait for them.
+ *
+ * Whatever every child would do alike is done here once: the seccomp
+ * program is compiled at start (jail_prepare). And once a jailed spawn
+ * request has shown what interpreters look like, the zygote keeps one
+ * spare child of that shape, made whenever it is idle: cloned, in its
+ * cgroup, its id maps written, waiting for a request. A request it fits
+ * only sends it the config and channel, so the clone (copying the page
+ * tables of the preloaded heap) and the cgroup v1 attach (an RCU grace
+ * period) are not on the request's path. The spare is never reported to
+ * the manager until it is spawned. */
 #include "zygote.h"
 
 #include <errno.h>
+#include <ftw.h>
 #include <jansson.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <pwd.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
@@ -36,6 +48,12 @@ typedef struct {
 } jails_t;
 
 static jails_t s_jails;
+
+/* The spare child, and the shape of the last jailed request it copies. */
+static jail_spare_t s_spare;
+static jail_config_t s_shape;
+static bool s_shape_known;
+static unsigned s_spare_seq;
 
 static int s_jails_add(const jail_t *jail)
 {
@@ -68,6 +86,7 @@ static bool s_jails_take(pid_t pid, jail_t *out)
  * anyway) and remove their cgroups, which would not. */
 static void s_kill_all(void)
 {
+    jail_spare_discard(&s_spare);
     for (size_t i = 0; i < s_jails.n; i++)
         kill(s_jails.items[i].pid, SIGKILL);
     for (size_t i = 0; i < s_jails.n; i++) {
@@ -104,6 +123,53 @@ static void s_become_interpreter(channel_t **control, int sigfd, int fd,
     _exit(rc);
 }
 
+static int s_remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    (void)st;
+    (void)ftw;
+    return (type == FTW_DP ? rmdir(path) : unlink(path)) < 0 ? -1 : 0;
+}
+
+static void s_remove_tree(const char *dir)
+{
+    nftw(dir, s_remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+/* matplotlib, imported by the preload, wants a writable config directory
+ * for its font cache; without one (a zygote run as nobody, whose home is
+ * /nonexistent) it makes /tmp/matplotlib-XXXXXXXX and removes it at exit,
+ * which the zygote, ending with _exit, never reaches. So when the default
+ * (~/.config/matplotlib, made if missing) cannot be written, the preload
+ * gets a private directory, removed as soon as the preload is done: the
+ * font list is then in memory. Writes its path into |out|, "" if unused. */
+static void s_private_mplconfigdir(char *out, size_t len)
+{
+    out[0] = '\0';
+    if (getenv("MPLCONFIGDIR") || getenv("XDG_CONFIG_HOME"))
+        return;
+    const char *home = getenv("HOME");
+    struct passwd *pw = home ? NULL : getpwuid(geteuid());
+    home = home ? home : pw ? pw->pw_dir : NULL;
+    char path[600];
+    if (home) {
+        /* the nearest existing of ~/.config/matplotlib, ~/.config, ~ */
+        static const char *const tails[] = {"/.config/matplotlib", "/.config", ""};
+        for (size_t i = 0; i < sizeof tails / sizeof *tails; i++) {
+            snprintf(path, sizeof path, "%s%s", home, tails[i]);
+            if (access(path, F_OK) == 0) {
+                if (access(path, W_OK) == 0)
+                    return;
+                break;
+            }
+        }
+    }
+    char dir[] = "/tmp/sandcell-mpl-XXXXXX";
+    if (!mkdtemp(dir))
+        return;
+    snprintf(out, len, "%s", dir);
+    setenv("MPLCONFIGDIR", dir, 1);
+}
+
 static void s_spawn_failed(channel_t *control, json_int_t id, const char *why)
 {
     s_send_json(control, json_pack("{s:s, s:I, s:s}", "type", "spawn_failed", "id", id, "error",
@@ -125,23 +191,53 @@ static void s_spawn(channel_t **control, int sigfd, json_t *req, const interp_op
         s_spawn_failed(*control, id, why);
         return;
     }
-    char name[64];
-    snprintf(name, sizeof name, "sandcell-%d-%lld", (int)getpid(), (long long)id);
     jail_t jail;
-    pid_t pid = jail_spawn(&config, name, &jail, why, sizeof why);
-    if (pid == 0)
-        s_become_interpreter(control, sigfd, fd, ops, &config);
+    pid_t pid = -1;
+    if (jail_spare_fits(&s_spare, &config)) {
+        pid = jail_spare_start(&s_spare, &config, fd, &jail, why, sizeof why);
+        if (pid < 0)
+            fprintf(stderr, "sandcell-worker: the spare interpreter failed (%s); "
+                            "starting one afresh\n", why);
+    } else {
+        jail_spare_discard(&s_spare); /* made for another shape */
+    }
+    if (pid < 0) {
+        char name[64];
+        snprintf(name, sizeof name, "sandcell-%d-%lld", (int)getpid(), (long long)id);
+        pid = jail_spawn(&config, name, &jail, why, sizeof why);
+        if (pid == 0)
+            s_become_interpreter(control, sigfd, fd, ops, &config);
+    }
     close(fd);
     if (pid < 0) {
         s_spawn_failed(*control, id, why);
         return;
     }
+    s_shape = config;
+    s_shape_known = config.enabled;
     if (s_jails_add(&jail) < 0) {
         kill(pid, SIGKILL); /* cannot keep track of it: do not let it run */
         jail_release(&jail);
     }
     s_send_json(*control, json_pack("{s:s, s:I, s:i}", "type", "spawned", "id", id, "pid",
                                     (int)pid));
+}
+
+/* Makes the spare for the shape of the last request. In the spare itself
+ * this returns only as an interpreter's end. A failure forgets the shape:
+ * the next request goes the direct way, and reports the reason if it is
+ * not transient. */
+static void s_make_spare(channel_t **control, int sigfd, const interp_ops_t *ops)
+{
+    char name[64], why[512];
+    jail_config_t config;
+    int fd = -1;
+    snprintf(name, sizeof name, "sandcell-%d-s%u", (int)getpid(), ++s_spare_seq);
+    pid_t pid = jail_spare_make(&s_shape, name, &s_spare, &config, &fd, why, sizeof why);
+    if (pid == 0)
+        s_become_interpreter(control, sigfd, fd, ops, &config);
+    if (pid < 0)
+        s_shape_known = false;
 }
 
 static void s_reap(channel_t *control)
@@ -151,6 +247,11 @@ static void s_reap(channel_t *control)
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
         json_t *code = WIFEXITED(status) ? json_integer(WEXITSTATUS(status)) : json_null();
         json_t *sig = WIFSIGNALED(status) ? json_integer(WTERMSIG(status)) : json_null();
+        if (jail_spare_ready(&s_spare) && pid == s_spare.jail.pid) {
+            jail_spare_lost(&s_spare); /* never reported: the manager does not know it */
+            s_shape_known = false;
+            continue;
+        }
         jail_t jail;
         bool jailed = s_jails_take(pid, &jail);
         if (jailed)
@@ -192,7 +293,17 @@ int zygote_run(int control_fd, const interp_ops_t *ops, const interp_config_t *c
     }
 
     cgroup_sweep_stale(); /* groups of a zygote that was killed outright */
+    jail_spare_init(&s_spare);
+    char why[512];
+    if (jail_prepare(why, sizeof why) < 0) /* each child will try again, and fail closed */
+        fprintf(stderr, "sandcell-worker: %s\n", why);
+    char mpl_dir[64] = "";
+    s_private_mplconfigdir(mpl_dir, sizeof mpl_dir);
     char *ready = ops->prepare(config);
+    if (mpl_dir[0]) {
+        s_remove_tree(mpl_dir);
+        unsetenv("MPLCONFIGDIR");
+    }
     if (!ready || channel_send(control, ready, strlen(ready), -1) < 0) {
         free(ready);
         channel_destroy(&control);
@@ -202,10 +313,16 @@ int zygote_run(int control_fd, const interp_ops_t *ops, const interp_config_t *c
 
     for (;;) {
         struct pollfd fds[2] = {{channel_fd(control), POLLIN, 0}, {sigfd, POLLIN, 0}};
-        if (poll(fds, 2, -1) < 0) {
+        bool want_spare = s_shape_known && !jail_spare_ready(&s_spare);
+        int n = poll(fds, 2, want_spare ? 0 : -1);
+        if (n < 0) {
             if (errno == EINTR)
                 continue;
             break;
+        }
+        if (n == 0) { /* idle, and no spare: make one */
+            s_make_spare(&control, sigfd, ops);
+            continue;
         }
         if (fds[1].revents & POLLIN) {
             struct signalfd_siginfo si;
