@@ -328,7 +328,12 @@ pid_t jail_spare_make(const jail_config_t *shape, const char *name, jail_spare_t
     }
     pid_t pid = s_clone(&spare->jail, sv[0], sv[1], why, why_len);
     if (pid == 0) {
+        /* Named apart while it waits (ps, the tests): it is no interpreter yet. */
+        char comm[16] = "";
+        prctl(PR_GET_NAME, comm, 0, 0, 0);
+        prctl(PR_SET_NAME, JAIL_SPARE_NAME, 0, 0, 0);
         s_spare_wait(sv[1], config_out, fd_out);
+        prctl(PR_SET_NAME, comm, 0, 0, 0);
         return 0;
     }
     if (pid < 0) {

@@ -21,6 +21,8 @@
 #define JAIL_UID 1000
 #define JAIL_GID 1000
 #define JAIL_WORKSPACE "/workspace"
+/* The process name (comm) of a spare until it becomes an interpreter. */
+#define JAIL_SPARE_NAME "sandcell-spare"
 /* Exit status of a child whose jail could not be completed. */
 #define JAIL_EXIT_FAILED 75
 
