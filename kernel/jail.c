@@ -269,144 +269,6 @@ pid_t jail_spawn(const jail_config_t *config, const char *name, jail_t *jail, ch
     return pid;
 }
 
-/* ------------------------------------------------------------ the spare */
-
-/* In the spare: waits for its config and channel. Exits when the zygote
- * closes its end (it discarded the spare, or died). */
-static void s_spare_wait(int fd, jail_config_t *config, int *channel_fd)
-{
-    union {
-        char buf[CMSG_SPACE(sizeof(int))];
-        struct cmsghdr align;
-    } control;
-    struct iovec iov = {config, sizeof *config};
-    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
-                         .msg_controllen = sizeof control.buf};
-    ssize_t n;
-    do
-        n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
-    while (n < 0 && errno == EINTR);
-    struct cmsghdr *c = n > 0 ? CMSG_FIRSTHDR(&msg) : NULL;
-    if (n != (ssize_t)sizeof *config || !c || c->cmsg_level != SOL_SOCKET ||
-        c->cmsg_type != SCM_RIGHTS || c->cmsg_len != CMSG_LEN(sizeof(int)) ||
-        (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)))
-        _exit(JAIL_EXIT_FAILED);
-    memcpy(channel_fd, CMSG_DATA(c), sizeof(int));
-    close(fd);
-}
-
-void jail_spare_init(jail_spare_t *spare)
-{
-    memset(spare, 0, sizeof *spare);
-    spare->go_fd = -1;
-}
-
-bool jail_spare_ready(const jail_spare_t *spare)
-{
-    return spare->go_fd >= 0;
-}
-
-bool jail_spare_fits(const jail_spare_t *spare, const jail_config_t *config)
-{
-    return jail_spare_ready(spare) && config->enabled &&
-           config->require_cgroups == spare->require_cgroups;
-}
-
-pid_t jail_spare_make(const jail_config_t *shape, const char *name, jail_spare_t *spare,
-                      jail_config_t *config_out, int *fd_out, char *why, size_t why_len)
-{
-    jail_spare_init(spare);
-    int rc = s_make_cgroup(shape, name, &spare->jail, why, why_len);
-    if (rc < 0)
-        return rc;
-    int sv[2];
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
-        rc = -errno;
-        snprintf(why, why_len, "socketpair: %s", strerror(-rc));
-        cgroup_destroy(&spare->jail.cgroup);
-        return rc;
-    }
-    pid_t pid = s_clone(&spare->jail, sv[0], sv[1], why, why_len);
-    if (pid == 0) {
-        /* Named apart while it waits (ps, the tests): it is no interpreter yet. */
-        char comm[16] = "";
-        prctl(PR_GET_NAME, comm, 0, 0, 0);
-        prctl(PR_SET_NAME, JAIL_SPARE_NAME, 0, 0, 0);
-        s_spare_wait(sv[1], config_out, fd_out);
-        prctl(PR_SET_NAME, comm, 0, 0, 0);
-        return 0;
-    }
-    if (pid < 0) {
-        close(sv[0]);
-        return pid;
-    }
-    spare->go_fd = sv[0];
-    spare->require_cgroups = shape->require_cgroups;
-    spare->limits = shape->limits;
-    return pid;
-}
-
-pid_t jail_spare_start(jail_spare_t *spare, const jail_config_t *config, int fd, jail_t *jail,
-                       char *why, size_t why_len)
-{
-    int rc = 0;
-    const cgroup_limits_t *l = &config->limits, *had = &spare->limits;
-    bool same = l->memory_mib == had->memory_mib && l->pids == had->pids && l->cpus == had->cpus;
-    if (!jail_spare_fits(spare, config)) {
-        snprintf(why, why_len, "the spare does not fit this configuration");
-        rc = -EINVAL;
-    } else if (spare->jail.cgroup.mode != CGROUP_NONE && !same) {
-        char reason[400];
-        if ((rc = cgroup_set_limits(&spare->jail.cgroup, l, reason, sizeof reason)) < 0)
-            snprintf(why, why_len, "cgroup: %s", reason);
-    }
-    if (rc == 0) {
-        union {
-            char buf[CMSG_SPACE(sizeof(int))];
-            struct cmsghdr align;
-        } control;
-        memset(&control, 0, sizeof control);
-        struct iovec iov = {(void *)config, sizeof *config};
-        struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
-                             .msg_controllen = sizeof control.buf};
-        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(c), &fd, sizeof(int));
-        if (sendmsg(spare->go_fd, &msg, MSG_NOSIGNAL) != (ssize_t)sizeof *config) {
-            rc = -errno;
-            snprintf(why, why_len, "starting the spare: %s", strerror(-rc));
-        }
-    }
-    if (rc < 0) {
-        jail_spare_discard(spare);
-        return rc;
-    }
-    close(spare->go_fd);
-    *jail = spare->jail;
-    jail_spare_init(spare);
-    return jail->pid;
-}
-
-void jail_spare_discard(jail_spare_t *spare)
-{
-    if (!jail_spare_ready(spare))
-        return;
-    close(spare->go_fd);
-    s_abort_child(spare->jail.pid, &spare->jail);
-    jail_spare_init(spare);
-}
-
-void jail_spare_lost(jail_spare_t *spare)
-{
-    if (!jail_spare_ready(spare))
-        return;
-    close(spare->go_fd);
-    jail_release(&spare->jail);
-    jail_spare_init(spare);
-}
-
 void jail_release(jail_t *jail)
 {
     if (jail->cgroup.mode != CGROUP_NONE) {
@@ -419,12 +281,26 @@ void jail_release(jail_t *jail)
 /* ------------------------------------------------------------- the child */
 
 static int s_keep_fd = -1;
+/* In a spare: its end of the zygote's socketpair, and the config whose
+ * layers it applied before its request came. */
+static int s_spare_fd = -1;
+static bool s_layers_applied;
+static jail_config_t s_layers_config;
+
+static void s_spare_wait(int fd, jail_config_t *config, int *channel_fd);
+static bool s_same_jail(const jail_config_t *a, const jail_config_t *b);
 
 /* Reports the failed layer (and errno |err|, if not 0) to the manager and
  * exits. A record on the
  * channel is one datagram: the '.' marker, then the JSON text. */
 static void __attribute__((noreturn)) s_die(const char *layer, const char *what, int err)
 {
+    if (s_keep_fd < 0 && s_spare_fd >= 0) {
+        /* A spare has no channel yet: the failure is the answer to its
+         * request, like that of a child made for the request. */
+        jail_config_t unused;
+        s_spare_wait(s_spare_fd, &unused, &s_keep_fd);
+    }
     char text[600];
     json_t *rec = json_pack("{s:s, s:{s:s, s:s++}}", "type", "jail_failed", "content",
                             "layer", layer, "error", what, err ? ": " : "",
@@ -673,11 +549,11 @@ static void s_descriptors(int keep_fd)
     CHECK("file descriptors", "close_range", close_range((unsigned)keep_fd + 1, ~0U, 0));
 }
 
-void jail_enter(const jail_config_t *config, int keep_fd)
+/* Every layer that does not depend on the request's limits: ids,
+ * namespaces, the root, capabilities, no_new_privs and seccomp. A spare
+ * applies them before its request (the rlimits and descriptors after). */
+static void s_enter_layers(const jail_config_t *config)
 {
-    s_keep_fd = keep_fd;
-    if (!config->enabled)
-        return;
     /* setgroups is "allow" only when a privileged zygote wrote the maps;
      * then drop the supplementary groups inherited from outside. */
     char setgroups_mode[16] = "";
@@ -699,15 +575,183 @@ void jail_enter(const jail_config_t *config, int keep_fd)
         data_fd = open(config->data_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
         CHECK("filesystem", config->data_dir, data_fd);
     }
-    rlim_t address_space = s_address_space_limit(config);
     s_build_root(config, data_fd);
     s_pivot();
     CHECK("uts namespace", "sethostname", sethostname("sandcell", 8));
-    s_set_rlimits(config, address_space);
-    s_descriptors(keep_fd);
     s_drop_capabilities();
     CHECK("no_new_privs", "PR_SET_NO_NEW_PRIVS", prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0));
     char why[256];
     if (jail_prepare(why, sizeof why) < 0 || seccomp_filter_load(&s_filter, why, sizeof why) < 0)
         s_die("seccomp", why, 0);
+}
+
+void jail_enter(const jail_config_t *config, int keep_fd)
+{
+    s_keep_fd = keep_fd;
+    if (!config->enabled)
+        return;
+    if (!s_layers_applied)
+        s_enter_layers(config);
+    else if (!s_same_jail(config, &s_layers_config))
+        s_die("spare", "the request does not fit the spare", 0);
+    s_set_rlimits(config, s_address_space_limit(config));
+    s_descriptors(keep_fd);
+}
+
+/* ------------------------------------------------------------ the spare */
+
+/* In the spare: waits for its config and channel. Exits when the zygote
+ * closes its end (it discarded the spare, or died). */
+static void s_spare_wait(int fd, jail_config_t *config, int *channel_fd)
+{
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } control;
+    struct iovec iov = {config, sizeof *config};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+                         .msg_controllen = sizeof control.buf};
+    ssize_t n;
+    do
+        n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+    while (n < 0 && errno == EINTR);
+    struct cmsghdr *c = n > 0 ? CMSG_FIRSTHDR(&msg) : NULL;
+    if (n != (ssize_t)sizeof *config || !c || c->cmsg_level != SOL_SOCKET ||
+        c->cmsg_type != SCM_RIGHTS || c->cmsg_len != CMSG_LEN(sizeof(int)) ||
+        (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)))
+        _exit(JAIL_EXIT_FAILED);
+    memcpy(channel_fd, CMSG_DATA(c), sizeof(int));
+    close(fd);
+}
+
+void jail_spare_init(jail_spare_t *spare)
+{
+    memset(spare, 0, sizeof *spare);
+    spare->go_fd = -1;
+}
+
+bool jail_spare_ready(const jail_spare_t *spare)
+{
+    return spare->go_fd >= 0;
+}
+
+/* True if |a| and |b| give the same jail but for the limits. */
+static bool s_same_jail(const jail_config_t *a, const jail_config_t *b)
+{
+    return a->enabled && b->enabled && a->require_cgroups == b->require_cgroups &&
+           a->disk_mib == b->disk_mib && strcmp(a->data_dir, b->data_dir) == 0;
+}
+
+bool jail_spare_fits(const jail_spare_t *spare, const jail_config_t *config)
+{
+    return jail_spare_ready(spare) && s_same_jail(config, &spare->shape);
+}
+
+pid_t jail_spare_make(const jail_config_t *shape, const char *name, jail_spare_t *spare,
+                      jail_config_t *config_out, int *fd_out, char *why, size_t why_len)
+{
+    jail_spare_init(spare);
+    int rc = s_make_cgroup(shape, name, &spare->jail, why, why_len);
+    if (rc < 0)
+        return rc;
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+        rc = -errno;
+        snprintf(why, why_len, "socketpair: %s", strerror(-rc));
+        cgroup_destroy(&spare->jail.cgroup);
+        return rc;
+    }
+    pid_t pid = s_clone(&spare->jail, sv[0], sv[1], why, why_len);
+    if (pid == 0) {
+        /* Named apart while it waits (ps, the tests): it is no interpreter yet. */
+        char comm[16] = "";
+        prctl(PR_GET_NAME, comm, 0, 0, 0);
+        prctl(PR_SET_NAME, JAIL_SPARE_NAME, 0, 0, 0);
+        char go;
+        if (recv(sv[1], &go, 1, 0) != 1)
+            _exit(JAIL_EXIT_FAILED); /* the zygote gave up on us */
+        s_spare_fd = sv[1];
+        s_enter_layers(shape);
+        s_layers_config = *shape;
+        s_layers_applied = true;
+        s_spare_wait(sv[1], config_out, fd_out);
+        s_spare_fd = -1;
+        prctl(PR_SET_NAME, comm, 0, 0, 0);
+        return 0;
+    }
+    if (pid < 0) {
+        close(sv[0]);
+        return pid;
+    }
+    if (send(sv[0], "m", 1, MSG_NOSIGNAL) != 1) { /* in its cgroup, maps written */
+        rc = -errno;
+        snprintf(why, why_len, "starting the spare: %s", strerror(-rc));
+        close(sv[0]);
+        s_abort_child(pid, &spare->jail);
+        return rc;
+    }
+    spare->go_fd = sv[0];
+    spare->shape = *shape;
+    return pid;
+}
+
+pid_t jail_spare_start(jail_spare_t *spare, const jail_config_t *config, int fd, jail_t *jail,
+                       char *why, size_t why_len)
+{
+    int rc = 0;
+    const cgroup_limits_t *l = &config->limits, *had = &spare->shape.limits;
+    bool same = l->memory_mib == had->memory_mib && l->pids == had->pids && l->cpus == had->cpus;
+    if (!jail_spare_fits(spare, config)) {
+        snprintf(why, why_len, "the spare does not fit this configuration");
+        rc = -EINVAL;
+    } else if (spare->jail.cgroup.mode != CGROUP_NONE && !same) {
+        char reason[400];
+        if ((rc = cgroup_set_limits(&spare->jail.cgroup, l, reason, sizeof reason)) < 0)
+            snprintf(why, why_len, "cgroup: %s", reason);
+    }
+    if (rc == 0) {
+        union {
+            char buf[CMSG_SPACE(sizeof(int))];
+            struct cmsghdr align;
+        } control;
+        memset(&control, 0, sizeof control);
+        struct iovec iov = {(void *)config, sizeof *config};
+        struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+                             .msg_controllen = sizeof control.buf};
+        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &fd, sizeof(int));
+        if (sendmsg(spare->go_fd, &msg, MSG_NOSIGNAL) != (ssize_t)sizeof *config) {
+            rc = -errno;
+            snprintf(why, why_len, "starting the spare: %s", strerror(-rc));
+        }
+    }
+    if (rc < 0) {
+        jail_spare_discard(spare);
+        return rc;
+    }
+    close(spare->go_fd);
+    *jail = spare->jail;
+    jail_spare_init(spare);
+    return jail->pid;
+}
+
+void jail_spare_discard(jail_spare_t *spare)
+{
+    if (!jail_spare_ready(spare))
+        return;
+    close(spare->go_fd);
+    s_abort_child(spare->jail.pid, &spare->jail);
+    jail_spare_init(spare);
+}
+
+void jail_spare_lost(jail_spare_t *spare)
+{
+    if (!jail_spare_ready(spare))
+        return;
+    close(spare->go_fd);
+    jail_release(&spare->jail);
+    jail_spare_init(spare);
 }

@@ -50,9 +50,8 @@ typedef struct {
  * often 10 ms and more) are then off the path of the request. */
 typedef struct {
     jail_t jail;
-    int go_fd;             /* the zygote's end; -1: no spare */
-    bool require_cgroups;  /* the shape it was made for */
-    cgroup_limits_t limits; /* what its cgroup is set to */
+    int go_fd;            /* the zygote's end; -1: no spare */
+    jail_config_t shape;  /* what it was made for (its cgroup has these limits) */
 } jail_spare_t;
 
 /* The whole environment of a jailed interpreter (NULL-terminated). */
