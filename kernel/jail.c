@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <poll.h>
 #include <linux/capability.h>
 #include <sched.h>
 #include <signal.h>
@@ -192,12 +193,14 @@ static int s_make_cgroup(const jail_config_t *config, const char *name, jail_t *
 }
 
 /* Clones the child into its namespaces; in the parent, moves it into the
- * cgroup of |jail| (made by s_make_cgroup) and writes its id maps. The
- * child holds |child_fd| and must wait on it for the parent's word before
- * anything else: until then it is in none of its limits. Returns the pid in
+ * cgroup of |jail| (made by s_make_cgroup) unless |attach| is false (then
+ * the child must move itself before anything else) and writes its id maps.
+ * The child holds |child_fd| and must wait on it for the parent's word
+ * before anything else: until then it may be in none of its limits. Returns the pid in
  * the parent, 0 in the child, -errno (|why| set, cgroup removed) on
  * failure. Closes |parent_fd| in the child and |child_fd| in the parent. */
-static pid_t s_clone(jail_t *jail, int parent_fd, int child_fd, char *why, size_t why_len)
+static pid_t s_clone(jail_t *jail, bool attach, int parent_fd, int child_fd, char *why,
+                     size_t why_len)
 {
     long flags = CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC |
                  CLONE_NEWUTS | SIGCHLD;
@@ -214,7 +217,7 @@ static pid_t s_clone(jail_t *jail, int parent_fd, int child_fd, char *why, size_
         return -err;
     }
     int rc = 0;
-    if (jail->cgroup.mode != CGROUP_NONE) {
+    if (attach && jail->cgroup.mode != CGROUP_NONE) {
         char reason[400];
         if ((rc = cgroup_attach(&jail->cgroup, pid, reason, sizeof reason)) < 0)
             snprintf(why, why_len, "cgroup: %s", reason);
@@ -251,7 +254,7 @@ pid_t jail_spawn(const jail_config_t *config, const char *name, jail_t *jail, ch
         cgroup_destroy(&jail->cgroup);
         return rc;
     }
-    pid_t pid = s_clone(jail, sync[1], sync[0], why, why_len);
+    pid_t pid = s_clone(jail, true, sync[1], sync[0], why, why_len);
     if (pid == 0) {
         char go;
         if (read(sync[0], &go, 1) != 1)
@@ -281,13 +284,10 @@ void jail_release(jail_t *jail)
 /* ------------------------------------------------------------- the child */
 
 static int s_keep_fd = -1;
-/* In a spare: its end of the zygote's socketpair, and the config whose
- * layers it applied before its request came. */
-static int s_spare_fd = -1;
+/* In a spare: the config whose layers it applied before its request. */
 static bool s_layers_applied;
 static jail_config_t s_layers_config;
 
-static void s_spare_wait(int fd, jail_config_t *config, int *channel_fd);
 static bool s_same_jail(const jail_config_t *a, const jail_config_t *b);
 
 /* Reports the failed layer (and errno |err|, if not 0) to the manager and
@@ -295,12 +295,6 @@ static bool s_same_jail(const jail_config_t *a, const jail_config_t *b);
  * channel is one datagram: the '.' marker, then the JSON text. */
 static void __attribute__((noreturn)) s_die(const char *layer, const char *what, int err)
 {
-    if (s_keep_fd < 0 && s_spare_fd >= 0) {
-        /* A spare has no channel yet: the failure is the answer to its
-         * request, like that of a child made for the request. */
-        jail_config_t unused;
-        s_spare_wait(s_spare_fd, &unused, &s_keep_fd);
-    }
     char text[600];
     json_t *rec = json_pack("{s:s, s:{s:s, s:s++}}", "type", "jail_failed", "content",
                             "layer", layer, "error", what, err ? ": " : "",
@@ -624,15 +618,46 @@ static void s_spare_wait(int fd, jail_config_t *config, int *channel_fd)
     close(fd);
 }
 
+/* In the spare, between clone and its request. It moves itself into its
+ * cgroup first (so the zygote does not wait for the attach), then applies
+ * every layer, says "r" and waits. Any failure before "r" ends it without
+ * a word: the zygote then drops it and the next request is served by a
+ * child made for it, which reports the failing layer. */
+static void s_spare_main(const jail_config_t *shape, jail_t *jail, int fd,
+                         jail_config_t *config_out, int *fd_out)
+{
+    /* Named apart while it waits (ps, the tests): it is no interpreter yet. */
+    char comm[16] = "", go;
+    prctl(PR_GET_NAME, comm, 0, 0, 0);
+    prctl(PR_SET_NAME, JAIL_SPARE_NAME, 0, 0, 0);
+    if (recv(fd, &go, 1, 0) != 1)
+        _exit(JAIL_EXIT_FAILED); /* the zygote gave up on us */
+    char why[400];
+    if (jail->cgroup.mode != CGROUP_NONE && cgroup_attach(&jail->cgroup, 0, why, sizeof why) < 0)
+        _exit(JAIL_EXIT_FAILED);
+    s_enter_layers(shape);
+    s_layers_config = *shape;
+    s_layers_applied = true;
+    if (send(fd, "r", 1, MSG_NOSIGNAL) != 1)
+        _exit(JAIL_EXIT_FAILED);
+    s_spare_wait(fd, config_out, fd_out);
+    prctl(PR_SET_NAME, comm, 0, 0, 0);
+}
+
 void jail_spare_init(jail_spare_t *spare)
 {
     memset(spare, 0, sizeof *spare);
     spare->go_fd = -1;
 }
 
-bool jail_spare_ready(const jail_spare_t *spare)
+bool jail_spare_exists(const jail_spare_t *spare)
 {
     return spare->go_fd >= 0;
+}
+
+bool jail_spare_ready(const jail_spare_t *spare)
+{
+    return spare->go_fd >= 0 && spare->ready;
 }
 
 /* True if |a| and |b| give the same jail but for the limits. */
@@ -644,7 +669,7 @@ static bool s_same_jail(const jail_config_t *a, const jail_config_t *b)
 
 bool jail_spare_fits(const jail_spare_t *spare, const jail_config_t *config)
 {
-    return jail_spare_ready(spare) && s_same_jail(config, &spare->shape);
+    return jail_spare_exists(spare) && s_same_jail(config, &spare->shape);
 }
 
 pid_t jail_spare_make(const jail_config_t *shape, const char *name, jail_spare_t *spare,
@@ -661,29 +686,16 @@ pid_t jail_spare_make(const jail_config_t *shape, const char *name, jail_spare_t
         cgroup_destroy(&spare->jail.cgroup);
         return rc;
     }
-    pid_t pid = s_clone(&spare->jail, sv[0], sv[1], why, why_len);
+    pid_t pid = s_clone(&spare->jail, false, sv[0], sv[1], why, why_len);
     if (pid == 0) {
-        /* Named apart while it waits (ps, the tests): it is no interpreter yet. */
-        char comm[16] = "";
-        prctl(PR_GET_NAME, comm, 0, 0, 0);
-        prctl(PR_SET_NAME, JAIL_SPARE_NAME, 0, 0, 0);
-        char go;
-        if (recv(sv[1], &go, 1, 0) != 1)
-            _exit(JAIL_EXIT_FAILED); /* the zygote gave up on us */
-        s_spare_fd = sv[1];
-        s_enter_layers(shape);
-        s_layers_config = *shape;
-        s_layers_applied = true;
-        s_spare_wait(sv[1], config_out, fd_out);
-        s_spare_fd = -1;
-        prctl(PR_SET_NAME, comm, 0, 0, 0);
+        s_spare_main(shape, &spare->jail, sv[1], config_out, fd_out);
         return 0;
     }
     if (pid < 0) {
         close(sv[0]);
         return pid;
     }
-    if (send(sv[0], "m", 1, MSG_NOSIGNAL) != 1) { /* in its cgroup, maps written */
+    if (send(sv[0], "m", 1, MSG_NOSIGNAL) != 1) { /* its id maps are written */
         rc = -errno;
         snprintf(why, why_len, "starting the spare: %s", strerror(-rc));
         close(sv[0]);
@@ -695,14 +707,36 @@ pid_t jail_spare_make(const jail_config_t *shape, const char *name, jail_spare_t
     return pid;
 }
 
+int jail_spare_check(jail_spare_t *spare, int timeout_ms)
+{
+    if (!jail_spare_exists(spare))
+        return -1;
+    if (spare->ready)
+        return 1;
+    struct pollfd pfd = {spare->go_fd, POLLIN, 0};
+    int n;
+    do
+        n = poll(&pfd, 1, timeout_ms);
+    while (n < 0 && errno == EINTR);
+    if (n == 0)
+        return 0;
+    char r = 0;
+    if (n < 0 || recv(spare->go_fd, &r, 1, MSG_DONTWAIT) != 1 || r != 'r') {
+        jail_spare_discard(spare);
+        return -1;
+    }
+    spare->ready = true;
+    return 1;
+}
+
 pid_t jail_spare_start(jail_spare_t *spare, const jail_config_t *config, int fd, jail_t *jail,
                        char *why, size_t why_len)
 {
     int rc = 0;
     const cgroup_limits_t *l = &config->limits, *had = &spare->shape.limits;
     bool same = l->memory_mib == had->memory_mib && l->pids == had->pids && l->cpus == had->cpus;
-    if (!jail_spare_fits(spare, config)) {
-        snprintf(why, why_len, "the spare does not fit this configuration");
+    if (!jail_spare_fits(spare, config) || !jail_spare_ready(spare)) {
+        snprintf(why, why_len, "the spare is not ready for this configuration");
         rc = -EINVAL;
     } else if (spare->jail.cgroup.mode != CGROUP_NONE && !same) {
         char reason[400];
@@ -740,7 +774,7 @@ pid_t jail_spare_start(jail_spare_t *spare, const jail_config_t *config, int fd,
 
 void jail_spare_discard(jail_spare_t *spare)
 {
-    if (!jail_spare_ready(spare))
+    if (!jail_spare_exists(spare))
         return;
     close(spare->go_fd);
     s_abort_child(spare->jail.pid, &spare->jail);
@@ -749,7 +783,7 @@ void jail_spare_discard(jail_spare_t *spare)
 
 void jail_spare_lost(jail_spare_t *spare)
 {
-    if (!jail_spare_ready(spare))
+    if (!jail_spare_exists(spare))
         return;
     close(spare->go_fd);
     jail_release(&spare->jail);

@@ -44,13 +44,16 @@ typedef struct {
 } jail_t;
 
 /* A child made ahead of its request (by the zygote, while it is idle):
- * cloned into its namespaces, moved into its cgroup, its id maps written,
- * and waiting on |go_fd| for its configuration and channel. Cloning and,
- * above all, the cgroup v1 attach (which waits for an RCU grace period,
- * often 10 ms and more) are then off the path of the request. */
+ * cloned into its namespaces with its id maps written, it moves itself
+ * into its cgroup, applies every layer of the jail but the rlimits and
+ * the descriptors, says it is ready and waits on |go_fd| for its request's
+ * configuration and channel. Cloning, the cgroup v1 attach (which waits
+ * for an RCU grace period, often 10 ms and more; the spare waits, not the
+ * zygote) and the layers are then off the path of the request. */
 typedef struct {
     jail_t jail;
     int go_fd;            /* the zygote's end; -1: no spare */
+    bool ready;           /* it said "r": jailed and waiting */
     jail_config_t shape;  /* what it was made for (its cgroup has these limits) */
 } jail_spare_t;
 
@@ -77,23 +80,31 @@ pid_t jail_spawn(const jail_config_t *config, const char *name, jail_t *jail, ch
 
 /* In the zygote: an empty spare. */
 void jail_spare_init(jail_spare_t *spare);
+/* There is a spare (ready or still jailing itself). */
+bool jail_spare_exists(const jail_spare_t *spare);
+/* There is a spare and it is ready. */
 bool jail_spare_ready(const jail_spare_t *spare);
 
-/* True if the spare can become an interpreter with |config|: it is jailed
- * and wants cgroups exactly when the spare has them. The limits, the disk
- * size and the data folder may differ (the limits are rewritten, the rest
- * is applied by the child itself in jail_enter()). */
+/* True if there is a spare that can become an interpreter with |config|:
+ * the same jail (jailed, cgroups wanted or not, disk size, data folder);
+ * only the cgroup limits may differ, and are rewritten. */
 bool jail_spare_fits(const jail_spare_t *spare, const jail_config_t *config);
 
-/* In the zygote: makes a spare shaped like |shape| (jailed). Returns its pid
- * in the parent; -errno with |why| on failure (nothing left behind). In the
+/* In the zygote: makes a spare shaped like |shape| (jailed), not yet ready
+ * (see jail_spare_check). Returns its pid in the parent; -errno with |why|
+ * on failure (nothing left behind). In the
  * child it returns 0 only once jail_spare_start() has sent the request's
  * config (into |config_out|) and channel (|fd_out|, owned by the child);
  * the child must then call jail_enter(). */
 pid_t jail_spare_make(const jail_config_t *shape, const char *name, jail_spare_t *spare,
                       jail_config_t *config_out, int *fd_out, char *why, size_t why_len);
 
-/* In the zygote: sets the spare's cgroup to |config|'s limits if they
+/* In the zygote: waits up to |timeout_ms| (0: not at all, -1: for ever)
+ * for the spare to say it is ready. Returns 1 if it is, 0 if not yet, -1
+ * if there is none or it failed (it is then discarded). */
+int jail_spare_check(jail_spare_t *spare, int timeout_ms);
+
+/* In the zygote, for a ready spare: sets its cgroup to |config|'s limits if they
  * differ, then sends it |config| and a copy of |fd| (not taken). Fills
  * |jail| and empties |spare|. Returns the pid, or -errno with |why|, the
  * spare then discarded. */

@@ -49,11 +49,18 @@ typedef struct {
 
 static jails_t s_jails;
 
-/* The spare child, and the shape of the last jailed request it copies. */
-static jail_spare_t s_spare;
+/* The spare children, and the shape of the last jailed request they copy.
+ * Two, because a spare takes a cgroup attach (often 10-25 ms on v1) to be
+ * ready while starts can come every few ms: the second was begun a start
+ * earlier, and attaches made together wait for one grace period. */
+#define SPARES 2
+static jail_spare_t s_spares[SPARES];
 static jail_config_t s_shape;
 static bool s_shape_known;
 static unsigned s_spare_seq;
+/* How long a request waits for a spare that is still jailing itself (its
+ * cgroup attach may wait for an RCU grace period) before it gives up on it. */
+#define SPARE_WAIT_MS 1000
 
 static int s_jails_add(const jail_t *jail)
 {
@@ -86,7 +93,8 @@ static bool s_jails_take(pid_t pid, jail_t *out)
  * anyway) and remove their cgroups, which would not. */
 static void s_kill_all(void)
 {
-    jail_spare_discard(&s_spare);
+    for (int i = 0; i < SPARES; i++)
+        jail_spare_discard(&s_spares[i]);
     for (size_t i = 0; i < s_jails.n; i++)
         kill(s_jails.items[i].pid, SIGKILL);
     for (size_t i = 0; i < s_jails.n; i++) {
@@ -176,6 +184,28 @@ static void s_spawn_failed(channel_t *control, json_int_t id, const char *why)
                                    why));
 }
 
+/* A ready spare that fits |config|, else the oldest that fits once it is
+ * ready (one still jailing itself is nearer to ready than a new child);
+ * NULL if none. Spares made for another shape are discarded. */
+static jail_spare_t *s_pick_spare(const jail_config_t *config)
+{
+    jail_spare_t *oldest = NULL;
+    for (int i = 0; i < SPARES; i++) {
+        jail_spare_t *spare = &s_spares[i];
+        if (!jail_spare_exists(spare))
+            continue;
+        if (!jail_spare_fits(spare, config)) {
+            jail_spare_discard(spare);
+            continue;
+        }
+        if (jail_spare_check(spare, 0) == 1)
+            return spare;
+        if (jail_spare_exists(spare) && (!oldest || spare->jail.pid < oldest->jail.pid))
+            oldest = spare;
+    }
+    return oldest && jail_spare_check(oldest, SPARE_WAIT_MS) == 1 ? oldest : NULL;
+}
+
 static void s_spawn(channel_t **control, int sigfd, json_t *req, const interp_ops_t *ops)
 {
     json_int_t id = json_integer_value(json_object_get(req, "id"));
@@ -193,13 +223,12 @@ static void s_spawn(channel_t **control, int sigfd, json_t *req, const interp_op
     }
     jail_t jail;
     pid_t pid = -1;
-    if (jail_spare_fits(&s_spare, &config)) {
-        pid = jail_spare_start(&s_spare, &config, fd, &jail, why, sizeof why);
+    jail_spare_t *spare = s_pick_spare(&config);
+    if (spare) {
+        pid = jail_spare_start(spare, &config, fd, &jail, why, sizeof why);
         if (pid < 0)
             fprintf(stderr, "sandcell-worker: the spare interpreter failed (%s); "
                             "starting one afresh\n", why);
-    } else {
-        jail_spare_discard(&s_spare); /* made for another shape */
     }
     if (pid < 0) {
         char name[64];
@@ -227,17 +256,26 @@ static void s_spawn(channel_t **control, int sigfd, json_t *req, const interp_op
  * this returns only as an interpreter's end. A failure forgets the shape:
  * the next request goes the direct way, and reports the reason if it is
  * not transient. */
-static void s_make_spare(channel_t **control, int sigfd, const interp_ops_t *ops)
+static void s_make_spare(channel_t **control, int sigfd, jail_spare_t *spare,
+                         const interp_ops_t *ops)
 {
     char name[64], why[512];
     jail_config_t config;
     int fd = -1;
     snprintf(name, sizeof name, "sandcell-%d-s%u", (int)getpid(), ++s_spare_seq);
-    pid_t pid = jail_spare_make(&s_shape, name, &s_spare, &config, &fd, why, sizeof why);
+    pid_t pid = jail_spare_make(&s_shape, name, spare, &config, &fd, why, sizeof why);
     if (pid == 0)
         s_become_interpreter(control, sigfd, fd, ops, &config);
     if (pid < 0)
         s_shape_known = false;
+}
+
+static jail_spare_t *s_spare_of(pid_t pid)
+{
+    for (int i = 0; i < SPARES; i++)
+        if (jail_spare_exists(&s_spares[i]) && s_spares[i].jail.pid == pid)
+            return &s_spares[i];
+    return NULL;
 }
 
 static void s_reap(channel_t *control)
@@ -247,8 +285,9 @@ static void s_reap(channel_t *control)
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
         json_t *code = WIFEXITED(status) ? json_integer(WEXITSTATUS(status)) : json_null();
         json_t *sig = WIFSIGNALED(status) ? json_integer(WTERMSIG(status)) : json_null();
-        if (jail_spare_ready(&s_spare) && pid == s_spare.jail.pid) {
-            jail_spare_lost(&s_spare); /* never reported: the manager does not know it */
+        jail_spare_t *spare = s_spare_of(pid);
+        if (spare) {
+            jail_spare_lost(spare); /* never reported: the manager does not know it */
             s_shape_known = false;
             continue;
         }
@@ -293,7 +332,8 @@ int zygote_run(int control_fd, const interp_ops_t *ops, const interp_config_t *c
     }
 
     cgroup_sweep_stale(); /* groups of a zygote that was killed outright */
-    jail_spare_init(&s_spare);
+    for (int i = 0; i < SPARES; i++)
+        jail_spare_init(&s_spares[i]);
     char why[512];
     if (jail_prepare(why, sizeof why) < 0) /* each child will try again, and fail closed */
         fprintf(stderr, "sandcell-worker: %s\n", why);
@@ -312,18 +352,29 @@ int zygote_run(int control_fd, const interp_ops_t *ops, const interp_config_t *c
     free(ready);
 
     for (;;) {
-        struct pollfd fds[2] = {{channel_fd(control), POLLIN, 0}, {sigfd, POLLIN, 0}};
-        bool want_spare = s_shape_known && !jail_spare_ready(&s_spare);
-        int n = poll(fds, 2, want_spare ? 0 : -1);
+        /* The control channel, SIGCHLD, and the spares still jailing themselves. */
+        struct pollfd fds[2 + SPARES] = {{channel_fd(control), POLLIN, 0}, {sigfd, POLLIN, 0}};
+        jail_spare_t *missing = NULL;
+        for (int i = 0; i < SPARES; i++) {
+            jail_spare_t *spare = &s_spares[i];
+            bool preparing = jail_spare_exists(spare) && !jail_spare_ready(spare);
+            fds[2 + i] = (struct pollfd){preparing ? spare->go_fd : -1, POLLIN, 0};
+            if (!jail_spare_exists(spare) && !missing)
+                missing = spare;
+        }
+        int n = poll(fds, 2 + SPARES, s_shape_known && missing ? 0 : -1);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
             break;
         }
-        if (n == 0) { /* idle, and no spare: make one */
-            s_make_spare(&control, sigfd, ops);
+        if (n == 0) { /* idle, and a spare missing: make one */
+            s_make_spare(&control, sigfd, missing, ops);
             continue;
         }
+        for (int i = 0; i < SPARES; i++)
+            if (fds[2 + i].revents && jail_spare_check(&s_spares[i], 0) < 0)
+                s_shape_known = false; /* it failed: the next request goes the direct way */
         if (fds[1].revents & POLLIN) {
             struct signalfd_siginfo si;
             while (read(sigfd, &si, sizeof si) == sizeof si)
