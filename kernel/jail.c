@@ -8,8 +8,15 @@
  * when the zygote runs as root, else the zygote's own unprivileged ids.
  * The child then, still holding the capabilities of its new user
  * namespace: takes its ids, enters a cgroup namespace, builds a minimal
- * root on a tmpfs and pivots into it, sets rlimits, closes every other
- * descriptor, drops every capability, sets no_new_privs and loads seccomp.
+ * root on a tmpfs and pivots into it, drops every capability, sets
+ * no_new_privs and loads seccomp (a program the zygote compiled once);
+ * last, it sets the rlimits, which depend on the request, and closes every
+ * descriptor but its channel.
+ *
+ * A spare (see jail.h) does the same ahead of its request, except that it
+ * moves itself into its cgroup (first of all) so the zygote need not wait
+ * for the attach, and that the rlimits and descriptors wait for the
+ * request.
  *
  * The new root: /usr (and the merged-/usr symlinks) read-only, a few files
  * of /etc read-only (the loader cache, alternatives, matplotlibrc, Python's

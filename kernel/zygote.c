@@ -4,13 +4,13 @@
  *
  * Whatever every child would do alike is done here once: the seccomp
  * program is compiled at start (jail_prepare). And once a jailed spawn
- * request has shown what interpreters look like, the zygote keeps one
- * spare child of that shape, made whenever it is idle: cloned, in its
- * cgroup, its id maps written, waiting for a request. A request it fits
- * only sends it the config and channel, so the clone (copying the page
- * tables of the preloaded heap) and the cgroup v1 attach (an RCU grace
- * period) are not on the request's path. The spare is never reported to
- * the manager until it is spawned. */
+ * request has shown what interpreters look like, the zygote keeps two
+ * spare children of that shape, made whenever it is idle: each is cloned,
+ * moves itself into its cgroup, applies every layer of its jail, says "r"
+ * and waits. A request it fits only sends it the config and channel, so
+ * the clone (copying the page tables of the preloaded heap), the cgroup v1
+ * attach (an RCU grace period) and the layers are not on the request's
+ * path. A spare is never reported to the manager until it is spawned. */
 #include "zygote.h"
 
 #include <errno.h>
