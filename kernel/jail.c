@@ -203,9 +203,10 @@ static int s_make_cgroup(const jail_config_t *config, const char *name, jail_t *
  * cgroup of |jail| (made by s_make_cgroup) unless |attach| is false (then
  * the child must move itself before anything else) and writes its id maps.
  * The child holds |child_fd| and must wait on it for the parent's word
- * before anything else: until then it may be in none of its limits. Returns the pid in
- * the parent, 0 in the child, -errno (|why| set, cgroup removed) on
- * failure. Closes |parent_fd| in the child and |child_fd| in the parent. */
+ * before anything else: until then it may be in none of its limits.
+ * Returns the pid in the parent, 0 in the child, -errno (|why| set, cgroup
+ * removed) on failure. Closes |parent_fd| in the child and |child_fd| in
+ * the parent. */
 static pid_t s_clone(jail_t *jail, bool attach, int parent_fd, int child_fd, char *why,
                      size_t why_len)
 {
