@@ -107,9 +107,18 @@ capacity_t *capacity_new(long wanted, long pool)
                  "(ulimit -Hn, LimitNOFILE=) for more",
                  self->nofile, (unsigned long long)rl.rlim_max, self->max, wanted);
     /* czmq's default is 1024 sockets (about 200 conversations); past it,
-     * zmq_socket fails. Must precede the first socket. */
-    zsys_set_max_sockets((size_t)(self->max * CAPACITY_SOCKETS_PER_CONVERSATION +
-                                  HEADROOM_SOCKETS));
+     * zmq_socket fails and czmq asserts. Sockets are sized from the
+     * descriptors, not from the conversations: a stopped conversation's
+     * sockets live on until libzmq's reaper has closed them, so a client
+     * that stops and starts in a quick loop has more of them open than it
+     * has conversations; each holds a descriptor, so the descriptor checks
+     * below catch what would run out first. Must precede the first socket. */
+    size_t sockets = (size_t)(self->max * CAPACITY_SOCKETS_PER_CONVERSATION + HEADROOM_SOCKETS);
+    if (sockets < (size_t)self->nofile)
+        sockets = (size_t)self->nofile;
+    if (sockets > zsys_socket_limit())
+        sockets = zsys_socket_limit();
+    zsys_set_max_sockets(sockets);
     s_fill_reserve(self);
     return self;
 }
