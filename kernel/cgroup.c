@@ -197,6 +197,50 @@ int cgroup_create(cgroup_t *cg, const char *name, const cgroup_limits_t *limits,
     return rc;
 }
 
+int cgroup_set_limits(const cgroup_t *cg, const cgroup_limits_t *l, char *why, size_t why_len)
+{
+    char mem[64], pids[32], cpu[64];
+    if (l->memory_mib > 0)
+        snprintf(mem, sizeof mem, "%lld", (long long)l->memory_mib << 20);
+    else
+        snprintf(mem, sizeof mem, "%s", cg->mode == CGROUP_V2 ? "max" : "-1");
+    if (l->pids > 0)
+        snprintf(pids, sizeof pids, "%ld", l->pids);
+    else
+        snprintf(pids, sizeof pids, "max");
+    int rc;
+    if (cg->mode == CGROUP_V2) {
+        if (l->cpus > 0)
+            snprintf(cpu, sizeof cpu, "%ld 100000", (long)(l->cpus * 100000));
+        else
+            snprintf(cpu, sizeof cpu, "max 100000");
+        rc = s_write(cg->paths[0], "memory.max", mem, why, why_len);
+        if (rc == 0)
+            rc = s_write(cg->paths[0], "pids.max", pids, why, why_len);
+        if (rc == 0)
+            s_write(cg->paths[0], "cpu.max", cpu, NULL, 0); /* cpu may not be delegated */
+        return rc;
+    }
+    if (cg->mode != CGROUP_V1)
+        return 0;
+    /* memsw may never be below the memory limit: lift it, set the limit,
+     * then bring memsw down to it. */
+    bool memsw = access("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes", F_OK) == 0;
+    rc = memsw ? s_write(cg->paths[0], "memory.memsw.limit_in_bytes", "-1", why, why_len) : 0;
+    if (rc == 0)
+        rc = s_write(cg->paths[0], "memory.limit_in_bytes", mem, why, why_len);
+    if (rc == 0 && memsw)
+        rc = s_write(cg->paths[0], "memory.memsw.limit_in_bytes", mem, why, why_len);
+    if (rc == 0)
+        rc = s_write(cg->paths[1], "pids.max", pids, why, why_len);
+    snprintf(cpu, sizeof cpu, "%ld", l->cpus > 0 ? (long)(l->cpus * 100000) : -1L);
+    if (rc == 0)
+        rc = s_write(cg->paths[2], "cpu.cfs_period_us", "100000", why, why_len);
+    if (rc == 0)
+        rc = s_write(cg->paths[2], "cpu.cfs_quota_us", cpu, why, why_len);
+    return rc;
+}
+
 int cgroup_attach(const cgroup_t *cg, pid_t pid, char *why, size_t why_len)
 {
     char v[32];

@@ -34,6 +34,11 @@ cgroup_mode_t cgroup_detect(char *why, size_t why_len);
 int cgroup_create(cgroup_t *cg, const char *name, const cgroup_limits_t *limits, char *why,
                   size_t why_len);
 
+/* Sets the limits of an existing group to |limits| (0: no limit). Returns
+ * 0, or -errno with the failing file in |why|. */
+int cgroup_set_limits(const cgroup_t *cg, const cgroup_limits_t *limits, char *why,
+                      size_t why_len);
+
 /* Moves |pid| into the group. Returns 0 or -errno. */
 int cgroup_attach(const cgroup_t *cg, pid_t pid, char *why, size_t why_len);
 

@@ -8,8 +8,15 @@
  * when the zygote runs as root, else the zygote's own unprivileged ids.
  * The child then, still holding the capabilities of its new user
  * namespace: takes its ids, enters a cgroup namespace, builds a minimal
- * root on a tmpfs and pivots into it, sets rlimits, closes every other
- * descriptor, drops every capability, sets no_new_privs and loads seccomp.
+ * root on a tmpfs and pivots into it, drops every capability, sets
+ * no_new_privs and loads seccomp (a program the zygote compiled once);
+ * last, it sets the rlimits, which depend on the request, and closes every
+ * descriptor but its channel.
+ *
+ * A spare (see jail.h) does the same ahead of its request, except that it
+ * moves itself into its cgroup (first of all) so the zygote need not wait
+ * for the attach, and that the rlimits and descriptors wait for the
+ * request.
  *
  * The new root: /usr (and the merged-/usr symlinks) read-only, a few files
  * of /etc read-only (the loader cache, alternatives, matplotlibrc, Python's
@@ -23,6 +30,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <poll.h>
 #include <linux/capability.h>
 #include <sched.h>
 #include <signal.h>
@@ -154,69 +162,121 @@ static int s_write_maps(pid_t pid, char *why, size_t why_len)
     return rc;
 }
 
-pid_t jail_spawn(const jail_config_t *config, const char *name, jail_t *jail, char *why,
-                 size_t why_len)
+/* The compiled seccomp program every child installs: built once by
+ * jail_prepare() in the zygote, or by jail_enter() itself when nobody
+ * prepared it (sandcell doctor). */
+static seccomp_filter_t s_filter;
+
+int jail_prepare(char *why, size_t why_len)
+{
+    if (s_filter.insns)
+        return 0;
+    return seccomp_filter_compile(&s_filter, why, why_len);
+}
+
+/* Kills and reaps |pid| and removes the cgroup of |jail|. */
+static void s_abort_child(pid_t pid, jail_t *jail)
+{
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    cgroup_destroy(&jail->cgroup);
+}
+
+/* Creates the cgroup of |jail| unless the config runs without cgroups. */
+static int s_make_cgroup(const jail_config_t *config, const char *name, jail_t *jail, char *why,
+                         size_t why_len)
 {
     memset(jail, 0, sizeof *jail);
     jail->peak_memory = -1;
-    if (!config->enabled) {
-        pid_t pid = fork();
-        if (pid < 0)
-            snprintf(why, why_len, "fork: %s", strerror(errno));
-        jail->pid = pid;
-        return pid < 0 ? -errno : pid;
-    }
-    /* Without cgroups (--no-cgroups) the rlimits are the only limits. */
-    if (config->require_cgroups &&
-        cgroup_create(&jail->cgroup, name, &config->limits, why, why_len) < 0) {
+    if (!config->require_cgroups)
+        return 0; /* --no-cgroups: the rlimits are the only limits */
+    if (cgroup_create(&jail->cgroup, name, &config->limits, why, why_len) < 0) {
         char reason[400];
         snprintf(reason, sizeof reason, "%s", why);
         snprintf(why, why_len, "cgroup: %s", reason);
         return -EPERM;
     }
-    int sync[2];
-    if (pipe2(sync, O_CLOEXEC) < 0) {
-        snprintf(why, why_len, "pipe: %s", strerror(errno));
-        cgroup_destroy(&jail->cgroup);
-        return -errno;
-    }
+    return 0;
+}
+
+/* Clones the child into its namespaces; in the parent, moves it into the
+ * cgroup of |jail| (made by s_make_cgroup) unless |attach| is false (then
+ * the child must move itself before anything else) and writes its id maps.
+ * The child holds |child_fd| and must wait on it for the parent's word
+ * before anything else: until then it may be in none of its limits.
+ * Returns the pid in the parent, 0 in the child, -errno (|why| set, cgroup
+ * removed) on failure. Closes |parent_fd| in the child and |child_fd| in
+ * the parent. */
+static pid_t s_clone(jail_t *jail, bool attach, int parent_fd, int child_fd, char *why,
+                     size_t why_len)
+{
     long flags = CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC |
                  CLONE_NEWUTS | SIGCHLD;
     pid_t pid = (pid_t)syscall(SYS_clone, flags, NULL, NULL, NULL, 0);
     if (pid == 0) {
-        char go;
-        close(sync[1]);
-        if (read(sync[0], &go, 1) != 1)
-            _exit(JAIL_EXIT_FAILED); /* the zygote gave up on us */
-        close(sync[0]);
+        close(parent_fd);
         return 0;
     }
     int err = errno;
-    close(sync[0]);
+    close(child_fd);
     if (pid < 0) {
         snprintf(why, why_len, "namespaces: clone: %s", strerror(err));
-        close(sync[1]);
         cgroup_destroy(&jail->cgroup);
         return -err;
     }
     int rc = 0;
-    if (jail->cgroup.mode != CGROUP_NONE) {
+    if (attach && jail->cgroup.mode != CGROUP_NONE) {
         char reason[400];
         if ((rc = cgroup_attach(&jail->cgroup, pid, reason, sizeof reason)) < 0)
             snprintf(why, why_len, "cgroup: %s", reason);
     }
     if (rc == 0)
         rc = s_write_maps(pid, why, why_len);
-    if (rc == 0 && write(sync[1], "g", 1) != 1)
-        rc = -errno;
-    close(sync[1]);
     if (rc < 0) {
-        kill(pid, SIGKILL);
-        waitpid(pid, NULL, 0);
-        cgroup_destroy(&jail->cgroup);
+        s_abort_child(pid, jail);
         return rc;
     }
     jail->pid = pid;
+    return pid;
+}
+
+pid_t jail_spawn(const jail_config_t *config, const char *name, jail_t *jail, char *why,
+                 size_t why_len)
+{
+    if (!config->enabled) {
+        memset(jail, 0, sizeof *jail);
+        jail->peak_memory = -1;
+        pid_t pid = fork();
+        if (pid < 0)
+            snprintf(why, why_len, "fork: %s", strerror(errno));
+        jail->pid = pid;
+        return pid < 0 ? -errno : pid;
+    }
+    int rc = s_make_cgroup(config, name, jail, why, why_len);
+    if (rc < 0)
+        return rc;
+    int sync[2];
+    if (pipe2(sync, O_CLOEXEC) < 0) {
+        rc = -errno;
+        snprintf(why, why_len, "pipe: %s", strerror(-rc));
+        cgroup_destroy(&jail->cgroup);
+        return rc;
+    }
+    pid_t pid = s_clone(jail, true, sync[1], sync[0], why, why_len);
+    if (pid == 0) {
+        char go;
+        if (read(sync[0], &go, 1) != 1)
+            _exit(JAIL_EXIT_FAILED); /* the zygote gave up on us */
+        close(sync[0]);
+        return 0;
+    }
+    if (pid > 0 && write(sync[1], "g", 1) != 1) {
+        rc = -errno;
+        snprintf(why, why_len, "starting the child: %s", strerror(-rc));
+        s_abort_child(pid, jail);
+        pid = rc;
+    }
+    close(sync[1]);
     return pid;
 }
 
@@ -232,6 +292,11 @@ void jail_release(jail_t *jail)
 /* ------------------------------------------------------------- the child */
 
 static int s_keep_fd = -1;
+/* In a spare: the config whose layers it applied before its request. */
+static bool s_layers_applied;
+static jail_config_t s_layers_config;
+
+static bool s_same_jail(const jail_config_t *a, const jail_config_t *b);
 
 /* Reports the failed layer (and errno |err|, if not 0) to the manager and
  * exits. A record on the
@@ -486,11 +551,11 @@ static void s_descriptors(int keep_fd)
     CHECK("file descriptors", "close_range", close_range((unsigned)keep_fd + 1, ~0U, 0));
 }
 
-void jail_enter(const jail_config_t *config, int keep_fd)
+/* Every layer that does not depend on the request's limits: ids,
+ * namespaces, the root, capabilities, no_new_privs and seccomp. A spare
+ * applies them before its request (the rlimits and descriptors after). */
+static void s_enter_layers(const jail_config_t *config)
 {
-    s_keep_fd = keep_fd;
-    if (!config->enabled)
-        return;
     /* setgroups is "allow" only when a privileged zygote wrote the maps;
      * then drop the supplementary groups inherited from outside. */
     char setgroups_mode[16] = "";
@@ -512,16 +577,223 @@ void jail_enter(const jail_config_t *config, int keep_fd)
         data_fd = open(config->data_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
         CHECK("filesystem", config->data_dir, data_fd);
     }
-    rlim_t address_space = s_address_space_limit(config);
     s_build_root(config, data_fd);
     s_pivot();
     CHECK("uts namespace", "sethostname", sethostname("sandcell", 8));
-    s_set_rlimits(config, address_space);
-    s_descriptors(keep_fd);
     s_drop_capabilities();
     CHECK("no_new_privs", "PR_SET_NO_NEW_PRIVS", prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0));
     char why[256];
-    int rc = seccomp_filter_install(why, sizeof why);
-    if (rc < 0)
+    if (jail_prepare(why, sizeof why) < 0 || seccomp_filter_load(&s_filter, why, sizeof why) < 0)
         s_die("seccomp", why, 0);
+}
+
+void jail_enter(const jail_config_t *config, int keep_fd)
+{
+    s_keep_fd = keep_fd;
+    if (!config->enabled)
+        return;
+    if (!s_layers_applied)
+        s_enter_layers(config);
+    else if (!s_same_jail(config, &s_layers_config))
+        s_die("spare", "the request does not fit the spare", 0);
+    s_set_rlimits(config, s_address_space_limit(config));
+    s_descriptors(keep_fd);
+}
+
+/* ------------------------------------------------------------ the spare */
+
+/* In the spare: waits for its config and channel. Exits when the zygote
+ * closes its end (it discarded the spare, or died). */
+static void s_spare_wait(int fd, jail_config_t *config, int *channel_fd)
+{
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } control;
+    struct iovec iov = {config, sizeof *config};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+                         .msg_controllen = sizeof control.buf};
+    ssize_t n;
+    do
+        n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+    while (n < 0 && errno == EINTR);
+    struct cmsghdr *c = n > 0 ? CMSG_FIRSTHDR(&msg) : NULL;
+    if (n != (ssize_t)sizeof *config || !c || c->cmsg_level != SOL_SOCKET ||
+        c->cmsg_type != SCM_RIGHTS || c->cmsg_len != CMSG_LEN(sizeof(int)) ||
+        (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)))
+        _exit(JAIL_EXIT_FAILED);
+    memcpy(channel_fd, CMSG_DATA(c), sizeof(int));
+    close(fd);
+}
+
+/* In the spare, between clone and its request. It moves itself into its
+ * cgroup first (so the zygote does not wait for the attach), then applies
+ * every layer, says "r" and waits. Any failure before "r" ends it without
+ * a word: the zygote then drops it and the next request is served by a
+ * child made for it, which reports the failing layer. */
+static void s_spare_main(const jail_config_t *shape, jail_t *jail, int fd,
+                         jail_config_t *config_out, int *fd_out)
+{
+    /* Named apart while it waits (ps, the tests): it is no interpreter yet. */
+    char comm[16] = "", go;
+    prctl(PR_GET_NAME, comm, 0, 0, 0);
+    prctl(PR_SET_NAME, JAIL_SPARE_NAME, 0, 0, 0);
+    if (recv(fd, &go, 1, 0) != 1)
+        _exit(JAIL_EXIT_FAILED); /* the zygote gave up on us */
+    char why[400];
+    if (jail->cgroup.mode != CGROUP_NONE && cgroup_attach(&jail->cgroup, 0, why, sizeof why) < 0)
+        _exit(JAIL_EXIT_FAILED);
+    s_enter_layers(shape);
+    s_layers_config = *shape;
+    s_layers_applied = true;
+    if (send(fd, "r", 1, MSG_NOSIGNAL) != 1)
+        _exit(JAIL_EXIT_FAILED);
+    s_spare_wait(fd, config_out, fd_out);
+    prctl(PR_SET_NAME, comm, 0, 0, 0);
+}
+
+void jail_spare_init(jail_spare_t *spare)
+{
+    memset(spare, 0, sizeof *spare);
+    spare->go_fd = -1;
+}
+
+bool jail_spare_exists(const jail_spare_t *spare)
+{
+    return spare->go_fd >= 0;
+}
+
+bool jail_spare_ready(const jail_spare_t *spare)
+{
+    return spare->go_fd >= 0 && spare->ready;
+}
+
+/* True if |a| and |b| give the same jail but for the limits. */
+static bool s_same_jail(const jail_config_t *a, const jail_config_t *b)
+{
+    return a->enabled && b->enabled && a->require_cgroups == b->require_cgroups &&
+           a->disk_mib == b->disk_mib && strcmp(a->data_dir, b->data_dir) == 0;
+}
+
+bool jail_spare_fits(const jail_spare_t *spare, const jail_config_t *config)
+{
+    return jail_spare_exists(spare) && s_same_jail(config, &spare->shape);
+}
+
+pid_t jail_spare_make(const jail_config_t *shape, const char *name, jail_spare_t *spare,
+                      jail_config_t *config_out, int *fd_out, char *why, size_t why_len)
+{
+    jail_spare_init(spare);
+    int rc = s_make_cgroup(shape, name, &spare->jail, why, why_len);
+    if (rc < 0)
+        return rc;
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+        rc = -errno;
+        snprintf(why, why_len, "socketpair: %s", strerror(-rc));
+        cgroup_destroy(&spare->jail.cgroup);
+        return rc;
+    }
+    pid_t pid = s_clone(&spare->jail, false, sv[0], sv[1], why, why_len);
+    if (pid == 0) {
+        s_spare_main(shape, &spare->jail, sv[1], config_out, fd_out);
+        return 0;
+    }
+    if (pid < 0) {
+        close(sv[0]);
+        return pid;
+    }
+    if (send(sv[0], "m", 1, MSG_NOSIGNAL) != 1) { /* its id maps are written */
+        rc = -errno;
+        snprintf(why, why_len, "starting the spare: %s", strerror(-rc));
+        close(sv[0]);
+        s_abort_child(pid, &spare->jail);
+        return rc;
+    }
+    spare->go_fd = sv[0];
+    spare->shape = *shape;
+    return pid;
+}
+
+int jail_spare_check(jail_spare_t *spare, int timeout_ms)
+{
+    if (!jail_spare_exists(spare))
+        return -1;
+    if (spare->ready)
+        return 1;
+    struct pollfd pfd = {spare->go_fd, POLLIN, 0};
+    int n;
+    do
+        n = poll(&pfd, 1, timeout_ms);
+    while (n < 0 && errno == EINTR);
+    if (n == 0)
+        return 0;
+    char r = 0;
+    if (n < 0 || recv(spare->go_fd, &r, 1, MSG_DONTWAIT) != 1 || r != 'r') {
+        jail_spare_discard(spare);
+        return -1;
+    }
+    spare->ready = true;
+    return 1;
+}
+
+pid_t jail_spare_start(jail_spare_t *spare, const jail_config_t *config, int fd, jail_t *jail,
+                       char *why, size_t why_len)
+{
+    int rc = 0;
+    const cgroup_limits_t *l = &config->limits, *had = &spare->shape.limits;
+    bool same = l->memory_mib == had->memory_mib && l->pids == had->pids && l->cpus == had->cpus;
+    if (!jail_spare_fits(spare, config) || !jail_spare_ready(spare)) {
+        snprintf(why, why_len, "the spare is not ready for this configuration");
+        rc = -EINVAL;
+    } else if (spare->jail.cgroup.mode != CGROUP_NONE && !same) {
+        char reason[400];
+        if ((rc = cgroup_set_limits(&spare->jail.cgroup, l, reason, sizeof reason)) < 0)
+            snprintf(why, why_len, "cgroup: %s", reason);
+    }
+    if (rc == 0) {
+        union {
+            char buf[CMSG_SPACE(sizeof(int))];
+            struct cmsghdr align;
+        } control;
+        memset(&control, 0, sizeof control);
+        struct iovec iov = {(void *)config, sizeof *config};
+        struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+                             .msg_controllen = sizeof control.buf};
+        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &fd, sizeof(int));
+        if (sendmsg(spare->go_fd, &msg, MSG_NOSIGNAL) != (ssize_t)sizeof *config) {
+            rc = -errno;
+            snprintf(why, why_len, "starting the spare: %s", strerror(-rc));
+        }
+    }
+    if (rc < 0) {
+        jail_spare_discard(spare);
+        return rc;
+    }
+    close(spare->go_fd);
+    *jail = spare->jail;
+    jail_spare_init(spare);
+    return jail->pid;
+}
+
+void jail_spare_discard(jail_spare_t *spare)
+{
+    if (!jail_spare_exists(spare))
+        return;
+    close(spare->go_fd);
+    s_abort_child(spare->jail.pid, &spare->jail);
+    jail_spare_init(spare);
+}
+
+void jail_spare_lost(jail_spare_t *spare)
+{
+    if (!jail_spare_exists(spare))
+        return;
+    close(spare->go_fd);
+    jail_release(&spare->jail);
+    jail_spare_init(spare);
 }

@@ -21,6 +21,8 @@
 #define JAIL_UID 1000
 #define JAIL_GID 1000
 #define JAIL_WORKSPACE "/workspace"
+/* The process name (comm) of a spare until it becomes an interpreter. */
+#define JAIL_SPARE_NAME "sandcell-spare"
 /* Exit status of a child whose jail could not be completed. */
 #define JAIL_EXIT_FAILED 75
 
@@ -41,6 +43,20 @@ typedef struct {
     long long peak_memory; /* bytes, -1 if unknown */
 } jail_t;
 
+/* A child made ahead of its request (by the zygote, while it is idle):
+ * cloned into its namespaces with its id maps written, it moves itself
+ * into its cgroup, applies every layer of the jail but the rlimits and
+ * the descriptors, says it is ready and waits on |go_fd| for its request's
+ * configuration and channel. Cloning, the cgroup v1 attach (which waits
+ * for an RCU grace period, often 10 ms and more; the spare waits, not the
+ * zygote) and the layers are then off the path of the request. */
+typedef struct {
+    jail_t jail;
+    int go_fd;            /* the zygote's end; -1: no spare */
+    bool ready;           /* it said "r": jailed and waiting */
+    jail_config_t shape;  /* what it was made for (its cgroup has these limits) */
+} jail_spare_t;
+
 /* The whole environment of a jailed interpreter (NULL-terminated). */
 extern const char *const jail_environment[];
 
@@ -49,12 +65,58 @@ extern const char *const jail_environment[];
 int jail_config_from_json(const json_t *obj, jail_config_t *out, char *why, size_t why_len);
 void jail_config_default(jail_config_t *out);
 
+/* In the zygote, once: compiles what every child would otherwise build for
+ * itself (the seccomp program). A child whose parent did not, or could
+ * not, compiles it in jail_enter() and fails there if it cannot. Returns 0
+ * or -errno with |why|. */
+int jail_prepare(char *why, size_t why_len);
+
 /* In the zygote: creates the interpreter process, inside its namespaces
  * and cgroup. Returns the child's pid in the parent (filling |jail|) and 0
  * in the child, which must then call jail_enter(); -errno on failure with
  * |why| set. */
 pid_t jail_spawn(const jail_config_t *config, const char *name, jail_t *jail, char *why,
                  size_t why_len);
+
+/* In the zygote: an empty spare. */
+void jail_spare_init(jail_spare_t *spare);
+/* There is a spare (ready or still jailing itself). */
+bool jail_spare_exists(const jail_spare_t *spare);
+/* There is a spare and it is ready. */
+bool jail_spare_ready(const jail_spare_t *spare);
+
+/* True if there is a spare that can become an interpreter with |config|:
+ * the same jail (jailed, cgroups wanted or not, disk size, data folder);
+ * only the cgroup limits may differ, and are rewritten. */
+bool jail_spare_fits(const jail_spare_t *spare, const jail_config_t *config);
+
+/* In the zygote: makes a spare shaped like |shape| (jailed), not yet ready
+ * (see jail_spare_check). Returns its pid in the parent; -errno with |why|
+ * on failure (nothing left behind). In the
+ * child it returns 0 only once jail_spare_start() has sent the request's
+ * config (into |config_out|) and channel (|fd_out|, owned by the child);
+ * the child must then call jail_enter(). */
+pid_t jail_spare_make(const jail_config_t *shape, const char *name, jail_spare_t *spare,
+                      jail_config_t *config_out, int *fd_out, char *why, size_t why_len);
+
+/* In the zygote: waits up to |timeout_ms| (0: not at all, -1: for ever)
+ * for the spare to say it is ready. Returns 1 if it is, 0 if not yet, -1
+ * if there is none or it failed (it is then discarded). */
+int jail_spare_check(jail_spare_t *spare, int timeout_ms);
+
+/* In the zygote, for a ready spare: sets its cgroup to |config|'s limits if they
+ * differ, then sends it |config| and a copy of |fd| (not taken). Fills
+ * |jail| and empties |spare|. Returns the pid, or -errno with |why|, the
+ * spare then discarded. */
+pid_t jail_spare_start(jail_spare_t *spare, const jail_config_t *config, int fd, jail_t *jail,
+                       char *why, size_t why_len);
+
+/* In the zygote: kills and reaps the spare and removes its cgroup. */
+void jail_spare_discard(jail_spare_t *spare);
+
+/* In the zygote, when the spare's pid was reaped: forgets it and removes
+ * its cgroup. */
+void jail_spare_lost(jail_spare_t *spare);
 
 /* In the child: applies every remaining layer. Keeps only |keep_fd| open.
  * Never returns on failure: reports through |keep_fd| and exits with

@@ -39,6 +39,7 @@ import asyncio
 import base64
 import builtins
 import codeop
+import gc
 import getpass
 import html
 import importlib
@@ -1045,9 +1046,66 @@ def preload(modules):
         except Exception as exc:
             failures.append((name, f"{type(exc).__name__}: {exc}"))
     _use_inline_backend()
+    _warm_up()
+    gc.collect()
+    _fill_pools()
     return failures
 
 
+_POOL_FILLERS = []
+
+
+def _fill_pools():
+    """Zygote, just before it forks: take the free blocks of pymalloc's partly
+    used pools.  A forked interpreter allocates from those pools first, and
+    every block it takes there copies a page the zygote shares with all the
+    others; with them taken, its objects go to pools of its own.  The free
+    blocks per size class come from sys._debugmallocstats(), which writes
+    to the C stderr (fd 2), so fd 2 points at a memfd meanwhile."""
+    try:
+        with os.fdopen(os.memfd_create("sandcell-mallocstats"), "w+b") as f:
+            saved = os.dup(2)
+            try:
+                os.dup2(f.fileno(), 2)
+                sys._debugmallocstats()
+            finally:
+                os.dup2(saved, 2)
+                os.close(saved)
+            f.seek(0)
+            text = f.read().decode("ascii", "replace")
+    except (AttributeError, OSError):
+        return
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) != 5 or not all(f.isdigit() for f in fields):
+            continue
+        size, avail = int(fields[1]), int(fields[4])
+        if size == 32:
+            _POOL_FILLERS.extend(i + 0.5 for i in range(avail))       # a float is 24 bytes
+        elif size >= 48:
+            _POOL_FILLERS.extend(b"\0" * (size - 33) for _ in range(avail))  # bytes: 33 + n
+
+
+def _warm_up():
+    """Zygote, after the imports: what the first cells of nearly every
+    interpreter would do once -- make a small DataFrame and show it -- done
+    here instead, so that the modules, caches and interned objects pandas
+    and numpy create lazily on first use are shared copy-on-write by every
+    interpreter rather than built again in each one.  Best effort."""
+    pandas = sys.modules.get("pandas")
+    if pandas is None:
+        return
+    try:
+        frame = pandas.DataFrame({"x": range(8), "y": [i * 0.5 for i in range(8)],
+                                  "s": [f"r{i}" for i in range(8)]})
+        _format(frame.head())
+        _format(frame["y"])
+        _format(frame.describe())
+        numpy = sys.modules.get("numpy")
+        if numpy is not None:
+            _format(numpy.arange(8.0).reshape(2, 4))
+    except Exception:
+        pass
 _preloaded = []
 
 

@@ -1,14 +1,26 @@
 /* zygote — prepare once, fork many. SIGCHLD arrives through a signalfd so
  * the loop is one poll() over two descriptors; children are reaped there
- * and their end reported, since only the zygote can wait for them. */
+ * and their end reported, since only the zygote can wait for them.
+ *
+ * Whatever every child would do alike is done here once: the seccomp
+ * program is compiled at start (jail_prepare). And once a jailed spawn
+ * request has shown what interpreters look like, the zygote keeps two
+ * spare children of that shape, made whenever it is idle: each is cloned,
+ * moves itself into its cgroup, applies every layer of its jail, says "r"
+ * and waits. A request it fits only sends it the config and channel, so
+ * the clone (copying the page tables of the preloaded heap), the cgroup v1
+ * attach (an RCU grace period) and the layers are not on the request's
+ * path. A spare is never reported to the manager until it is spawned. */
 #include "zygote.h"
 
 #include <errno.h>
+#include <ftw.h>
 #include <jansson.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <pwd.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
@@ -36,6 +48,19 @@ typedef struct {
 } jails_t;
 
 static jails_t s_jails;
+
+/* The spare children, and the shape of the last jailed request they copy.
+ * Two, because a spare takes a cgroup attach (often 10-25 ms on v1) to be
+ * ready while starts can come every few ms: the second was begun a start
+ * earlier, and attaches made together wait for one grace period. */
+#define SPARES 2
+static jail_spare_t s_spares[SPARES];
+static jail_config_t s_shape;
+static bool s_shape_known;
+static unsigned s_spare_seq;
+/* How long a request waits for a spare that is still jailing itself (its
+ * cgroup attach may wait for an RCU grace period) before it gives up on it. */
+#define SPARE_WAIT_MS 1000
 
 static int s_jails_add(const jail_t *jail)
 {
@@ -68,6 +93,8 @@ static bool s_jails_take(pid_t pid, jail_t *out)
  * anyway) and remove their cgroups, which would not. */
 static void s_kill_all(void)
 {
+    for (int i = 0; i < SPARES; i++)
+        jail_spare_discard(&s_spares[i]);
     for (size_t i = 0; i < s_jails.n; i++)
         kill(s_jails.items[i].pid, SIGKILL);
     for (size_t i = 0; i < s_jails.n; i++) {
@@ -104,10 +131,79 @@ static void s_become_interpreter(channel_t **control, int sigfd, int fd,
     _exit(rc);
 }
 
+static int s_remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    (void)st;
+    (void)ftw;
+    return (type == FTW_DP ? rmdir(path) : unlink(path)) < 0 ? -1 : 0;
+}
+
+static void s_remove_tree(const char *dir)
+{
+    nftw(dir, s_remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+/* matplotlib, imported by the preload, wants a writable config directory
+ * for its font cache; without one (a zygote run as nobody, whose home is
+ * /nonexistent) it makes /tmp/matplotlib-XXXXXXXX and removes it at exit,
+ * which the zygote, ending with _exit, never reaches. So when the default
+ * (~/.config/matplotlib, made if missing) cannot be written, the preload
+ * gets a private directory, removed as soon as the preload is done: the
+ * font list is then in memory. Writes its path into |out|, "" if unused. */
+static void s_private_mplconfigdir(char *out, size_t len)
+{
+    out[0] = '\0';
+    if (getenv("MPLCONFIGDIR") || getenv("XDG_CONFIG_HOME"))
+        return;
+    const char *home = getenv("HOME");
+    struct passwd *pw = home ? NULL : getpwuid(geteuid());
+    home = home ? home : pw ? pw->pw_dir : NULL;
+    char path[600];
+    if (home) {
+        /* the nearest existing of ~/.config/matplotlib, ~/.config, ~ */
+        static const char *const tails[] = {"/.config/matplotlib", "/.config", ""};
+        for (size_t i = 0; i < sizeof tails / sizeof *tails; i++) {
+            snprintf(path, sizeof path, "%s%s", home, tails[i]);
+            if (access(path, F_OK) == 0) {
+                if (access(path, W_OK) == 0)
+                    return;
+                break;
+            }
+        }
+    }
+    char dir[] = "/tmp/sandcell-mpl-XXXXXX";
+    if (!mkdtemp(dir))
+        return;
+    snprintf(out, len, "%s", dir);
+    setenv("MPLCONFIGDIR", dir, 1);
+}
+
 static void s_spawn_failed(channel_t *control, json_int_t id, const char *why)
 {
     s_send_json(control, json_pack("{s:s, s:I, s:s}", "type", "spawn_failed", "id", id, "error",
                                    why));
+}
+
+/* A ready spare that fits |config|, else the oldest that fits once it is
+ * ready (one still jailing itself is nearer to ready than a new child);
+ * NULL if none. Spares made for another shape are discarded. */
+static jail_spare_t *s_pick_spare(const jail_config_t *config)
+{
+    jail_spare_t *oldest = NULL;
+    for (int i = 0; i < SPARES; i++) {
+        jail_spare_t *spare = &s_spares[i];
+        if (!jail_spare_exists(spare))
+            continue;
+        if (!jail_spare_fits(spare, config)) {
+            jail_spare_discard(spare);
+            continue;
+        }
+        if (jail_spare_check(spare, 0) == 1)
+            return spare;
+        if (jail_spare_exists(spare) && (!oldest || spare->jail.pid < oldest->jail.pid))
+            oldest = spare;
+    }
+    return oldest && jail_spare_check(oldest, SPARE_WAIT_MS) == 1 ? oldest : NULL;
 }
 
 static void s_spawn(channel_t **control, int sigfd, json_t *req, const interp_ops_t *ops)
@@ -125,23 +221,61 @@ static void s_spawn(channel_t **control, int sigfd, json_t *req, const interp_op
         s_spawn_failed(*control, id, why);
         return;
     }
-    char name[64];
-    snprintf(name, sizeof name, "sandcell-%d-%lld", (int)getpid(), (long long)id);
     jail_t jail;
-    pid_t pid = jail_spawn(&config, name, &jail, why, sizeof why);
-    if (pid == 0)
-        s_become_interpreter(control, sigfd, fd, ops, &config);
+    pid_t pid = -1;
+    jail_spare_t *spare = s_pick_spare(&config);
+    if (spare) {
+        pid = jail_spare_start(spare, &config, fd, &jail, why, sizeof why);
+        if (pid < 0)
+            fprintf(stderr, "sandcell-worker: the spare interpreter failed (%s); "
+                            "starting one afresh\n", why);
+    }
+    if (pid < 0) {
+        char name[64];
+        snprintf(name, sizeof name, "sandcell-%d-%lld", (int)getpid(), (long long)id);
+        pid = jail_spawn(&config, name, &jail, why, sizeof why);
+        if (pid == 0)
+            s_become_interpreter(control, sigfd, fd, ops, &config);
+    }
     close(fd);
     if (pid < 0) {
         s_spawn_failed(*control, id, why);
         return;
     }
+    s_shape = config;
+    s_shape_known = config.enabled;
     if (s_jails_add(&jail) < 0) {
         kill(pid, SIGKILL); /* cannot keep track of it: do not let it run */
         jail_release(&jail);
     }
     s_send_json(*control, json_pack("{s:s, s:I, s:i}", "type", "spawned", "id", id, "pid",
                                     (int)pid));
+}
+
+/* Makes the spare for the shape of the last request. In the spare itself
+ * this returns only as an interpreter's end. A failure forgets the shape:
+ * the next request goes the direct way, and reports the reason if it is
+ * not transient. */
+static void s_make_spare(channel_t **control, int sigfd, jail_spare_t *spare,
+                         const interp_ops_t *ops)
+{
+    char name[64], why[512];
+    jail_config_t config;
+    int fd = -1;
+    snprintf(name, sizeof name, "sandcell-%d-s%u", (int)getpid(), ++s_spare_seq);
+    pid_t pid = jail_spare_make(&s_shape, name, spare, &config, &fd, why, sizeof why);
+    if (pid == 0)
+        s_become_interpreter(control, sigfd, fd, ops, &config);
+    if (pid < 0)
+        s_shape_known = false;
+}
+
+static jail_spare_t *s_spare_of(pid_t pid)
+{
+    for (int i = 0; i < SPARES; i++)
+        if (jail_spare_exists(&s_spares[i]) && s_spares[i].jail.pid == pid)
+            return &s_spares[i];
+    return NULL;
 }
 
 static void s_reap(channel_t *control)
@@ -151,6 +285,12 @@ static void s_reap(channel_t *control)
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
         json_t *code = WIFEXITED(status) ? json_integer(WEXITSTATUS(status)) : json_null();
         json_t *sig = WIFSIGNALED(status) ? json_integer(WTERMSIG(status)) : json_null();
+        jail_spare_t *spare = s_spare_of(pid);
+        if (spare) {
+            jail_spare_lost(spare); /* never reported: the manager does not know it */
+            s_shape_known = false;
+            continue;
+        }
         jail_t jail;
         bool jailed = s_jails_take(pid, &jail);
         if (jailed)
@@ -192,7 +332,18 @@ int zygote_run(int control_fd, const interp_ops_t *ops, const interp_config_t *c
     }
 
     cgroup_sweep_stale(); /* groups of a zygote that was killed outright */
+    for (int i = 0; i < SPARES; i++)
+        jail_spare_init(&s_spares[i]);
+    char why[512];
+    if (jail_prepare(why, sizeof why) < 0) /* each child will try again, and fail closed */
+        fprintf(stderr, "sandcell-worker: %s\n", why);
+    char mpl_dir[64] = "";
+    s_private_mplconfigdir(mpl_dir, sizeof mpl_dir);
     char *ready = ops->prepare(config);
+    if (mpl_dir[0]) {
+        s_remove_tree(mpl_dir);
+        unsetenv("MPLCONFIGDIR");
+    }
     if (!ready || channel_send(control, ready, strlen(ready), -1) < 0) {
         free(ready);
         channel_destroy(&control);
@@ -201,12 +352,29 @@ int zygote_run(int control_fd, const interp_ops_t *ops, const interp_config_t *c
     free(ready);
 
     for (;;) {
-        struct pollfd fds[2] = {{channel_fd(control), POLLIN, 0}, {sigfd, POLLIN, 0}};
-        if (poll(fds, 2, -1) < 0) {
+        /* The control channel, SIGCHLD, and the spares still jailing themselves. */
+        struct pollfd fds[2 + SPARES] = {{channel_fd(control), POLLIN, 0}, {sigfd, POLLIN, 0}};
+        jail_spare_t *missing = NULL;
+        for (int i = 0; i < SPARES; i++) {
+            jail_spare_t *spare = &s_spares[i];
+            bool preparing = jail_spare_exists(spare) && !jail_spare_ready(spare);
+            fds[2 + i] = (struct pollfd){preparing ? spare->go_fd : -1, POLLIN, 0};
+            if (!jail_spare_exists(spare) && !missing)
+                missing = spare;
+        }
+        int n = poll(fds, 2 + SPARES, s_shape_known && missing ? 0 : -1);
+        if (n < 0) {
             if (errno == EINTR)
                 continue;
             break;
         }
+        if (n == 0) { /* idle, and a spare missing: make one */
+            s_make_spare(&control, sigfd, missing, ops);
+            continue;
+        }
+        for (int i = 0; i < SPARES; i++)
+            if (fds[2 + i].revents && jail_spare_check(&s_spares[i], 0) < 0)
+                s_shape_known = false; /* it failed: the next request goes the direct way */
         if (fds[1].revents & POLLIN) {
             struct signalfd_siginfo si;
             while (read(sigfd, &si, sizeof si) == sizeof si)

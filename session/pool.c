@@ -1,7 +1,13 @@
 /* pool — a fixed array of slots, each holding one interpreter on its way to
  * ready or ready. A slot whose interpreter dies is refilled; a slot that
  * keeps failing is left empty after a few tries so a broken jail does not
- * spin the zygote. */
+ * spin the zygote.
+ *
+ * A taken slot is refilled REFILL_DELAY_MS later, one slot per pool_tick():
+ * the fork and jail of the replacement (tens of milliseconds of CPU in the
+ * zygote and the child) would otherwise run while the conversation that
+ * took the interpreter connects and sends its first cell, and a burst of
+ * starts would queue a burst of spawns. */
 #include "pool.h"
 
 #include <errno.h>
@@ -11,10 +17,12 @@
 #include "log.h"
 
 #define MAX_FAILURES 3
+#define REFILL_DELAY_MS 20
 
 typedef struct pool_slot {
     pool_t *pool;
     worker_t *worker;
+    long long refill_at_ms; /* when an emptied slot is filled again; 0: not due */
 } slot_t;
 
 struct pool {
@@ -127,10 +135,22 @@ worker_t *pool_take(pool_t *self)
         reactor_remove(self->reactor, NULL, channel_fd(slot->worker->chan));
         worker_t *w = slot->worker;
         slot->worker = NULL;
-        s_fill(self, slot);
+        slot->refill_at_ms = reactor_now_ms() + REFILL_DELAY_MS;
         return w;
     }
     return NULL;
+}
+
+void pool_tick(pool_t *self, long long now_ms)
+{
+    for (int i = 0; i < self->size; i++) {
+        slot_t *slot = &self->slots[i];
+        if (slot->worker || !slot->refill_at_ms || now_ms < slot->refill_at_ms)
+            continue;
+        slot->refill_at_ms = 0;
+        s_fill(self, slot);
+        return;
+    }
 }
 
 bool pool_zygote_event(pool_t *self, json_t *event)

@@ -3,7 +3,9 @@
  *
  * Every pooled interpreter has the daemon's default limits; a conversation
  * started with other limits gets a fresh one. The pool refills in the
- * background: a taken interpreter is replaced at once. */
+ * background: a taken interpreter is replaced shortly after (pool_tick),
+ * one at a time, so the replacement's start does not compete with the
+ * first cell of the conversation that took it. */
 #ifndef SANDCELL_POOL_H
 #define SANDCELL_POOL_H
 
@@ -26,6 +28,10 @@ void pool_destroy(pool_t **self_p);
 /* A ready interpreter, or NULL if none is ready yet. Caller owns it; its
  * channel is no longer watched by the pool. */
 worker_t *pool_take(pool_t *self);
+
+/* Refills at most one slot emptied by pool_take() whose delay has passed.
+ * Call it on every turn of the event loop and on its periodic tick. */
+void pool_tick(pool_t *self, long long now_ms);
 
 /* Offers a zygote event (borrowed); true if it concerned the pool. */
 bool pool_zygote_event(pool_t *self, json_t *event);

@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "capacity.h"
 #include "conversation.h"
 #include "header.h"
 #include "journal.h"
@@ -64,6 +65,7 @@ typedef struct {
     reactor_t *reactor;
     zygote_client_t *zygote;
     pool_t *pool;
+    capacity_t *capacity;
     json_t *default_jail;
     zsock_t *control;
     signer_t *signer;
@@ -146,15 +148,6 @@ static void s_start(control_req_t *r)
 {
     server_t *s = r->s;
     const cli_options_t *o = s->opts;
-    if ((long)s_active(s) >= o->max_conversations) {
-        char why[200];
-        snprintf(why, sizeof why,
-                 "the daemon already runs %ld conversations (--max-conversations %ld); stop one "
-                 "or try again later",
-                 o->max_conversations, o->max_conversations);
-        s_reply_error(r, "TooManyConversations", why);
-        return;
-    }
     sandbox_limits_t limits = s->limits;
     double max_exec = (double)o->max_executions, idle = o->idle_timeout_s,
            life = o->lifetime_s, memory = (double)limits.memory_mib, pids = (double)limits.pids,
@@ -175,10 +168,18 @@ static void s_start(control_req_t *r)
     limits.open_files = (long)files;
     limits.max_output_mib = (long)output;
 
+    char why[1024];
+    /* Before anything is taken or created; capacity_end() follows. */
+    if (capacity_begin(s->capacity, s_active(s), why, sizeof why) < 0) {
+        log_warn("refused a start: %s", why);
+        s_reply_error(r, "TooManyConversations", why);
+        return;
+    }
     if (s->n == s->cap) {
         size_t cap = s->cap ? 2 * s->cap : 16;
         entry_t *e = realloc(s->entries, cap * sizeof *e);
         if (!e) {
+            capacity_end(s->capacity, why, sizeof why);
             s_reply_error(r, "MemoryError", "out of memory in the daemon");
             return;
         }
@@ -192,16 +193,18 @@ static void s_start(control_req_t *r)
     connfile_t conn = {.transport = "tcp", .key = key, .signature_scheme = "hmac-sha256"};
     snprintf(conn.ip, sizeof conn.ip, "%s", s->ip);
 
-    char why[1024];
     json_t *restore_path = json_object_get(r->msg->content, "restore");
     restore_t *restore = NULL;
     if (restore_path && !json_is_null(restore_path)) {
         if (!json_is_string(restore_path)) {
+            capacity_end(s->capacity, why, sizeof why);
             s_reply_error(r, "BadRequest", "'restore' must be the path of a journal");
             return;
         }
         restore = restore_new(json_string_value(restore_path), why, sizeof why);
         if (!restore) {
+            char ignored[512];
+            capacity_end(s->capacity, ignored, sizeof ignored);
             s_reply_error(r, "RestoreFailed", why);
             return;
         }
@@ -223,6 +226,14 @@ static void s_start(control_req_t *r)
     };
     conversation_t *conv =
         conversation_new(s->reactor, s->zygote, &conn, &limits, &copts, why, sizeof why);
+    char full[512];
+    if (capacity_end(s->capacity, full, sizeof full) < 0 && conv) {
+        json_decref(restored);
+        conversation_destroy(&conv);
+        log_warn("refused a start: %s", full);
+        s_reply_error(r, "TooManyConversations", full);
+        return;
+    }
     if (!conv) {
         json_decref(restored);
         log_error("cannot start a conversation: %s", why);
@@ -469,6 +480,8 @@ static void s_on_zygote(void *arg)
 static void s_before_sleep(void *arg)
 {
     server_t *s = arg;
+    if (s->pool)
+        pool_tick(s->pool, reactor_now_ms());
     size_t k = 0;
     for (size_t i = 0; i < s->n; i++) {
         entry_t *e = &s->entries[i];
@@ -652,7 +665,11 @@ int serve_cmd_run(const cli_options_t *opts)
     s.signer = signer_new(key, strlen(key));
     s.reactor = reactor_new();
     s.default_jail = sandbox_limits_to_jail_json(&s.limits);
-    int port = s.signer && s.reactor && s.default_jail ? s_bind_control(&s, why, sizeof why) : -1;
+    /* Before the first ZeroMQ socket: it sets ZeroMQ's socket limit. */
+    s.capacity = capacity_new(opts->max_conversations, opts->pool);
+    int port = s.signer && s.reactor && s.default_jail && s.capacity
+                   ? s_bind_control(&s, why, sizeof why)
+                   : -1;
     if (port < 0 || s_write_runtime(&s, port, key, why, sizeof why) < 0) {
         fprintf(stderr, "sandcell serve: %s\n", port < 0 && !s.signer ? "out of memory" : why);
         s.status = 1;
@@ -670,8 +687,10 @@ int serve_cmd_run(const cli_options_t *opts)
         goto out;
     }
     reactor_set_hooks(s.reactor, s_before_sleep, s_tick, 100, &s);
-    log_info("serving on tcp://%s:%d; runtime file %s; journals %s", s.ip, port, s.runtime_path,
-             s.journal_dir ? s.journal_dir : "off (--no-journal)");
+    log_info("serving on tcp://%s:%d; runtime file %s; journals %s; up to %ld conversations "
+             "(open-file limit %ld)",
+             s.ip, port, s.runtime_path, s.journal_dir ? s.journal_dir : "off (--no-journal)",
+             capacity_max(s.capacity), capacity_nofile(s.capacity));
     if (reactor_run(s.reactor) < 0)
         s.status = 1;
 out:
@@ -683,6 +702,7 @@ out:
     for (size_t i = 0; i < s.npending; i++)
         wire_msg_clear(&s.pending[i].msg);
     pool_destroy(&s.pool);
+    capacity_destroy(&s.capacity);
     zsock_destroy(&s.control);
     signer_destroy(&s.signer);
     json_decref(s.default_jail);

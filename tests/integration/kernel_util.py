@@ -299,12 +299,30 @@ def kill_all(procs):
             pass
 
 
+# The process name of the zygote's spare child: cloned and jailed ahead of
+# the next request, it is no interpreter (kernel/jail.h JAIL_SPARE_NAME).
+SPARE_NAME = "sandcell-spare"
+
+
+def is_spare(proc):
+    try:
+        return proc.name() == SPARE_NAME
+    except psutil.NoSuchProcess:
+        return False
+
+
+def without_spares(procs):
+    """|procs| but the zygote's spare child."""
+    return [p for p in procs if not is_spare(p)]
+
+
 def interpreter_process(kpid):
     """The interpreter of a sandcell kernel: the process whose parent is the
-    zygote, the zygote being a child of the kernel process."""
+    zygote, the zygote being a child of the kernel process (the zygote's
+    spare, not yet an interpreter, aside)."""
     tree = process_tree(kpid)
     zygotes = {p.pid for p in tree if _ppid(p) == kpid}
-    found = [p for p in tree if _ppid(p) in zygotes]
+    found = [p for p in without_spares(tree) if _ppid(p) in zygotes]
     assert len(found) == 1, (
         f"expected exactly one grandchild of kernel {kpid}, tree: {describe_procs(tree)}"
     )
@@ -638,7 +656,8 @@ class Daemon:
     Every process ever seen in its tree is remembered, so that the end of the
     test can check none of them survives."""
 
-    def __init__(self, root, args=(), runtime_file=True, env=None, name=None, journal_dir=True):
+    def __init__(self, root, args=(), runtime_file=True, env=None, name=None, journal_dir=True,
+                 preexec_fn=None):
         self.root = root
         name = name or f"serve-{uuid.uuid4().hex[:8]}"
         self.runtime_file = root / f"{name}.json" if runtime_file is True else runtime_file
@@ -657,7 +676,7 @@ class Daemon:
         self._stderr = open(self.stderr_path, "wb")
         self.proc = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=self._stderr, stderr=self._stderr,
-            env=self.env, start_new_session=True,
+            env=self.env, start_new_session=True, preexec_fn=preexec_fn,
         )
         self.pid = self.proc.pid
         self.seen = {}

@@ -392,9 +392,10 @@ def _nobody_kernel(jupyter_env, flags):
     km.connection_file = str(d / "kernel.json")
     log_path = d / "stderr.log"
     procs, popen = [], None
-    # A zygote without a writable home makes matplotlib create a cache
-    # directory in the host's /tmp; those made during the test are removed.
-    mpl_before = set(Path("/tmp").glob("matplotlib-*"))
+    # A zygote without a writable home would make matplotlib create a
+    # cache directory in the host's /tmp that nobody removes; the zygote
+    # gives the preload a private one instead and removes it.
+    mpl_before = set(Path("/tmp").glob("matplotlib-*")) | set(Path("/tmp").glob("sandcell-mpl-*"))
     with open(log_path, "w") as log:
         km.start_kernel(env=dict(os.environ, HOME=str(d)), stderr=log)
     kc = km.client()
@@ -415,9 +416,14 @@ def _nobody_kernel(jupyter_env, flags):
             km.shutdown_kernel(now=False)
         left = ku.wait_gone(procs, timeout=10, popen=popen)
         shutil.rmtree(d, ignore_errors=True)
-        for p in set(Path("/tmp").glob("matplotlib-*")) - mpl_before:
+        mpl_left = []
+        for p in (set(Path("/tmp").glob("matplotlib-*")) |
+                  set(Path("/tmp").glob("sandcell-mpl-*"))) - mpl_before:
             if p.stat().st_uid == NOBODY:
+                mpl_left.append(str(p))
                 shutil.rmtree(p, ignore_errors=True)
+        if mpl_left:
+            pytest.fail(f"the nobody kernel left matplotlib directories in /tmp: {mpl_left}")
         if left:
             report = ku.describe_procs(left)
             ku.kill_all(left)
