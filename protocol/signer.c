@@ -5,8 +5,6 @@
  * two honest messages has probability ~2^-50 over a whole window. */
 #include "signer.h"
 
-#include "hmac_sha256.h"
-
 #include <sodium.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -23,9 +21,9 @@ typedef struct {
 } generation_t;
 
 struct signer {
-    /* The HMAC states after the key blocks: copying them costs a memcpy,
-     * while preparing the key hashes two blocks per message. */
-    hmac_sha256_key_t key;
+    /* The HMAC state after the key block: copying it costs a memcpy, while
+     * crypto_auth_hmacsha256_init hashes the padded key twice per message. */
+    crypto_auth_hmacsha256_state keyed;
     generation_t young, old;
 };
 
@@ -36,7 +34,7 @@ signer_t *signer_new(const void *key, size_t key_len)
     signer_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
-    hmac_sha256_key_init(&self->key, key, key_len, true);
+    crypto_auth_hmacsha256_init(&self->keyed, key, key_len);
     return self;
 }
 
@@ -45,7 +43,7 @@ void signer_destroy(signer_t **self_p)
     signer_t *self = *self_p;
     if (!self)
         return;
-    hmac_sha256_key_clear(&self->key);
+    sodium_memzero(&self->keyed, sizeof self->keyed);
     free(self->young.slots);
     free(self->old.slots);
     free(self);
@@ -53,17 +51,18 @@ void signer_destroy(signer_t **self_p)
 }
 
 static void s_mac(const signer_t *self, const wire_frame_t frames[4],
-                  unsigned char mac[HMAC_SHA256_BYTES])
+                  unsigned char mac[crypto_auth_hmacsha256_BYTES])
 {
-    hmac_part_t parts[4];
+    crypto_auth_hmacsha256_state st = self->keyed;
     for (int i = 0; i < 4; i++)
-        parts[i] = (hmac_part_t){frames[i].data, frames[i].size};
-    hmac_sha256(&self->key, parts, 4, mac);
+        crypto_auth_hmacsha256_update(&st, frames[i].data, frames[i].size);
+    crypto_auth_hmacsha256_final(&st, mac);
+    sodium_memzero(&st, sizeof st);
 }
 
 void signer_sign(const signer_t *self, const wire_frame_t frames[4], char *hex)
 {
-    unsigned char mac[HMAC_SHA256_BYTES];
+    unsigned char mac[crypto_auth_hmacsha256_BYTES];
     s_mac(self, frames, mac);
     sodium_bin2hex(hex, SIGNER_HEX_LEN + 1, mac, sizeof mac);
 }

@@ -81,19 +81,6 @@ static inline void tap_case_todo(const char *why, const char *fmt, ...)
     va_end(ap);
 }
 
-/* Closes the current case as skipped, |why| saying what is missing. */
-static inline void tap_case_skip(const char *why, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static inline void tap_case_skip(const char *why, const char *fmt, ...)
-{
-    char directive[512];
-    snprintf(directive, sizeof directive, "SKIP %s", why);
-    va_list ap;
-    va_start(ap, fmt);
-    tap_vcase(directive, fmt, ap);
-    va_end(ap);
-}
-
 /* Prints the plan; returns the process exit status. */
 static inline int tap_done(void)
 {

@@ -4,9 +4,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <sodium.h>
-
-#include "hmac_sha256.h"
 #include "signer.h"
 #include "tap.h"
 
@@ -211,58 +208,9 @@ static void test_replay_window(unsigned total)
              SIGNER_REPLAY_WINDOW);
 }
 
-/* The accelerated HMAC against libsodium's, on random keys (empty, under,
- * at and over the 64-byte block) and messages split at random into parts
- * (empty ones included), lengths around every padding boundary. */
-static void test_accelerated(void)
-{
-    if (!hmac_sha256_accelerated()) {
-        tap_case_skip("no SHA extensions on this CPU", "accelerated HMAC-SHA256 against libsodium's");
-        return;
-    }
-    unsigned char key[200], msg[700];
-    unsigned bad = 0, cases = 0;
-    for (size_t key_len = 0; key_len <= sizeof key; key_len += key_len < 70 ? 1 : 13) {
-        randombytes_buf(key, sizeof key);
-        hmac_sha256_key_t fast, slow;
-        hmac_sha256_key_init(&fast, key, key_len, true);
-        hmac_sha256_key_init(&slow, key, key_len, false);
-        if (!CHECK(fast.accelerated && !slow.accelerated))
-            break;
-        for (size_t len = 0; len <= sizeof msg; len += len < 200 ? 1 : 37) {
-            randombytes_buf(msg, sizeof msg);
-            hmac_part_t parts[4];
-            size_t off = 0;
-            for (int i = 0; i < 4; i++) {
-                size_t n = i == 3 ? len - off : randombytes_uniform((uint32_t)(len - off + 1));
-                parts[i] = (hmac_part_t){msg + off, n};
-                off += n;
-            }
-            unsigned char a[32], b[32], c[32];
-            hmac_sha256(&fast, parts, 4, a);
-            hmac_sha256(&slow, parts, 4, b);
-            crypto_auth_hmacsha256_state st;
-            crypto_auth_hmacsha256_init(&st, key, key_len);
-            crypto_auth_hmacsha256_update(&st, msg, len);
-            crypto_auth_hmacsha256_final(&st, c);
-            cases++;
-            if (memcmp(a, b, 32) != 0 || memcmp(b, c, 32) != 0) {
-                if (!bad++)
-                    tap_diag("    differs: key %zu bytes, message %zu bytes", key_len, len);
-            }
-        }
-    }
-    CHECK_INT(bad, 0);
-    tap_case("accelerated HMAC-SHA256 equals libsodium's on %u random keys and messages",
-             cases);
-}
-
 int main(void)
 {
-    if (sodium_init() < 0)
-        TAP_BAIL("sodium_init failed");
     test_rfc4231();
-    test_accelerated();
     test_new_destroy();
     test_verify();
     /* Exactly one window; just past it; just past two generations; and a
