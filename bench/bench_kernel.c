@@ -28,10 +28,10 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "bench_wire.h"
 #include "util.h"
 
 #define STOP_GRACE_S 5
-#define MAX_FRAMES 64
 #define MAX_EXTRA_ARGS 16
 
 extern char **environ;
@@ -289,60 +289,29 @@ int bench_kernel_connect(bench_kernel_t *k, void *ctx)
 int bench_kernel_send(bench_kernel_t *k, void *sock, const char *msg_type,
                       const json_t *content, char *msg_id)
 {
-    json_auto_t *header = header_new(msg_type, k->session, "bench");
-    if (!header)
-        return bench_kernel_fail(k, "out of memory");
-    if (msg_id)
-        snprintf(msg_id, HEADER_ID_LEN + 1, "%s", bench_str(header, "msg_id"));
-    wire_outgoing_t out = {.header = header, .content = content};
-    wire_frames_t frames;
-    proto_err_t err;
-    if (wire_encode(k->signer, &out, &frames, &err) < 0)
-        return bench_kernel_fail(k, "encoding %s: %s", msg_type, proto_err_to_string(err));
-    int rc = 0;
-    for (size_t i = 0; i < frames.n && rc == 0; i++)
-        if (zmq_send(sock, frames.frames[i].data, frames.frames[i].size,
-                     i + 1 < frames.n ? ZMQ_SNDMORE : 0) < 0)
-            rc = bench_kernel_fail(k, "sending %s: %s", msg_type, zmq_strerror(zmq_errno()));
-    wire_frames_clear(&frames);
-    return rc;
+    char why[200];
+    if (bench_wire_send(k->signer, k->session, sock, msg_type, content, msg_id, why,
+                        sizeof why) < 0)
+        return bench_kernel_fail(k, "%s", why);
+    return 0;
 }
 
 int bench_kernel_recv(bench_kernel_t *k, void *sock, wire_msg_t *out, double *t_us)
 {
-    zmq_msg_t parts[MAX_FRAMES];
-    wire_frame_t views[MAX_FRAMES];
-    size_t n = 0;
-    bool more = true, overflow = false;
-    int rc = 1;
-    while (more) {
-        zmq_msg_t spare, *m = n < MAX_FRAMES ? &parts[n] : &spare;
-        zmq_msg_init(m);
-        if (zmq_msg_recv(m, sock, n == 0 ? ZMQ_DONTWAIT : 0) < 0) {
-            int e = zmq_errno();
-            zmq_msg_close(m);
-            rc = e == EAGAIN && n == 0 ? 0 : bench_kernel_fail(k, "recv: %s", zmq_strerror(e));
-            break;
-        }
-        more = zmq_msg_more(m);
-        if (m == &spare) {
-            overflow = true;
-            zmq_msg_close(m);
-        } else {
-            views[n] = (wire_frame_t){zmq_msg_data(m), zmq_msg_size(m)};
-            n++;
-        }
+    bench_wire_err_t err;
+    int rc = bench_wire_recv(k->signer, sock, out, t_us, &err);
+    if (rc >= 0)
+        return rc;
+    switch (err.fault) {
+    case BENCH_WIRE_RECV_FAILED:
+        return bench_kernel_fail(k, "recv: %s", zmq_strerror(err.zmq_errno));
+    case BENCH_WIRE_TOO_MANY_FRAMES:
+        return bench_kernel_fail(k, "a message of more than %d frames", BENCH_WIRE_MAX_FRAMES);
+    case BENCH_WIRE_UNDECODABLE:
+    default:
+        return bench_kernel_fail(k, "undecodable message from the kernel: %s",
+                                 proto_err_to_string(err.proto));
     }
-    *t_us = bench_now_us();
-    if (rc == 1 && overflow)
-        rc = bench_kernel_fail(k, "a message of more than %d frames", MAX_FRAMES);
-    proto_err_t err;
-    if (rc == 1 && wire_decode(k->signer, views, n, out, &err) < 0)
-        rc = bench_kernel_fail(k, "undecodable message from the kernel: %s",
-                               proto_err_to_string(err));
-    for (size_t i = 0; i < n; i++)
-        zmq_msg_close(&parts[i]);
-    return rc;
 }
 
 bool bench_kernel_exited(const bench_kernel_t *k, char *how, size_t how_len)

@@ -36,6 +36,7 @@
 
 #include "bench_kernel.h"
 #include "bench_stats.h"
+#include "bench_wire.h"
 #include "wire.h"
 
 #define IDLE_CODE "1+1"
@@ -43,7 +44,6 @@
 #define IDLE_START_TIMEOUT_S 60
 #define IDLE_CELL_TIMEOUT_S 30
 #define IDLE_STOP_GRACE_S 10
-#define IDLE_MAX_FRAMES 64
 
 typedef struct {
     long count, idle;
@@ -211,39 +211,20 @@ static int s_daemon_connect(daemon_t *d, void *ctx)
 /* One control request; returns its reply's content (new reference) or NULL. */
 static json_t *s_control(daemon_t *d, const char *msg_type, json_t *content)
 {
-    json_auto_t *header = header_new(msg_type, d->session, "bench");
-    wire_outgoing_t out = {.header = header, .content = content};
-    wire_frames_t frames;
-    proto_err_t err;
-    if (wire_encode(d->signer, &out, &frames, &err) < 0)
+    char why[200];
+    if (bench_wire_send(d->signer, d->session, d->control, msg_type, content, NULL, why,
+                        sizeof why) < 0)
         return NULL;
-    for (size_t i = 0; i < frames.n; i++)
-        zmq_send(d->control, frames.frames[i].data, frames.frames[i].size,
-                 i + 1 < frames.n ? ZMQ_SNDMORE : 0);
-    wire_frames_clear(&frames);
     zmq_pollitem_t item = {d->control, 0, ZMQ_POLLIN, 0};
     if (zmq_poll(&item, 1, IDLE_START_TIMEOUT_S * 1000) <= 0)
         return NULL;
-    zmq_msg_t parts[IDLE_MAX_FRAMES];
-    wire_frame_t views[IDLE_MAX_FRAMES];
-    size_t n = 0;
-    bool more = true;
-    while (more && n < IDLE_MAX_FRAMES) {
-        zmq_msg_init(&parts[n]);
-        if (zmq_msg_recv(&parts[n], d->control, 0) < 0)
-            break;
-        more = zmq_msg_more(&parts[n]);
-        views[n] = (wire_frame_t){zmq_msg_data(&parts[n]), zmq_msg_size(&parts[n])};
-        n++;
-    }
     wire_msg_t msg;
-    json_t *reply = NULL;
-    if (!more && wire_decode(d->signer, views, n, &msg, &err) == 0) {
-        reply = json_incref(msg.content);
-        wire_msg_clear(&msg);
-    }
-    for (size_t i = 0; i < n; i++)
-        zmq_msg_close(&parts[i]);
+    double t_us;
+    bench_wire_err_t err;
+    if (bench_wire_recv(d->signer, d->control, &msg, &t_us, &err) != 1)
+        return NULL;
+    json_t *reply = json_incref(msg.content);
+    wire_msg_clear(&msg);
     return reply;
 }
 

@@ -17,6 +17,8 @@
 #include <string.h>
 #include <zmq.h>
 
+#include "bench_wire.h"
+
 int serve_client_fail(client_t *c, const char *fmt, ...)
 {
     if (!c->failure[0]) {
@@ -103,67 +105,32 @@ void serve_client_close(client_t *c)
 
 int serve_client_send(client_t *c, const char *msg_type, const json_t *content, char *msg_id)
 {
-    json_auto_t *header = header_new(msg_type, c->session, "bench");
-    if (!header)
-        return serve_client_fail(c, "out of memory");
-    if (msg_id)
-        snprintf(msg_id, HEADER_ID_LEN + 1, "%s", bench_str(header, "msg_id"));
-    wire_outgoing_t out = {.header = header, .content = content};
-    wire_frames_t frames;
-    proto_err_t err;
-    if (wire_encode(c->signer, &out, &frames, &err) < 0)
-        return serve_client_fail(c, "encoding %s: %s", msg_type, proto_err_to_string(err));
-    int rc = 0;
-    for (size_t i = 0; i < frames.n && rc == 0; i++)
-        if (zmq_send(c->shell, frames.frames[i].data, frames.frames[i].size,
-                     i + 1 < frames.n ? ZMQ_SNDMORE : 0) < 0)
-            rc = serve_client_fail(c, "sending %s: %s", msg_type, zmq_strerror(zmq_errno()));
-    wire_frames_clear(&frames);
-    return rc;
+    char why[200];
+    if (bench_wire_send(c->signer, c->session, c->shell, msg_type, content, msg_id, why,
+                        sizeof why) < 0)
+        return serve_client_fail(c, "%s", why);
+    return 0;
 }
 
-#define MAX_FRAMES 64
-
-/* One message from |sock| if one waits: 1 (in *out, *t_us when its frames
- * had all arrived, before it was verified), 0 for none, -1 on error. */
 int serve_client_recv(client_t *c, void *sock, wire_msg_t *out, double *t_us)
 {
-    zmq_msg_t parts[MAX_FRAMES];
-    wire_frame_t views[MAX_FRAMES];
-    size_t n = 0;
-    bool more = true, overflow = false;
-    int rc = 1;
-    while (more) {
-        zmq_msg_t spare, *m = n < MAX_FRAMES ? &parts[n] : &spare;
-        zmq_msg_init(m);
-        if (zmq_msg_recv(m, sock, n == 0 ? ZMQ_DONTWAIT : 0) < 0) {
-            int e = zmq_errno();
-            zmq_msg_close(m);
-            rc = (e == EAGAIN || e == EINTR) && n == 0
-                     ? 0
-                     : serve_client_fail(c, "recv: %s", zmq_strerror(e));
-            break;
-        }
-        more = zmq_msg_more(m);
-        if (m == &spare) {
-            overflow = true;
-            zmq_msg_close(m);
-        } else {
-            views[n] = (wire_frame_t){zmq_msg_data(m), zmq_msg_size(m)};
-            n++;
-        }
+    bench_wire_err_t err;
+    int rc = bench_wire_recv(c->signer, sock, out, t_us, &err);
+    if (rc >= 0)
+        return rc;
+    switch (err.fault) {
+    case BENCH_WIRE_RECV_FAILED:
+        /* an interrupted wait before the first frame: nothing was waiting */
+        if (err.zmq_errno == EINTR && err.first_frame)
+            return 0;
+        return serve_client_fail(c, "recv: %s", zmq_strerror(err.zmq_errno));
+    case BENCH_WIRE_TOO_MANY_FRAMES:
+        return serve_client_fail(c, "a message of more than %d frames", BENCH_WIRE_MAX_FRAMES);
+    case BENCH_WIRE_UNDECODABLE:
+    default:
+        return serve_client_fail(c, "a message that does not verify or decode: %s",
+                                 proto_err_to_string(err.proto));
     }
-    *t_us = bench_now_us();
-    if (rc == 1 && overflow)
-        rc = serve_client_fail(c, "a message of more than %d frames", MAX_FRAMES);
-    proto_err_t err;
-    memset(out, 0, sizeof *out);
-    if (rc == 1 && wire_decode(c->signer, views, n, out, &err) < 0)
-        rc = serve_client_fail(c, "a message that does not verify or decode: %s",
-                           proto_err_to_string(err));
-    for (size_t i = 0; i < n; i++)
-        zmq_msg_close(&parts[i]);
-    return rc;
 }
 
 int serve_ipk_launch(run_t *r, bench_kernel_t *k, client_t *c)
