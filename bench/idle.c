@@ -34,6 +34,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "bench_cli.h"
 #include "bench_kernel.h"
 #include "bench_stats.h"
 #include "bench_wire.h"
@@ -95,14 +96,11 @@ static int s_parse_args(int argc, char **argv, options_t *o)
     *o = (options_t){.count = 2000, .idle = 150};
     int c;
     while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
-        char *end;
         long *target = c == 'i' ? &o->idle : &o->count;
         switch (c) {
         case 'i':
         case 'n':
-            errno = 0;
-            *target = strtol(optarg, &end, 10);
-            if (errno || *end || *target < (c == 'i' ? 0 : 1) || *target > 10000000) {
+            if (!bench_cli_long(optarg, c == 'i' ? 0 : 1, 10000000, target)) {
                 fprintf(stderr, "idle: --%s wants a %s integer\n", c == 'i' ? "idle" : "count",
                         c == 'i' ? "non-negative" : "positive");
                 return -1;
@@ -117,19 +115,11 @@ static int s_parse_args(int argc, char **argv, options_t *o)
         case 'J':
             o->journal = true;
             break;
-        case 'h':
-            s_usage(stdout);
-            return 1;
         default:
-            s_usage(stderr);
-            return -1;
+            return bench_cli_other(c, s_usage);
         }
     }
-    if (optind < argc) {
-        s_usage(stderr);
-        return -1;
-    }
-    return 0;
+    return bench_cli_no_operands(argc, s_usage);
 }
 
 /* Forks and execs `sandcell serve` in its own process group, its output

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench_cli.h"
+
 
 static void s_usage(FILE *f)
 {
@@ -37,17 +39,6 @@ static void s_usage(FILE *f)
             "  --sandcell PATH    the sandcell binary (default: ../sandcell next to serve)\n"
             "  --daemon-arg=ARG   one more argument for `sandcell serve` (up to 8), e.g.\n"
             "                     --daemon-arg=--no-journal (default: journals in the temp dir)\n");
-}
-
-static bool s_long_arg(const char *arg, long min, long max, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(arg, &end, 10);
-    if (errno || *end || end == arg || v < min || v > max)
-        return false;
-    *out = v;
-    return true;
 }
 
 int serve_parse_args(int argc, char **argv, options_t *o)
@@ -95,15 +86,15 @@ int serve_parse_args(int argc, char **argv, options_t *o)
             o->run_ipk = strcmp(optarg, "ipykernel") == 0;
             ok = o->run_sc || o->run_ipk;
             break;
-        case 'r': ok = s_long_arg(optarg, 1, 100000, &o->rounds); break;
-        case 's': ok = s_long_arg(optarg, 0, 100000, &o->starts); break;
-        case 'b': ok = s_long_arg(optarg, 0, 1000, &o->burst); break;
-        case 'g': ok = s_long_arg(optarg, 0, 100000, &o->gap_ms); break;
-        case 'c': ok = s_long_arg(optarg, 1, 100000, &o->conversations); break;
-        case 'i': ok = s_long_arg(optarg, 1, 1000, &o->ipykernels); break;
-        case 'd': ok = s_long_arg(optarg, 1, 100000, &o->duration_s); break;
-        case 'p': ok = s_long_arg(optarg, 0, 64, &o->pool); break;
-        case 'D': ok = s_long_arg(optarg, 1, 100000, &o->density); break;
+        case 'r': ok = bench_cli_long(optarg, 1, 100000, &o->rounds); break;
+        case 's': ok = bench_cli_long(optarg, 0, 100000, &o->starts); break;
+        case 'b': ok = bench_cli_long(optarg, 0, 1000, &o->burst); break;
+        case 'g': ok = bench_cli_long(optarg, 0, 100000, &o->gap_ms); break;
+        case 'c': ok = bench_cli_long(optarg, 1, 100000, &o->conversations); break;
+        case 'i': ok = bench_cli_long(optarg, 1, 1000, &o->ipykernels); break;
+        case 'd': ok = bench_cli_long(optarg, 1, 100000, &o->duration_s); break;
+        case 'p': ok = bench_cli_long(optarg, 0, 64, &o->pool); break;
+        case 'D': ok = bench_cli_long(optarg, 1, 100000, &o->density); break;
         case 'S': o->sandcell = optarg; break;
         case 'a':
             ok = o->ndaemon_args < MAX_DAEMON_ARGS;
@@ -120,10 +111,6 @@ int serve_parse_args(int argc, char **argv, options_t *o)
             return -1;
         }
     }
-    if (optind < argc) {
-        s_usage(stderr);
-        return -1;
-    }
-    return 0;
+    return bench_cli_no_operands(argc, s_usage);
 }
 
