@@ -46,12 +46,6 @@ double bench_now_us(void)
     return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
 }
 
-static void s_sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 static void s_on_signal(int sig)
 {
     (void)sig;
@@ -71,6 +65,32 @@ void bench_install_signals(void)
 bool bench_interrupted(void)
 {
     return s_interrupted != 0;
+}
+
+void bench_sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR && !bench_interrupted()) {
+    }
+}
+
+void bench_reap_orphans(void)
+{
+    while (waitpid(-1, NULL, WNOHANG) > 0) {
+    }
+}
+
+static int s_rm_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    (void)st, (void)type, (void)ftw;
+    return remove(path) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+int bench_rm_tree(const char *dir)
+{
+    if (!dir[0] || nftw(dir, s_rm_entry, 16, FTW_DEPTH | FTW_PHYS) == 0 || errno == ENOENT)
+        return 0;
+    return -1;
 }
 
 int bench_pick_ports(int *ports, size_t n)
@@ -463,12 +483,6 @@ static void s_print_log_tail(const bench_kernel_t *k)
                 buf[got - 1] == '\n' ? "" : "\n");
 }
 
-static int s_rm_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-    (void)st, (void)type, (void)ftw;
-    return remove(path) < 0 && errno != ENOENT ? -1 : 0;
-}
-
 /* Asks the kernel to shut down and waits up to STOP_GRACE_S for it.
  * Returns true if it exited (not reaped). */
 static bool s_shutdown(bench_kernel_t *k)
@@ -485,7 +499,7 @@ static bool s_shutdown(bench_kernel_t *k)
                 fprintf(stderr, "bench: %s %s after shutdown_request\n", k->name, how);
             return true;
         }
-        s_sleep_ms(10);
+        bench_sleep_ms(10);
     }
     fprintf(stderr, "bench: %s did not exit within %d s of shutdown_request; killing it\n",
             k->name, STOP_GRACE_S);
@@ -500,7 +514,7 @@ static void s_kill_group(bench_kernel_t *k, bool leader_exited)
     for (int i = 0; leader_exited && i < 100 && kill(-k->pid, 0) == 0; i++) {
         while (waitpid(-k->pid, NULL, WNOHANG) > 0) {
         }
-        s_sleep_ms(10);
+        bench_sleep_ms(10);
     }
     if (leader_exited && kill(-k->pid, 0) == 0)
         fprintf(stderr, "bench: %s left processes behind after it exited; killing them\n",
@@ -512,7 +526,7 @@ static void s_kill_group(bench_kernel_t *k, bool leader_exited)
         if (r < 0)
             break; /* ECHILD: nothing of the group is ours to reap */
         if (r == 0)
-            s_sleep_ms(10);
+            bench_sleep_ms(10);
     }
     k->pid = -1;
 }
@@ -538,7 +552,7 @@ void bench_kernel_stop(bench_kernel_t *k)
     }
     if (k->failure[0] && !bench_interrupted())
         s_print_log_tail(k);
-    if (k->dir[0] && nftw(k->dir, s_rm_entry, 16, FTW_DEPTH | FTW_PHYS) < 0)
+    if (bench_rm_tree(k->dir) < 0)
         fprintf(stderr, "bench: could not remove %s: %s\n", k->dir, strerror(errno));
     k->dir[0] = '\0';
     signer_destroy(&k->signer);

@@ -64,12 +64,6 @@ typedef struct {
     char session[HEADER_ID_LEN + 1];
 } daemon_t;
 
-static void s_sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 static void s_usage(FILE *f)
 {
     fprintf(f,
@@ -173,7 +167,7 @@ static int s_daemon_connect(daemon_t *d, void *ctx)
     for (int i = 0; i < IDLE_START_TIMEOUT_S * 100 && !rt && !bench_interrupted(); i++) {
         rt = json_load_file(d->runtime_path, 0, NULL);
         if (!rt)
-            s_sleep_ms(10);
+            bench_sleep_ms(10);
     }
     if (!rt) {
         fprintf(stderr, "idle: no runtime file from the daemon\n");
@@ -243,12 +237,6 @@ static int s_start_conversation(daemon_t *d, bench_kernel_t *k)
     return k->signer ? 0 : -1;
 }
 
-static int s_rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st, (void)flag, (void)ftw;
-    return remove(path);
-}
-
 /* SIGTERM, up to IDLE_STOP_GRACE_S for the daemon to exit, then SIGKILL to
  * its group; closes the client and removes the temp dir. */
 static void s_daemon_stop(daemon_t *d)
@@ -262,7 +250,7 @@ static void s_daemon_stop(daemon_t *d)
         for (int i = 0; i < IDLE_STOP_GRACE_S * 100 && !exited; i++) {
             exited = waitpid(d->pid, NULL, WNOHANG) == d->pid;
             if (!exited)
-                s_sleep_ms(10);
+                bench_sleep_ms(10);
         }
         if (!exited) {
             fprintf(stderr, "idle: the daemon did not exit on SIGTERM; killing it\n");
@@ -271,9 +259,8 @@ static void s_daemon_stop(daemon_t *d)
         }
         d->pid = -1;
     }
-    while (waitpid(-1, NULL, WNOHANG) > 0) {
-    }
-    if (d->dir[0] && nftw(d->dir, s_rm_entry, 16, FTW_DEPTH | FTW_PHYS) < 0)
+    bench_reap_orphans();
+    if (bench_rm_tree(d->dir) < 0)
         fprintf(stderr, "idle: could not remove %s: %s\n", d->dir, strerror(errno));
     d->dir[0] = '\0';
     signer_destroy(&d->signer);
@@ -341,7 +328,7 @@ int main(int argc, char **argv)
         goto out;
     fprintf(stderr, "idle: measured conversation ready %.1f s after the first start\n",
             (bench_now_us() - t0) / 1e6);
-    s_sleep_ms(2000);
+    bench_sleep_ms(2000);
     if (s_run_cells(&k, IDLE_WARMUP, NULL, NULL) < 0 ||
         s_run_cells(&k, opt.count, &reply, &idle) < 0)
         goto out;

@@ -435,14 +435,6 @@ static void s_run_rounds(subject_t *ss, const cells_t *cells, const options_t *o
     }
 }
 
-/* Reaps whatever orphans of the kernels were handed to us (we are a
- * subreaper), so none is left as a zombie when we exit. */
-static void s_reap_orphans(void)
-{
-    while (waitpid(-1, NULL, WNOHANG) > 0) {
-    }
-}
-
 int main(int argc, char **argv)
 {
     options_t opt;
@@ -500,7 +492,7 @@ int main(int argc, char **argv)
     }
     if (ctx)
         zmq_ctx_term(ctx);
-    s_reap_orphans();
+    bench_reap_orphans();
     if (!bench_interrupted()) {
         if (opt.samples && s_write_samples(opt.samples, ss) < 0)
             status = status ? status : 1;

@@ -314,9 +314,6 @@ long serve_count_fds(pid_t pid);
 /* The soft RLIMIT_NOFILE of |pid| (from /proc/PID/limits), or -1. */
 long serve_proc_nofile(pid_t pid);
 
-/* Sleeps |ms|, cut short by an interrupt. */
-void serve_sleep_ms(long ms);
-
 /* True if our child |pid| has exited; how in |how|. Does not reap it. */
 bool serve_pid_exited(pid_t pid, char *how, size_t how_len);
 

@@ -22,18 +22,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static int s_rm_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-    (void)st, (void)type, (void)ftw;
-    return remove(path) < 0 && errno != ENOENT ? -1 : 0;
-}
-
-static void s_rm_tree(const char *dir)
-{
-    if (dir[0] && nftw(dir, s_rm_entry, 16, FTW_DEPTH | FTW_PHYS) < 0 && errno != ENOENT)
-        fprintf(stderr, "serve: could not remove %s: %s\n", dir, strerror(errno));
-}
-
 /* The RLIMIT_NOFILE we were started with: the daemon gets it back, so
  * that it is measured with the limits it would have had (it sizes itself). */
 static struct rlimit s_orig_nofile = {1024, 1024};
@@ -141,7 +129,7 @@ int serve_daemon_start(daemon_t *d, const char *sandcell)
             return serve_daemon_fail(d, "the daemon %s during start-up", how);
         if (bench_now_us() - t0 > DAEMON_READY_TIMEOUT_S * 1e6)
             return serve_daemon_fail(d, "no runtime file within %d s", DAEMON_READY_TIMEOUT_S);
-        serve_sleep_ms(5);
+        bench_sleep_ms(5);
     }
     if (control_client_open(d->runtime, &d->cc, why, sizeof why) < 0)
         return serve_daemon_fail(d, "%s", why);
@@ -199,7 +187,7 @@ double serve_daemon_stop(daemon_t *d, int grace_s)
                                       the interpreters' cgroups */
             for (int i = 0; i < grace_s * 100 && !(exited = serve_pid_exited(d->pid, how, sizeof how));
                  i++)
-                serve_sleep_ms(10);
+                bench_sleep_ms(10);
             if (!exited)
                 fprintf(stderr, "serve: the daemon did not exit within %d s of SIGTERM; "
                                 "killing it\n", grace_s);
@@ -214,7 +202,8 @@ double serve_daemon_stop(daemon_t *d, int grace_s)
     }
     if ((d->failure[0] && strcmp(d->failure, "interrupted") != 0) || d->ended[0])
         s_print_log_tail(d->log, "sandcell serve");
-    s_rm_tree(d->dir);
+    if (bench_rm_tree(d->dir) < 0)
+        fprintf(stderr, "serve: could not remove %s: %s\n", d->dir, strerror(errno));
     d->dir[0] = '\0';
     return took;
 }
@@ -297,7 +286,7 @@ int serve_daemon_warm(run_t *r)
         fprintf(stderr, "daemon: runtime file after %.2f s, first conversation answered after "
                         "%.2f s more\n",
                 r->d.ready_s, (bench_now_us() - t0) / 1e6);
-        serve_sleep_ms(1500);
+        bench_sleep_ms(1500);
     }
     return rc;
 }

@@ -96,7 +96,7 @@ int serve_mode_density(run_t *r, dens_res_t *res)
         rc = -1;
     }
     if (rc == 0) {
-        serve_sleep_ms(SETTLE_S * 1000);
+        bench_sleep_ms(SETTLE_S * 1000);
         serve_tree_mem(r->d.pid, &res->mem);
         res->daemon_fds = serve_count_fds(r->d.pid);
         /* every one answers a cell, all at once */

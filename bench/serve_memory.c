@@ -163,7 +163,7 @@ static int s_setup_ipks(run_t *r, long n, mem_res_t *mem)
                 rc = -1;
                 break;
             }
-            serve_sleep_ms(SETTLE_S * 1000);
+            bench_sleep_ms(SETTLE_S * 1000);
             tree_mem_t t;
             if (serve_tree_mem(r->ipks[0].pid, &t) == 0)
                 mem->ipk_alone = t.total;
@@ -185,7 +185,7 @@ int serve_mode_memory(run_t *r, mem_res_t *mem)
     if (r->o.run_sc) {
         fprintf(stderr, "memory: daemon tree at rest, then %ld conversations holding a "
                         "DataFrame\n", r->o.conversations);
-        serve_sleep_ms(SETTLE_S * 1000);
+        bench_sleep_ms(SETTLE_S * 1000);
         if (serve_tree_mem(r->d.pid, &mem->base) < 0)
             return -1;
         double t0 = bench_now_us();
@@ -193,7 +193,7 @@ int serve_mode_memory(run_t *r, mem_res_t *mem)
             return -1;
         fprintf(stderr, "  %ld conversations started and holding a DataFrame in %.1f s\n",
                 r->o.conversations, (bench_now_us() - t0) / 1e6);
-        serve_sleep_ms(SETTLE_S * 1000);
+        bench_sleep_ms(SETTLE_S * 1000);
         if (serve_tree_mem(r->d.pid, &mem->loaded) < 0)
             return -1;
         mem->conversations = (long)r->nconvs;
@@ -206,7 +206,7 @@ int serve_mode_memory(run_t *r, mem_res_t *mem)
                         "holding the DataFrame\n", r->o.ipykernels);
         if (s_setup_ipks(r, r->o.ipykernels, mem) < 0)
             return -1;
-        serve_sleep_ms(SETTLE_S * 1000);
+        bench_sleep_ms(SETTLE_S * 1000);
         for (size_t i = 0; i < r->nipks; i++) {
             tree_mem_t t;
             if (serve_tree_mem(r->ipks[i].pid, &t) == 0)

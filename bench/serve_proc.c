@@ -98,12 +98,7 @@ long serve_proc_nofile(pid_t pid)
     return v;
 }
 
-void serve_sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR && !bench_interrupted()) {
-    }
-}
+
 static bool s_in_list(const char *list, const char *token)
 {
     size_t len = strlen(token);
@@ -166,7 +161,7 @@ int serve_leftover_cgroups(pid_t zygote)
     if (zygote <= 0)
         return 0;
     for (int i = 0; i < 100 && s_count_cgroups(zygote, false) > 0; i++)
-        serve_sleep_ms(100);
+        bench_sleep_ms(100);
     return s_count_cgroups(zygote, true);
 }
 
@@ -176,8 +171,7 @@ int serve_reap_leftovers(void)
 {
     int left = 0;
     for (int round = 0; round < 50; round++) {
-        while (waitpid(-1, NULL, WNOHANG) > 0) {
-        }
+        bench_reap_orphans();
         proc_t *procs;
         long n = serve_proc_list(&procs);
         int alive = 0;
@@ -194,10 +188,9 @@ int serve_reap_leftovers(void)
         free(procs);
         if (!alive)
             break;
-        serve_sleep_ms(20);
+        bench_sleep_ms(20);
     }
-    while (waitpid(-1, NULL, WNOHANG) > 0) {
-    }
+    bench_reap_orphans();
     return left;
 }
 bool serve_pid_exited(pid_t pid, char *how, size_t how_len)

@@ -71,7 +71,7 @@ static int s_start_round_sc(run_t *r, start_res_t *res)
             }
         }
         serve_conv_stop(r, &h, &c);
-        serve_sleep_ms(r->o.gap_ms);
+        bench_sleep_ms(r->o.gap_ms);
         if (bench_interrupted())
             rc = -1;
     }
@@ -89,7 +89,7 @@ static int s_start_round_sc(run_t *r, start_res_t *res)
         serve_conv_stop(r, &h, &b[i]);
     free(b);
     if (r->o.burst > 0)
-        serve_sleep_ms(1000); /* let the pool refill */
+        bench_sleep_ms(1000); /* let the pool refill */
     serve_hub_free(&h);
     return rc;
 }
