@@ -226,7 +226,8 @@ out:
     }
     if (did_mem && mem.have_sc)
         printf("  PSS per idle conversation with a DataFrame %.2f MiB <= %.0f MiB: %s\n",
-               serve_per_conv_mib(&mem), TARGET_PSS_MIB, s_met(serve_per_conv_mib(&mem) <= TARGET_PSS_MIB));
+               serve_per_conv_mib(&mem), TARGET_PSS_MIB,
+               s_met(serve_per_conv_mib(&mem) <= TARGET_PSS_MIB));
     if (dens.asked)
         printf("  %d live conversations, each answering: %ld started, %ld answered: %s\n",
                TARGET_DENSITY, dens.started, dens.answered,

@@ -13,7 +13,6 @@
 
 #include "bench_cli.h"
 
-
 static void s_usage(FILE *f)
 {
     fprintf(f,

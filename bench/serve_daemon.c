@@ -185,8 +185,8 @@ double serve_daemon_stop(daemon_t *d, int grace_s)
         } else {
             kill(d->pid, SIGTERM); /* also when interrupted: only a clean stop removes
                                       the interpreters' cgroups */
-            for (int i = 0; i < grace_s * 100 && !(exited = serve_pid_exited(d->pid, how, sizeof how));
-                 i++)
+            for (int i = 0;
+                 i < grace_s * 100 && !(exited = serve_pid_exited(d->pid, how, sizeof how)); i++)
                 bench_sleep_ms(10);
             if (!exited)
                 fprintf(stderr, "serve: the daemon did not exit within %d s of SIGTERM; "
@@ -209,8 +209,6 @@ double serve_daemon_stop(daemon_t *d, int grace_s)
 }
 
 /* Whether |token| is one of the comma-separated |list|. */
-/* --------------------------------------------------------------- helpers */
-
 /* Starts a conversation and connects a client to it. *t_reply_us: when
  * the start_reply came. Returns 0, or -1 with c->failure; |startfail|
  * true when the daemon refused (an error reply, not a broken daemon). */
@@ -242,8 +240,8 @@ void serve_conv_stop(run_t *r, hub_t *h, client_t *c)
     serve_client_close(c);
     if (c->id[0] && r->d.cc) {
         char why[600];
-        json_auto_t *reply =
-            serve_daemon_call(&r->d, "stop_request", json_pack("{s:s}", "id", c->id), why, sizeof why);
+        json_auto_t *reply = serve_daemon_call(&r->d, "stop_request",
+                                               json_pack("{s:s}", "id", c->id), why, sizeof why);
         if (!reply)
             fprintf(stderr, "serve: stop_request %s: %s\n", c->id, why);
     }
@@ -251,8 +249,6 @@ void serve_conv_stop(run_t *r, hub_t *h, client_t *c)
 }
 
 /* Launches one ipykernel: temp dir, connection file, process, client. */
-/* ------------------------------------------------------------------ main */
-
 /* The first conversation waits for the zygote's preload; then the pool
  * gets time to fill. */
 int serve_daemon_warm(run_t *r)

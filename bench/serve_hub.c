@@ -242,7 +242,6 @@ static void s_drain(hub_t *h, client_t *c)
     }
 }
 
-
 static void s_hub_tick(hub_t *h, double now)
 {
     char how[64];

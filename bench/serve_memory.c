@@ -88,9 +88,6 @@ int serve_tree_mem(pid_t root, tree_mem_t *out)
     return 0;
 }
 
-/* ---------------------------------------------------------- memory setup */
-
-
 const char *const serve_script_frame[] = {CODE_FRAME, NULL};
 static const char *const s_script_ipk[] = {CODE_IMPORTS, CODE_FRAME, NULL};
 

@@ -98,7 +98,6 @@ long serve_proc_nofile(pid_t pid)
     return v;
 }
 
-
 static bool s_in_list(const char *list, const char *token)
 {
     size_t len = strlen(token);

@@ -20,14 +20,10 @@ static void s_print_pcts_row(const char *label, const bench_samples_t *s, double
            p.p99 / scale);
 }
 
-/* The daemon's --pool as given, or "its default". */
-/* ----------------------------------------------------------------- start */
-
-
 /* One sandcell start: start_request -> connect -> 1+1 -> its reply. The
  * conversation stays in |c| (connected, in |h|). */
-static int s_start_one_sc(run_t *r, hub_t *h, client_t *c, bench_samples_t *total, bench_samples_t *ctrl,
-                          bench_samples_t *after, long *bad)
+static int s_start_one_sc(run_t *r, hub_t *h, client_t *c, bench_samples_t *total,
+                          bench_samples_t *ctrl, bench_samples_t *after, long *bad)
 {
     json_auto_t *req = json_object();
     double t0 = bench_now_us(), t_ctrl;

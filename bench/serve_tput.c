@@ -81,7 +81,6 @@ static int s_tput_window(run_t *r, tput_t *t, double seconds)
     return rc;
 }
 
-
 int serve_mode_tput(run_t *r, tput_res_t *res)
 {
     const int rounds = 2;
@@ -167,9 +166,6 @@ void serve_report_tput(const run_t *r, const tput_res_t *t)
     }
 }
 
-/* ------------------------------------------------------------ round trip */
-
-
 /* One conversation (no cap) and one ipykernel, each warmed up with
  * RTT_WARMUP cells, then RTT_ROUNDS rounds in which each does `1+1` back to
  * back for duration/RTT_ROUNDS seconds, who goes first alternating. A
@@ -196,12 +192,14 @@ int serve_mode_rtt(run_t *r, rtt_res_t *res)
         have_sc = true;
     }
     if (rc == 0 && r->o.run_ipk) {
-        if (serve_ipk_launch(r, &k, &ipk) < 0 || serve_hub_add(&h, &ipk) < 0 || serve_hub_sync(&h, &ipk) < 0)
+        if (serve_ipk_launch(r, &k, &ipk) < 0 || serve_hub_add(&h, &ipk) < 0 ||
+            serve_hub_sync(&h, &ipk) < 0)
             rc = -1;
         have_ipk = true;
     }
     for (int i = 0; i < RTT_WARMUP && rc == 0; i++) {
-        if ((have_sc && serve_hub_settle(&h, bench_now_us() + IPYKERNEL_START_TIMEOUT_S * 1e6) < 0) ||
+        double deadline = bench_now_us() + IPYKERNEL_START_TIMEOUT_S * 1e6;
+        if ((have_sc && serve_hub_settle(&h, deadline) < 0) ||
             (have_sc && serve_hub_exec(&h, &sc, CODE_TRIVIAL, true) < 0) ||
             (have_ipk && serve_hub_exec(&h, &ipk, CODE_TRIVIAL, true) < 0) ||
             serve_hub_settle(&h, bench_now_us() + IPYKERNEL_START_TIMEOUT_S * 1e6) < 0 ||
