@@ -93,6 +93,26 @@ int bench_rm_tree(const char *dir)
     return -1;
 }
 
+void bench_print_log_tail(const char *path, const char *name, size_t max_bytes)
+{
+    FILE *f = path[0] ? fopen(path, "re") : NULL;
+    char *buf = f ? malloc(max_bytes + 1) : NULL;
+    if (!buf) {
+        if (f)
+            fclose(f);
+        return;
+    }
+    long size = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : 0;
+    long from = size > (long)max_bytes ? size - (long)max_bytes : 0;
+    size_t got = fseek(f, from, SEEK_SET) == 0 ? fread(buf, 1, max_bytes, f) : 0;
+    buf[got] = '\0';
+    fclose(f);
+    if (got)
+        fprintf(stderr, "--- end of %s's log ---\n%s%s---\n", name, buf,
+                buf[got - 1] == '\n' ? "" : "\n");
+    free(buf);
+}
+
 int bench_pick_ports(int *ports, size_t n)
 {
     int fds[BENCH_NKINDS * CONN_NCHANNELS];
@@ -467,22 +487,6 @@ int bench_kernel_execute(bench_kernel_t *k, const json_t *content, bool wait_idl
     return 0;
 }
 
-static void s_print_log_tail(const bench_kernel_t *k)
-{
-    FILE *f = k->log_path[0] ? fopen(k->log_path, "r") : NULL;
-    if (!f)
-        return;
-    char buf[2048];
-    long size = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : 0;
-    long from = size > (long)sizeof buf - 1 ? size - (long)sizeof buf + 1 : 0;
-    size_t got = fseek(f, from, SEEK_SET) == 0 ? fread(buf, 1, sizeof buf - 1, f) : 0;
-    buf[got] = '\0';
-    fclose(f);
-    if (got)
-        fprintf(stderr, "--- end of %s's log ---\n%s%s---\n", k->name, buf,
-                buf[got - 1] == '\n' ? "" : "\n");
-}
-
 /* Asks the kernel to shut down and waits up to STOP_GRACE_S for it.
  * Returns true if it exited (not reaped). */
 static bool s_shutdown(bench_kernel_t *k)
@@ -551,7 +555,7 @@ void bench_kernel_stop(bench_kernel_t *k)
         *socks[i] = NULL;
     }
     if (k->failure[0] && !bench_interrupted())
-        s_print_log_tail(k);
+        bench_print_log_tail(k->log_path, k->name, 2047);
     if (bench_rm_tree(k->dir) < 0)
         fprintf(stderr, "bench: could not remove %s: %s\n", k->dir, strerror(errno));
     k->dir[0] = '\0';

@@ -84,6 +84,10 @@ void bench_reap_orphans(void);
  * with errno set. */
 int bench_rm_tree(const char *dir);
 
+/* Prints the last |max_bytes| of the log at |path| (none for "") on
+ * stderr, framed as "--- end of NAME's log ---" ... "---". */
+void bench_print_log_tail(const char *path, const char *name, size_t max_bytes);
+
 /* The default sandcell binary, ../sandcell next to this one: the
  * benchmarks live in bench/ of the build tree, sandcell at its top.
  * Returns 0 or -1. */

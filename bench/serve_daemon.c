@@ -152,22 +152,6 @@ json_t *serve_daemon_call(daemon_t *d, const char *type, json_t *content, char *
     return out;
 }
 
-static void s_print_log_tail(const char *path, const char *name)
-{
-    FILE *f = path[0] ? fopen(path, "re") : NULL;
-    if (!f)
-        return;
-    char buf[3000];
-    long size = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : 0;
-    long from = size > (long)sizeof buf - 1 ? size - (long)sizeof buf + 1 : 0;
-    size_t got = fseek(f, from, SEEK_SET) == 0 ? fread(buf, 1, sizeof buf - 1, f) : 0;
-    buf[got] = '\0';
-    fclose(f);
-    if (got)
-        fprintf(stderr, "--- end of %s's log ---\n%s%s---\n", name, buf,
-                buf[got - 1] == '\n' ? "" : "\n");
-}
-
 /* SIGTERM, up to |grace_s| for a clean exit (it stops every conversation),
  * then SIGKILL to its group. Returns the seconds the clean stop took, or
  * -1. */
@@ -201,7 +185,7 @@ double serve_daemon_stop(daemon_t *d, int grace_s)
         d->pid = -1;
     }
     if ((d->failure[0] && strcmp(d->failure, "interrupted") != 0) || d->ended[0])
-        s_print_log_tail(d->log, "sandcell serve");
+        bench_print_log_tail(d->log, "sandcell serve", 2999);
     if (bench_rm_tree(d->dir) < 0)
         fprintf(stderr, "serve: could not remove %s: %s\n", d->dir, strerror(errno));
     d->dir[0] = '\0';
