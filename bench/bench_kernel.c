@@ -28,10 +28,10 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "bench_wire.h"
 #include "util.h"
 
 #define STOP_GRACE_S 5
-#define MAX_FRAMES 64
 #define MAX_EXTRA_ARGS 16
 
 extern char **environ;
@@ -44,12 +44,6 @@ double bench_now_us(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
-}
-
-static void s_sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
 }
 
 static void s_on_signal(int sig)
@@ -71,6 +65,52 @@ void bench_install_signals(void)
 bool bench_interrupted(void)
 {
     return s_interrupted != 0;
+}
+
+void bench_sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR && !bench_interrupted()) {
+    }
+}
+
+void bench_reap_orphans(void)
+{
+    while (waitpid(-1, NULL, WNOHANG) > 0) {
+    }
+}
+
+static int s_rm_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    (void)st, (void)type, (void)ftw;
+    return remove(path) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+int bench_rm_tree(const char *dir)
+{
+    if (!dir[0] || nftw(dir, s_rm_entry, 16, FTW_DEPTH | FTW_PHYS) == 0 || errno == ENOENT)
+        return 0;
+    return -1;
+}
+
+void bench_print_log_tail(const char *path, const char *name, size_t max_bytes)
+{
+    FILE *f = path[0] ? fopen(path, "re") : NULL;
+    char *buf = f ? malloc(max_bytes + 1) : NULL;
+    if (!buf) {
+        if (f)
+            fclose(f);
+        return;
+    }
+    long size = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : 0;
+    long from = size > (long)max_bytes ? size - (long)max_bytes : 0;
+    size_t got = fseek(f, from, SEEK_SET) == 0 ? fread(buf, 1, max_bytes, f) : 0;
+    buf[got] = '\0';
+    fclose(f);
+    if (got)
+        fprintf(stderr, "--- end of %s's log ---\n%s%s---\n", name, buf,
+                buf[got - 1] == '\n' ? "" : "\n");
+    free(buf);
 }
 
 int bench_pick_ports(int *ports, size_t n)
@@ -289,60 +329,29 @@ int bench_kernel_connect(bench_kernel_t *k, void *ctx)
 int bench_kernel_send(bench_kernel_t *k, void *sock, const char *msg_type,
                       const json_t *content, char *msg_id)
 {
-    json_auto_t *header = header_new(msg_type, k->session, "bench");
-    if (!header)
-        return bench_kernel_fail(k, "out of memory");
-    if (msg_id)
-        snprintf(msg_id, HEADER_ID_LEN + 1, "%s", bench_str(header, "msg_id"));
-    wire_outgoing_t out = {.header = header, .content = content};
-    wire_frames_t frames;
-    proto_err_t err;
-    if (wire_encode(k->signer, &out, &frames, &err) < 0)
-        return bench_kernel_fail(k, "encoding %s: %s", msg_type, proto_err_to_string(err));
-    int rc = 0;
-    for (size_t i = 0; i < frames.n && rc == 0; i++)
-        if (zmq_send(sock, frames.frames[i].data, frames.frames[i].size,
-                     i + 1 < frames.n ? ZMQ_SNDMORE : 0) < 0)
-            rc = bench_kernel_fail(k, "sending %s: %s", msg_type, zmq_strerror(zmq_errno()));
-    wire_frames_clear(&frames);
-    return rc;
+    char why[200];
+    if (bench_wire_send(k->signer, k->session, sock, msg_type, content, msg_id, why,
+                        sizeof why) < 0)
+        return bench_kernel_fail(k, "%s", why);
+    return 0;
 }
 
 int bench_kernel_recv(bench_kernel_t *k, void *sock, wire_msg_t *out, double *t_us)
 {
-    zmq_msg_t parts[MAX_FRAMES];
-    wire_frame_t views[MAX_FRAMES];
-    size_t n = 0;
-    bool more = true, overflow = false;
-    int rc = 1;
-    while (more) {
-        zmq_msg_t spare, *m = n < MAX_FRAMES ? &parts[n] : &spare;
-        zmq_msg_init(m);
-        if (zmq_msg_recv(m, sock, n == 0 ? ZMQ_DONTWAIT : 0) < 0) {
-            int e = zmq_errno();
-            zmq_msg_close(m);
-            rc = e == EAGAIN && n == 0 ? 0 : bench_kernel_fail(k, "recv: %s", zmq_strerror(e));
-            break;
-        }
-        more = zmq_msg_more(m);
-        if (m == &spare) {
-            overflow = true;
-            zmq_msg_close(m);
-        } else {
-            views[n] = (wire_frame_t){zmq_msg_data(m), zmq_msg_size(m)};
-            n++;
-        }
+    bench_wire_err_t err;
+    int rc = bench_wire_recv(k->signer, sock, out, t_us, &err);
+    if (rc >= 0)
+        return rc;
+    switch (err.fault) {
+    case BENCH_WIRE_RECV_FAILED:
+        return bench_kernel_fail(k, "recv: %s", zmq_strerror(err.zmq_errno));
+    case BENCH_WIRE_TOO_MANY_FRAMES:
+        return bench_kernel_fail(k, "a message of more than %d frames", BENCH_WIRE_MAX_FRAMES);
+    case BENCH_WIRE_UNDECODABLE:
+    default:
+        return bench_kernel_fail(k, "undecodable message from the kernel: %s",
+                                 proto_err_to_string(err.proto));
     }
-    *t_us = bench_now_us();
-    if (rc == 1 && overflow)
-        rc = bench_kernel_fail(k, "a message of more than %d frames", MAX_FRAMES);
-    proto_err_t err;
-    if (rc == 1 && wire_decode(k->signer, views, n, out, &err) < 0)
-        rc = bench_kernel_fail(k, "undecodable message from the kernel: %s",
-                               proto_err_to_string(err));
-    for (size_t i = 0; i < n; i++)
-        zmq_msg_close(&parts[i]);
-    return rc;
 }
 
 bool bench_kernel_exited(const bench_kernel_t *k, char *how, size_t how_len)
@@ -478,28 +487,6 @@ int bench_kernel_execute(bench_kernel_t *k, const json_t *content, bool wait_idl
     return 0;
 }
 
-static void s_print_log_tail(const bench_kernel_t *k)
-{
-    FILE *f = k->log_path[0] ? fopen(k->log_path, "r") : NULL;
-    if (!f)
-        return;
-    char buf[2048];
-    long size = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : 0;
-    long from = size > (long)sizeof buf - 1 ? size - (long)sizeof buf + 1 : 0;
-    size_t got = fseek(f, from, SEEK_SET) == 0 ? fread(buf, 1, sizeof buf - 1, f) : 0;
-    buf[got] = '\0';
-    fclose(f);
-    if (got)
-        fprintf(stderr, "--- end of %s's log ---\n%s%s---\n", k->name, buf,
-                buf[got - 1] == '\n' ? "" : "\n");
-}
-
-static int s_rm_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-    (void)st, (void)type, (void)ftw;
-    return remove(path) < 0 && errno != ENOENT ? -1 : 0;
-}
-
 /* Asks the kernel to shut down and waits up to STOP_GRACE_S for it.
  * Returns true if it exited (not reaped). */
 static bool s_shutdown(bench_kernel_t *k)
@@ -516,7 +503,7 @@ static bool s_shutdown(bench_kernel_t *k)
                 fprintf(stderr, "bench: %s %s after shutdown_request\n", k->name, how);
             return true;
         }
-        s_sleep_ms(10);
+        bench_sleep_ms(10);
     }
     fprintf(stderr, "bench: %s did not exit within %d s of shutdown_request; killing it\n",
             k->name, STOP_GRACE_S);
@@ -531,7 +518,7 @@ static void s_kill_group(bench_kernel_t *k, bool leader_exited)
     for (int i = 0; leader_exited && i < 100 && kill(-k->pid, 0) == 0; i++) {
         while (waitpid(-k->pid, NULL, WNOHANG) > 0) {
         }
-        s_sleep_ms(10);
+        bench_sleep_ms(10);
     }
     if (leader_exited && kill(-k->pid, 0) == 0)
         fprintf(stderr, "bench: %s left processes behind after it exited; killing them\n",
@@ -543,7 +530,7 @@ static void s_kill_group(bench_kernel_t *k, bool leader_exited)
         if (r < 0)
             break; /* ECHILD: nothing of the group is ours to reap */
         if (r == 0)
-            s_sleep_ms(10);
+            bench_sleep_ms(10);
     }
     k->pid = -1;
 }
@@ -568,8 +555,8 @@ void bench_kernel_stop(bench_kernel_t *k)
         *socks[i] = NULL;
     }
     if (k->failure[0] && !bench_interrupted())
-        s_print_log_tail(k);
-    if (k->dir[0] && nftw(k->dir, s_rm_entry, 16, FTW_DEPTH | FTW_PHYS) < 0)
+        bench_print_log_tail(k->log_path, k->name, 2047);
+    if (bench_rm_tree(k->dir) < 0)
         fprintf(stderr, "bench: could not remove %s: %s\n", k->dir, strerror(errno));
     k->dir[0] = '\0';
     signer_destroy(&k->signer);

@@ -71,6 +71,23 @@ void bench_install_signals(void);
 /* True once one of those signals arrived. */
 bool bench_interrupted(void);
 
+/* Sleeps |ms| milliseconds; an interrupt (see above) cuts it short, other
+ * signals do not. */
+void bench_sleep_ms(long ms);
+
+/* Reaps whatever orphans of the kernels were handed to us (we are a
+ * subreaper), so none is left as a zombie. Never blocks. */
+void bench_reap_orphans(void);
+
+/* Removes |dir| and everything below it, not following symlinks; a
+ * missing entry is not an error. Does nothing for "". Returns 0, or -1
+ * with errno set. */
+int bench_rm_tree(const char *dir);
+
+/* Prints the last |max_bytes| of the log at |path| (none for "") on
+ * stderr, framed as "--- end of NAME's log ---" ... "---". */
+void bench_print_log_tail(const char *path, const char *name, size_t max_bytes);
+
 /* The default sandcell binary, ../sandcell next to this one: the
  * benchmarks live in bench/ of the build tree, sandcell at its top.
  * Returns 0 or -1. */

@@ -34,8 +34,10 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "bench_cli.h"
 #include "bench_kernel.h"
 #include "bench_stats.h"
+#include "bench_wire.h"
 #include "wire.h"
 
 #define IDLE_CODE "1+1"
@@ -43,7 +45,6 @@
 #define IDLE_START_TIMEOUT_S 60
 #define IDLE_CELL_TIMEOUT_S 30
 #define IDLE_STOP_GRACE_S 10
-#define IDLE_MAX_FRAMES 64
 
 typedef struct {
     long count, idle;
@@ -62,12 +63,6 @@ typedef struct {
     signer_t *signer;   /* owned */
     char session[HEADER_ID_LEN + 1];
 } daemon_t;
-
-static void s_sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
 
 static void s_usage(FILE *f)
 {
@@ -95,14 +90,11 @@ static int s_parse_args(int argc, char **argv, options_t *o)
     *o = (options_t){.count = 2000, .idle = 150};
     int c;
     while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
-        char *end;
         long *target = c == 'i' ? &o->idle : &o->count;
         switch (c) {
         case 'i':
         case 'n':
-            errno = 0;
-            *target = strtol(optarg, &end, 10);
-            if (errno || *end || *target < (c == 'i' ? 0 : 1) || *target > 10000000) {
+            if (!bench_cli_long(optarg, c == 'i' ? 0 : 1, 10000000, target)) {
                 fprintf(stderr, "idle: --%s wants a %s integer\n", c == 'i' ? "idle" : "count",
                         c == 'i' ? "non-negative" : "positive");
                 return -1;
@@ -117,19 +109,11 @@ static int s_parse_args(int argc, char **argv, options_t *o)
         case 'J':
             o->journal = true;
             break;
-        case 'h':
-            s_usage(stdout);
-            return 1;
         default:
-            s_usage(stderr);
-            return -1;
+            return bench_cli_other(c, s_usage);
         }
     }
-    if (optind < argc) {
-        s_usage(stderr);
-        return -1;
-    }
-    return 0;
+    return bench_cli_no_operands(argc, s_usage);
 }
 
 /* Forks and execs `sandcell serve` in its own process group, its output
@@ -183,7 +167,7 @@ static int s_daemon_connect(daemon_t *d, void *ctx)
     for (int i = 0; i < IDLE_START_TIMEOUT_S * 100 && !rt && !bench_interrupted(); i++) {
         rt = json_load_file(d->runtime_path, 0, NULL);
         if (!rt)
-            s_sleep_ms(10);
+            bench_sleep_ms(10);
     }
     if (!rt) {
         fprintf(stderr, "idle: no runtime file from the daemon\n");
@@ -211,39 +195,20 @@ static int s_daemon_connect(daemon_t *d, void *ctx)
 /* One control request; returns its reply's content (new reference) or NULL. */
 static json_t *s_control(daemon_t *d, const char *msg_type, json_t *content)
 {
-    json_auto_t *header = header_new(msg_type, d->session, "bench");
-    wire_outgoing_t out = {.header = header, .content = content};
-    wire_frames_t frames;
-    proto_err_t err;
-    if (wire_encode(d->signer, &out, &frames, &err) < 0)
+    char why[200];
+    if (bench_wire_send(d->signer, d->session, d->control, msg_type, content, NULL, why,
+                        sizeof why) < 0)
         return NULL;
-    for (size_t i = 0; i < frames.n; i++)
-        zmq_send(d->control, frames.frames[i].data, frames.frames[i].size,
-                 i + 1 < frames.n ? ZMQ_SNDMORE : 0);
-    wire_frames_clear(&frames);
     zmq_pollitem_t item = {d->control, 0, ZMQ_POLLIN, 0};
     if (zmq_poll(&item, 1, IDLE_START_TIMEOUT_S * 1000) <= 0)
         return NULL;
-    zmq_msg_t parts[IDLE_MAX_FRAMES];
-    wire_frame_t views[IDLE_MAX_FRAMES];
-    size_t n = 0;
-    bool more = true;
-    while (more && n < IDLE_MAX_FRAMES) {
-        zmq_msg_init(&parts[n]);
-        if (zmq_msg_recv(&parts[n], d->control, 0) < 0)
-            break;
-        more = zmq_msg_more(&parts[n]);
-        views[n] = (wire_frame_t){zmq_msg_data(&parts[n]), zmq_msg_size(&parts[n])};
-        n++;
-    }
     wire_msg_t msg;
-    json_t *reply = NULL;
-    if (!more && wire_decode(d->signer, views, n, &msg, &err) == 0) {
-        reply = json_incref(msg.content);
-        wire_msg_clear(&msg);
-    }
-    for (size_t i = 0; i < n; i++)
-        zmq_msg_close(&parts[i]);
+    double t_us;
+    bench_wire_err_t err;
+    if (bench_wire_recv(d->signer, d->control, &msg, &t_us, &err) != 1)
+        return NULL;
+    json_t *reply = json_incref(msg.content);
+    wire_msg_clear(&msg);
     return reply;
 }
 
@@ -272,12 +237,6 @@ static int s_start_conversation(daemon_t *d, bench_kernel_t *k)
     return k->signer ? 0 : -1;
 }
 
-static int s_rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st, (void)flag, (void)ftw;
-    return remove(path);
-}
-
 /* SIGTERM, up to IDLE_STOP_GRACE_S for the daemon to exit, then SIGKILL to
  * its group; closes the client and removes the temp dir. */
 static void s_daemon_stop(daemon_t *d)
@@ -291,7 +250,7 @@ static void s_daemon_stop(daemon_t *d)
         for (int i = 0; i < IDLE_STOP_GRACE_S * 100 && !exited; i++) {
             exited = waitpid(d->pid, NULL, WNOHANG) == d->pid;
             if (!exited)
-                s_sleep_ms(10);
+                bench_sleep_ms(10);
         }
         if (!exited) {
             fprintf(stderr, "idle: the daemon did not exit on SIGTERM; killing it\n");
@@ -300,9 +259,8 @@ static void s_daemon_stop(daemon_t *d)
         }
         d->pid = -1;
     }
-    while (waitpid(-1, NULL, WNOHANG) > 0) {
-    }
-    if (d->dir[0] && nftw(d->dir, s_rm_entry, 16, FTW_DEPTH | FTW_PHYS) < 0)
+    bench_reap_orphans();
+    if (bench_rm_tree(d->dir) < 0)
         fprintf(stderr, "idle: could not remove %s: %s\n", d->dir, strerror(errno));
     d->dir[0] = '\0';
     signer_destroy(&d->signer);
@@ -370,7 +328,7 @@ int main(int argc, char **argv)
         goto out;
     fprintf(stderr, "idle: measured conversation ready %.1f s after the first start\n",
             (bench_now_us() - t0) / 1e6);
-    s_sleep_ms(2000);
+    bench_sleep_ms(2000);
     if (s_run_cells(&k, IDLE_WARMUP, NULL, NULL) < 0 ||
         s_run_cells(&k, opt.count, &reply, &idle) < 0)
         goto out;

@@ -38,6 +38,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "bench_cli.h"
 #include "bench_kernel.h"
 #include "bench_stats.h"
 #include "wire.h"
@@ -148,10 +149,7 @@ static void s_usage(FILE *f)
 
 static int s_parse_count(const char *flag, long *out)
 {
-    char *end;
-    errno = 0;
-    *out = strtol(optarg, &end, 10);
-    if (errno || *end || *out < 1 || *out > 10000000) {
+    if (!bench_cli_long(optarg, 1, 10000000, out)) {
         fprintf(stderr, "jail: %s wants a positive integer\n", flag);
         return -1;
     }
@@ -199,19 +197,11 @@ static int s_parse_args(int argc, char **argv, options_t *o)
         case 'S':
             o->samples = optarg;
             break;
-        case 'h':
-            s_usage(stdout);
-            return 1;
         default:
-            s_usage(stderr);
-            return -1;
+            return bench_cli_other(c, s_usage);
         }
     }
-    if (optind < argc) {
-        s_usage(stderr);
-        return -1;
-    }
-    return 0;
+    return bench_cli_no_operands(argc, s_usage);
 }
 
 /* Writes every measurement, in the order taken, as CSV. Returns 0 or -1
@@ -445,14 +435,6 @@ static void s_run_rounds(subject_t *ss, const cells_t *cells, const options_t *o
     }
 }
 
-/* Reaps whatever orphans of the kernels were handed to us (we are a
- * subreaper), so none is left as a zombie when we exit. */
-static void s_reap_orphans(void)
-{
-    while (waitpid(-1, NULL, WNOHANG) > 0) {
-    }
-}
-
 int main(int argc, char **argv)
 {
     options_t opt;
@@ -510,7 +492,7 @@ int main(int argc, char **argv)
     }
     if (ctx)
         zmq_ctx_term(ctx);
-    s_reap_orphans();
+    bench_reap_orphans();
     if (!bench_interrupted()) {
         if (opt.samples && s_write_samples(opt.samples, ss) < 0)
             status = status ? status : 1;

@@ -31,6 +31,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "bench_cli.h"
 #include "bench_kernel.h"
 #include "bench_stats.h"
 #include "wire.h"
@@ -116,12 +117,9 @@ static int s_parse_args(int argc, char **argv, options_t *o)
     *o = (options_t){.count = 2000, .run = {true, true}};
     int c;
     while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
-        char *end;
         switch (c) {
         case 'n':
-            errno = 0;
-            o->count = strtol(optarg, &end, 10);
-            if (errno || *end || o->count < 1 || o->count > 10000000) {
+            if (!bench_cli_long(optarg, 1, 10000000, &o->count)) {
                 fprintf(stderr, "rtt: --count wants a positive integer\n");
                 return -1;
             }
@@ -143,19 +141,11 @@ static int s_parse_args(int argc, char **argv, options_t *o)
         case 'S':
             o->samples = optarg;
             break;
-        case 'h':
-            s_usage(stdout);
-            return 1;
         default:
-            s_usage(stderr);
-            return -1;
+            return bench_cli_other(c, s_usage);
         }
     }
-    if (optind < argc) {
-        s_usage(stderr);
-        return -1;
-    }
-    return 0;
+    return bench_cli_no_operands(argc, s_usage);
 }
 
 /* Writes every measurement, in the order taken, as CSV. Returns 0 or -1
@@ -329,14 +319,6 @@ static long s_run_rounds(subject_t *ss, size_t n, long count)
     return rounds;
 }
 
-/* Reaps whatever orphans of the kernels were handed to us (we are a
- * subreaper), so none is left as a zombie when we exit. */
-static void s_reap_orphans(void)
-{
-    while (waitpid(-1, NULL, WNOHANG) > 0) {
-    }
-}
-
 int main(int argc, char **argv)
 {
     options_t opt;
@@ -380,7 +362,7 @@ int main(int argc, char **argv)
     }
     if (ctx)
         zmq_ctx_term(ctx);
-    s_reap_orphans();
+    bench_reap_orphans();
     if (!bench_interrupted()) {
         if (opt.samples && s_write_samples(opt.samples, ss, n) < 0)
             status = status ? status : 1;
