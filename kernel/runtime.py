@@ -75,7 +75,8 @@ STREAM_MAX = 8192           # characters buffered before a stream is sent anyway
 _FLAGS = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
 _MISSING = object()
 
-_session = types.SimpleNamespace(allow_stdin=False, loop=None, streams={})
+_session = types.SimpleNamespace(allow_stdin=False, loop=None, streams={}, prepared=False,
+                                 kernel_info=None, warm_up_count=0, saved_streams=None)
 
 
 # ---------------------------------------------------------------- records
@@ -1028,43 +1029,7 @@ def preload(modules):
             failures.append((name, f"{type(exc).__name__}: {exc}"))
     _use_inline_backend()
     _warm_up()
-    gc.collect()
-    _fill_pools()
     return failures
-
-
-_POOL_FILLERS = []
-
-
-def _fill_pools():
-    """Zygote, just before it forks: take the free blocks of pymalloc's partly
-    used pools.  A forked interpreter allocates from those pools first, and
-    every block it takes there copies a page the zygote shares with all the
-    others; with them taken, its objects go to pools of its own.  The free
-    blocks per size class come from sys._debugmallocstats(), which writes
-    to the C stderr (fd 2), so fd 2 points at a memfd meanwhile."""
-    try:
-        with os.fdopen(os.memfd_create("sandcell-mallocstats"), "w+b") as f:
-            saved = os.dup(2)
-            try:
-                os.dup2(f.fileno(), 2)
-                sys._debugmallocstats()
-            finally:
-                os.dup2(saved, 2)
-                os.close(saved)
-            f.seek(0)
-            text = f.read().decode("ascii", "replace")
-    except (AttributeError, OSError):
-        return
-    for line in text.splitlines():
-        fields = line.split()
-        if len(fields) != 5 or not all(f.isdigit() for f in fields):
-            continue
-        size, avail = int(fields[1]), int(fields[4])
-        if size == 32:
-            _POOL_FILLERS.extend(i + 0.5 for i in range(avail))       # a float is 24 bytes
-        elif size >= 48:
-            _POOL_FILLERS.extend(b"\0" * (size - 33) for _ in range(avail))  # bytes: 33 + n
 
 
 def _warm_up():
@@ -1110,25 +1075,102 @@ def usage():
 
 
 def child_init():
-    """Forked interpreter, once: fresh random state, a fresh __main__, our
-    streams, input() and display.  Returns the kernel_info_reply fields."""
+    """Forked interpreter, once: fresh random state and our streams (the rest
+    of an interpreter's state, prepare_interpreter(), normally comes from the
+    zygote).  Returns the kernel_info_reply fields."""
     random.seed(os.urandom(32))
     numpy = sys.modules.get("numpy")
     if numpy is not None:
         numpy.random.seed([int.from_bytes(os.urandom(4), "little") for _ in range(8)])
-    main = sys.modules.setdefault("__main__", types.ModuleType("__main__"))
-    namespace = vars(main)
-    namespace.clear()
-    namespace.update(__name__="__main__", __doc__=None, __package__=None, __loader__=None,
-                     __spec__=None, __builtins__=builtins)
-    _session.streams = {"stdout": _Stream("stdout"), "stderr": _Stream("stderr")}
+    if not _session.prepared:
+        prepare_interpreter()
     sys.stdout, sys.stderr = _session.streams["stdout"], _session.streams["stderr"]
+    return _session.kernel_info
+
+
+def prepare_interpreter():
+    """What every interpreter starts with and is the same in all: a fresh
+    __main__, our streams (not yet installed as sys.stdout and sys.stderr),
+    input(), display and the IPython shim, the inline backend and the
+    kernel_info_reply fields.  The zygote does it once, before it forks, so
+    that none of it is written again (and so copied) in every interpreter;
+    child_init() does it if the zygote did not."""
+    _fresh_main()
+    _session.streams = {"stdout": _Stream("stdout"), "stderr": _Stream("stderr")}
     builtins.display = display
     builtins.input = _input
     getpass.getpass = _getpass
     _install_ipython_shim()
     _use_inline_backend()
-    return _kernel_info()
+    _session.kernel_info = _kernel_info()
+    _session.prepared = True
+
+
+def _fresh_main():
+    main = sys.modules.setdefault("__main__", types.ModuleType("__main__"))
+    namespace = vars(main)
+    namespace.clear()
+    namespace.update(__name__="__main__", __doc__=None, __package__=None, __loader__=None,
+                     __spec__=None, __builtins__=builtins)
+
+
+# Zygote: the cells run through handle() (the worker's request path, C
+# included) before it forks, WARM_UP_ROUNDS times each.  CPython 3.11
+# quickens a code object after a few calls and specialises its instructions
+# in place, and pandas, numpy and the runtime fill caches on first use: done
+# here, those writes are made once and shared, instead of copying the pages
+# of the code objects and caches into every interpreter.  They cover what
+# nearly every conversation does: an expression, print, a small DataFrame
+# made and shown, an error.
+WARM_UP_ROUNDS = 10
+_WARM_UP_CELLS = (
+    "1 + 1",
+    "print('warm-up')",
+    "import pandas as pd\n"
+    "df = pd.DataFrame({'x': range(100), 'y': [i * 0.5 for i in range(100)],\n"
+    "                   's': [f'r{i}' for i in range(100)]})\n"
+    "df.head()",
+    "df.describe()",
+    "df['y'].sum()",
+    "1 / 0",
+)
+
+
+def warm_up_requests():
+    """Zygote: the execute requests (JSON texts) of one warm-up round, or []
+    if pandas was not preloaded.  Their output goes nowhere (the worker
+    discards what is sent before there is a channel); settle() undoes what
+    they leave."""
+    if "pandas" not in sys.modules:
+        return []
+    if _session.saved_streams is None:
+        _session.saved_streams = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _session.streams["stdout"], _session.streams["stderr"]
+    requests = []
+    for code in _WARM_UP_CELLS:
+        _session.warm_up_count += 1
+        requests.append(json.dumps({
+            "op": "execute", "code": code, "silent": False, "store_history": True,
+            "user_expressions": {}, "allow_stdin": False,
+            "execution_count": _session.warm_up_count}))
+    return requests
+
+
+def settle():
+    """Zygote, after the warm-up, before gc.freeze() and the first fork: undo
+    what the warm-up left (its variables, its cells in linecache, sys.stdout)
+    and collect.  (The worker then takes the free blocks of pymalloc and
+    malloc, so that an interpreter's objects land on pages of its own.)"""
+    if _session.saved_streams is not None:
+        sys.stdout, sys.stderr = _session.saved_streams
+        _session.saved_streams = None
+    for stream in _session.streams.values():
+        stream._parts, stream._size, stream._last_send = [], 0, -math.inf
+    for filename in [name for name in linecache.cache if name.startswith("<cell ")]:
+        del linecache.cache[filename]
+    _session.allow_stdin = False
+    _fresh_main()
+    gc.collect()
 
 
 _HANDLERS = {"execute": _execute, "complete": _complete, "inspect": _inspect,
