@@ -230,6 +230,14 @@ static char *s_handle_request(const char *request, size_t len);
  * cell, their output discarded (runtime.warm_up_requests), then
  * runtime.settle (undo, collect, take pymalloc's free blocks). What is
  * written here is not written, and so not copied, in each interpreter. */
+static void s_call_quietly(const char *name)
+{
+    PyObject *r = PyObject_CallMethod(s_runtime, name, NULL);
+    if (!r)
+        PyErr_Print();
+    Py_XDECREF(r);
+}
+
 static void s_prepare_children(void)
 {
     PyObject *r = PyObject_CallMethod(s_runtime, "prepare_interpreter", NULL);
@@ -244,6 +252,8 @@ static void s_prepare_children(void)
     for (long i = 0; i < n; i++) {
         PyObject *requests = PyObject_CallMethod(s_runtime, "warm_up_requests", NULL);
         Py_ssize_t count = requests && PyList_Check(requests) ? PyList_GET_SIZE(requests) : 0;
+        if (i == 0 && count > 0)
+            s_call_quietly("trace_code");
         for (Py_ssize_t j = 0; j < count; j++) {
             Py_ssize_t len;
             const char *text = PyUnicode_AsUTF8AndSize(PyList_GET_ITEM(requests, j), &len);
@@ -251,6 +261,12 @@ static void s_prepare_children(void)
         }
         Py_XDECREF(requests);
         PyErr_Clear();
+        if (i == 0 && count > 0) {
+            /* The copies of the code that ran go to fresh pages. */
+            s_take_pymalloc_blocks();
+            s_take_malloc_chunks();
+            s_call_quietly("relocate_code");
+        }
     }
     s_warming = false;
     r = PyObject_CallMethod(s_runtime, "settle", NULL);
