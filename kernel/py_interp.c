@@ -254,6 +254,7 @@ static void s_prepare_children(void)
         Py_ssize_t count = requests && PyList_Check(requests) ? PyList_GET_SIZE(requests) : 0;
         if (i == 0 && count > 0)
             s_call_quietly("trace_code");
+        s_call_quietly("warm_up_ready");
         for (Py_ssize_t j = 0; j < count; j++) {
             Py_ssize_t len;
             const char *text = PyUnicode_AsUTF8AndSize(PyList_GET_ITEM(requests, j), &len);

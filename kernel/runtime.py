@@ -1079,14 +1079,28 @@ def child_init():
     """Forked interpreter, once: fresh random state and our streams (the rest
     of an interpreter's state, prepare_interpreter(), normally comes from the
     zygote).  Returns the kernel_info_reply fields."""
-    random.seed(os.urandom(32))
-    numpy = sys.modules.get("numpy")
-    if numpy is not None:
-        numpy.random.seed([int.from_bytes(os.urandom(4), "little") for _ in range(8)])
+    _reseed()
     if not _session.prepared:
         prepare_interpreter()
     sys.stdout, sys.stderr = _session.streams["stdout"], _session.streams["stderr"]
     return _session.kernel_info
+
+
+def _reseed():
+    random.seed(os.urandom(32))
+    numpy = sys.modules.get("numpy")
+    if numpy is not None:
+        numpy.random.seed([int.from_bytes(os.urandom(4), "little") for _ in range(8)])
+
+
+def warm_up_ready():
+    """Zygote, in each warm-up round: what an interpreter runs before its
+    first request -- reseeding and the ready record the worker encodes --
+    so that this code is quickened and relocated too.  Reseeding the zygote
+    does not matter: every interpreter reseeds itself."""
+    _reseed()
+    return json.dumps({"type": "ready", "content": _session.kernel_info,
+                       "preload": preload_versions(), "usage": usage()})
 
 
 def prepare_interpreter():
