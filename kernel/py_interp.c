@@ -343,27 +343,22 @@ static char *s_strdup_py(PyObject *str)
     return s ? strdup(s) : NULL;
 }
 
-/* Replaces os.environ (and so the C environment) with |env|. */
+/* Makes os.environ (and so the C environment) |env|: runtime.set_environment
+ * changes only the variables that differ, so that few of the zygote's
+ * objects are written. */
 static int s_set_environment(const char *const *env)
 {
-    PyObject *os = PyImport_ImportModule("os");
-    PyObject *environ = os ? PyObject_GetAttrString(os, "environ") : NULL;
-    PyObject *r = environ ? PyObject_CallMethod(environ, "clear", NULL) : NULL;
-    int rc = r ? 0 : -1;
-    Py_XDECREF(r);
+    PyObject *list = PyList_New(0);
+    int rc = list ? 0 : -1;
     for (size_t i = 0; rc == 0 && env[i]; i++) {
-        const char *eq = strchr(env[i], '=');
-        if (!eq)
-            continue;
-        PyObject *key = PyUnicode_FromStringAndSize(env[i], eq - env[i]);
-        PyObject *value = PyUnicode_FromString(eq + 1);
-        rc = key && value ? PyObject_SetItem(environ, key, value) : -1;
-        Py_XDECREF(key);
-        Py_XDECREF(value);
+        PyObject *item = PyUnicode_FromString(env[i]);
+        rc = item ? PyList_Append(list, item) : -1;
+        Py_XDECREF(item);
     }
-    Py_XDECREF(environ);
-    Py_XDECREF(os);
-    return rc;
+    PyObject *r = rc == 0 ? PyObject_CallMethod(s_runtime, "set_environment", "O", list) : NULL;
+    Py_XDECREF(list);
+    Py_XDECREF(r);
+    return r ? 0 : -1;
 }
 
 static char *s_child_init(channel_t *chan, const char *const *env)
@@ -374,8 +369,9 @@ static char *s_child_init(channel_t *chan, const char *const *env)
         return s_fail("setting the environment");
     /* The zygote ignores SIGINT (a terminal's Ctrl-C is not for it), and
      * Python leaves an ignored SIGINT alone; an interpreter wants it as
-     * KeyboardInterrupt. */
-    PyObject *signal_mod = PyImport_ImportModule("signal");
+     * KeyboardInterrupt. (_signal, not signal: its wrapper would make
+     * an enum of the old handler, running and so copying enum's code.) */
+    PyObject *signal_mod = PyImport_ImportModule("_signal");
     PyObject *handler = signal_mod ? PyObject_GetAttrString(signal_mod, "default_int_handler") : NULL;
     PyObject *r = handler ? PyObject_CallMethod(signal_mod, "signal", "iO", SIGINT, handler) : NULL;
     Py_XDECREF(r);

@@ -1086,6 +1086,22 @@ def child_init():
     return _session.kernel_info
 
 
+def set_environment(entries):
+    """Make os.environ (and the C environment) exactly `entries`, a list of
+    "NAME=value" texts (entries without "=" are ignored), changing only the
+    variables that differ."""
+    wanted = {}
+    for entry in entries:
+        name, eq, value = entry.partition("=")
+        if eq:
+            wanted[name] = value
+    for name in [name for name in os.environ if name not in wanted]:
+        del os.environ[name]
+    for name, value in wanted.items():
+        if os.environ.get(name) != value:
+            os.environ[name] = value
+
+
 def _reseed():
     random.seed(os.urandom(32))
     numpy = sys.modules.get("numpy")
@@ -1099,6 +1115,7 @@ def warm_up_ready():
     so that this code is quickened and relocated too.  Reseeding the zygote
     does not matter: every interpreter reseeds itself."""
     _reseed()
+    set_environment([f"{name}={value}" for name, value in os.environ.items()])
     return json.dumps({"type": "ready", "content": _session.kernel_info,
                        "preload": preload_versions(), "usage": usage()})
 
