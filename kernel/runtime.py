@@ -1222,11 +1222,16 @@ def relocate_code():
             copies[id(code)] = code.replace(co_consts=consts)
         return copies[id(code)]
 
-    functions = [obj for obj in gc.get_objects()
-                 if type(obj) is types.FunctionType and id(obj.__code__) in ran]
-    for function in functions:
-        function.__code__ = copy(function.__code__)
-    return len(functions)
+    functions = {}
+    for obj in gc.get_objects():
+        if type(obj) is types.FunctionType and id(obj.__code__) in ran:
+            functions.setdefault(id(obj.__code__), []).append(obj)
+    # In the order they first ran: what every cell runs comes first, what
+    # only some run (describe(), a traceback) after it, on other pages.
+    for key in ran:
+        for function in functions.get(key, ()):
+            function.__code__ = copy(function.__code__)
+    return sum(len(group) for group in functions.values())
 
 
 def settle():
