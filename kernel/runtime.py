@@ -1154,7 +1154,7 @@ def _fresh_main():
 # of the code objects and caches into every interpreter.  They cover what
 # nearly every conversation does: an expression, print, a small DataFrame
 # made and shown, an error.
-WARM_UP_ROUNDS = 10
+WARM_UP_ROUNDS = 20
 _WARM_UP_CELLS = (
     "1 + 1",
     "print('warm-up')",
