@@ -1115,7 +1115,9 @@ def warm_up_ready():
     so that this code is quickened and relocated too.  Reseeding the zygote
     does not matter: every interpreter reseeds itself."""
     _reseed()
-    set_environment([f"{name}={value}" for name, value in os.environ.items()])
+    entries = [f"{name}={value}" for name, value in os.environ.items()]
+    set_environment(entries + ["SANDCELL_WARM_UP=1"])    # one set,
+    set_environment(entries)                              # one removed
     return json.dumps({"type": "ready", "content": _session.kernel_info,
                        "preload": preload_versions(), "usage": usage()})
 
