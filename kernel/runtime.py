@@ -1241,6 +1241,7 @@ def settle():
     what the warm-up left (its variables, its cells in linecache, sys.stdout)
     and collect.  (The worker then takes the free blocks of pymalloc and
     malloc, so that an interpreter's objects land on pages of its own.)"""
+    sys.setprofile(None)    # in case a warm-up round failed before relocate_code()
     if _session.saved_streams is not None:
         sys.stdout, sys.stderr = _session.saved_streams
         _session.saved_streams = None
