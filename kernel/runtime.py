@@ -1109,12 +1109,25 @@ def _reseed():
         numpy.random.seed([int.from_bytes(os.urandom(4), "little") for _ in range(8)])
 
 
+# What the standard library registers with os.register_at_fork() to run in
+# a child (random's reseeding runs in _reseed()).  In the single-threaded
+# zygote they change nothing: they reset the locks and thread table of a
+# process whose only thread is the one running them.
+_AFTER_FORK_HOOKS = (("threading", "_after_fork"),
+                     ("logging", "_after_at_fork_child_reinit_locks"))
+
+
 def warm_up_ready():
     """Zygote, in each warm-up round: what an interpreter runs before its
-    first request -- reseeding and the ready record the worker encodes --
+    first request -- the after-fork hooks, reseeding, the environment and
+    the ready record the worker encodes --
     so that this code is quickened and relocated too.  Reseeding the zygote
     does not matter: every interpreter reseeds itself."""
     _reseed()
+    for module, name in _AFTER_FORK_HOOKS:
+        hook = getattr(sys.modules.get(module), name, None)
+        if hook is not None:
+            hook()
     entries = [f"{name}={value}" for name, value in os.environ.items()]
     set_environment(entries + ["SANDCELL_WARM_UP=1"])    # one set,
     set_environment(entries)                              # one removed
