@@ -7,7 +7,12 @@
  * sandcell_runtime_source) does the cell semantics; this file only moves
  * records between it and the channel through a builtin module _sandcell:
  *   _sandcell.send(text)  one record out (the GIL is released meanwhile)
- *   _sandcell.recv()      one record in; a signal raises KeyboardInterrupt */
+ *   _sandcell.recv()      one record in; a signal raises KeyboardInterrupt
+ *
+ * The zygote also does, before it forks, what would otherwise be written
+ * (and so copied page by page) in every interpreter: warm-up cells through
+ * the request path, the code they ran copied together, and the free blocks
+ * of pymalloc and malloc taken (docs/internals.md). */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
@@ -140,7 +145,6 @@ static PyObject *s_load_runtime(void)
     return mod;
 }
 
-
 /* The blocks and chunks the zygote takes before it forks (never freed). */
 static struct {
     void **items;
@@ -185,7 +189,11 @@ static size_t s_take_pymalloc_blocks(void)
         if (sscanf(line, "%u %u %lu %lu %lu %c", &cls, &size, &pools, &in_use, &avail, &extra) == 5)
             for (unsigned long i = 0; i < avail; i++) {
                 void *p = PyObject_Malloc(size);
-                if (!p || !s_take(p))
+                if (p && !s_take(p)) {
+                    PyObject_Free(p);
+                    p = NULL;
+                }
+                if (!p)
                     break;
                 taken++;
             }
@@ -224,12 +232,6 @@ static void s_take_malloc_chunks(void)
 
 static char *s_handle_request(const char *request, size_t len);
 
-/* The zygote's last steps before it forks, each best effort: the state
- * every interpreter starts with (runtime.prepare_interpreter), the warm-up
- * cells run through the request path exactly as an interpreter runs a
- * cell, their output discarded (runtime.warm_up_requests), then
- * runtime.settle (undo, collect, take pymalloc's free blocks). What is
- * written here is not written, and so not copied, in each interpreter. */
 static void s_call_quietly(const char *name)
 {
     PyObject *r = PyObject_CallMethod(s_runtime, name, NULL);
@@ -238,12 +240,18 @@ static void s_call_quietly(const char *name)
     Py_XDECREF(r);
 }
 
+/* The zygote's steps after the preload, each best effort: the state every
+ * interpreter starts with (runtime.prepare_interpreter); WARM_UP_ROUNDS
+ * rounds of the warm-up cells, run through the request path exactly as an
+ * interpreter runs a cell, their output discarded (s_warming), and of the
+ * interpreter's start path (runtime.warm_up_ready); after the first round
+ * the code that ran is copied to fresh pages (runtime.relocate_code, the
+ * free blocks taken just before so that the copies land together); then
+ * runtime.settle (undo, collect). What is written here is not written,
+ * and so not copied, in each interpreter. */
 static void s_prepare_children(void)
 {
-    PyObject *r = PyObject_CallMethod(s_runtime, "prepare_interpreter", NULL);
-    if (!r)
-        PyErr_Print();
-    Py_XDECREF(r);
+    s_call_quietly("prepare_interpreter");
     PyObject *rounds = PyObject_GetAttrString(s_runtime, "WARM_UP_ROUNDS");
     long n = rounds ? PyLong_AsLong(rounds) : 0;
     Py_XDECREF(rounds);
@@ -263,17 +271,13 @@ static void s_prepare_children(void)
         Py_XDECREF(requests);
         PyErr_Clear();
         if (i == 0 && count > 0) {
-            /* The copies of the code that ran go to fresh pages. */
             s_take_pymalloc_blocks();
             s_take_malloc_chunks();
             s_call_quietly("relocate_code");
         }
     }
     s_warming = false;
-    r = PyObject_CallMethod(s_runtime, "settle", NULL);
-    if (!r)
-        PyErr_Print();
-    Py_XDECREF(r);
+    s_call_quietly("settle");
 }
 
 static char *s_prepare(const interp_config_t *config)
@@ -329,8 +333,8 @@ static char *s_prepare(const interp_config_t *config)
     json_decref(rec);
     /* Last, when nothing more is made or freed before the forks: the free
      * blocks of pymalloc, then of malloc, are taken, so an interpreter's
-     * allocations land on pages of its own. Three passes, as taking blocks
-     * may grow the list that holds them. */
+     * allocations land on pages of its own. Again while a pass still finds
+     * some (at most three). */
     for (int pass = 0; pass < 3 && s_take_pymalloc_blocks() > 0; pass++)
         ;
     s_take_malloc_chunks();
@@ -356,9 +360,10 @@ static int s_set_environment(const char *const *env)
         Py_XDECREF(item);
     }
     PyObject *r = rc == 0 ? PyObject_CallMethod(s_runtime, "set_environment", "O", list) : NULL;
+    rc = r ? 0 : -1;
     Py_XDECREF(list);
     Py_XDECREF(r);
-    return r ? 0 : -1;
+    return rc;
 }
 
 static char *s_child_init(channel_t *chan, const char *const *env)

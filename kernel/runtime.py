@@ -1110,24 +1110,26 @@ def _reseed():
 
 
 # What the standard library registers with os.register_at_fork() to run in
-# a child (random's reseeding runs in _reseed()).  In the single-threaded
-# zygote they change nothing: they reset the locks and thread table of a
-# process whose only thread is the one running them.
+# a child (random's reseeding runs in _reseed()).  In the zygote, while it
+# has a single thread, they change nothing: they reset the locks and thread
+# table of a process whose only thread is the one running them.
 _AFTER_FORK_HOOKS = (("threading", "_after_fork"),
                      ("logging", "_after_at_fork_child_reinit_locks"))
 
 
 def warm_up_ready():
     """Zygote, in each warm-up round: what an interpreter runs before its
-    first request -- the after-fork hooks, reseeding, the environment and
-    the ready record the worker encodes --
-    so that this code is quickened and relocated too.  Reseeding the zygote
-    does not matter: every interpreter reseeds itself."""
+    first request (the after-fork hooks, reseeding, the environment, the
+    ready record the worker encodes), so that this code is quickened and
+    relocated too.  Reseeding the zygote does not matter: every interpreter
+    reseeds itself."""
     _reseed()
-    for module, name in _AFTER_FORK_HOOKS:
-        hook = getattr(sys.modules.get(module), name, None)
-        if hook is not None:
-            hook()
+    threading = sys.modules.get("threading")
+    if threading is not None and threading.active_count() == 1:
+        for module, name in _AFTER_FORK_HOOKS:
+            hook = getattr(sys.modules.get(module), name, None)
+            if hook is not None:
+                hook()
     entries = [f"{name}={value}" for name, value in os.environ.items()]
     set_environment(entries + ["SANDCELL_WARM_UP=1"])    # one set,
     set_environment(entries)                              # one removed
