@@ -7,22 +7,35 @@
  * sandcell_runtime_source) does the cell semantics; this file only moves
  * records between it and the channel through a builtin module _sandcell:
  *   _sandcell.send(text)  one record out (the GIL is released meanwhile)
- *   _sandcell.recv()      one record in; a signal raises KeyboardInterrupt */
+ *   _sandcell.recv()      one record in; a signal raises KeyboardInterrupt
+ *
+ * The zygote also does, before it forks, what would otherwise be written
+ * (and so copied page by page) in every interpreter: warm-up cells through
+ * the request path, the code they ran copied together, and the free blocks
+ * of pymalloc and malloc taken (docs/internals.md). */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "interp.h"
 
 extern const char sandcell_runtime_source[];
+/* Exported by libpython; its header is internal to CPython. */
+PyAPI_FUNC(int) _PyObject_DebugMallocStats(FILE *out);
 
 static channel_t *s_chan;
+static bool s_warming;      /* the zygote's warm-up: records sent go nowhere */
 static PyObject *s_runtime; /* the sandcell_runtime module */
 static PyObject *s_handle;  /* sandcell_runtime.handle */
 
@@ -33,6 +46,8 @@ static PyObject *s_py_send(PyObject *self, PyObject *arg)
     if (!text)
         return NULL;
     if (!s_chan) {
+        if (s_warming)
+            Py_RETURN_NONE;
         PyErr_SetString(PyExc_RuntimeError, "no channel");
         return NULL;
     }
@@ -130,6 +145,141 @@ static PyObject *s_load_runtime(void)
     return mod;
 }
 
+/* The blocks and chunks the zygote takes before it forks (never freed). */
+static struct {
+    void **items;
+    size_t n, cap;
+} s_taken;
+
+static bool s_take(void *p)
+{
+    if (s_taken.n == s_taken.cap) {
+        size_t cap = s_taken.cap ? 2 * s_taken.cap : 4096;
+        void **items = realloc(s_taken.items, cap * sizeof *items);
+        if (!items)
+            return false;
+        s_taken.items = items;
+        s_taken.cap = cap;
+    }
+    s_taken.items[s_taken.n++] = p;
+    return true;
+}
+
+/* Takes every free block of pymalloc's used pools: the table of
+ * _PyObject_DebugMallocStats gives, per size class, the blocks still
+ * available ("class size pools in-use avail"), and PyObject_Malloc of that
+ * size takes one. Done in C, so that nothing Python makes and frees
+ * meanwhile opens new holes. Returns how many blocks it took. */
+static size_t s_take_pymalloc_blocks(void)
+{
+    char *text = NULL;
+    size_t len = 0, taken = 0;
+    FILE *out = open_memstream(&text, &len);
+    if (!out)
+        return 0;
+    int used = _PyObject_DebugMallocStats(out);
+    fclose(out);
+    for (char *line = used ? text : NULL; line && *line;) {
+        char *end = strchr(line, '\n');
+        if (end)
+            *end = '\0';
+        unsigned cls, size;
+        unsigned long pools, in_use, avail;
+        char extra;
+        if (sscanf(line, "%u %u %lu %lu %lu %c", &cls, &size, &pools, &in_use, &avail, &extra) == 5)
+            for (unsigned long i = 0; i < avail; i++) {
+                void *p = PyObject_Malloc(size);
+                if (p && !s_take(p)) {
+                    PyObject_Free(p);
+                    p = NULL;
+                }
+                if (!p)
+                    break;
+                taken++;
+            }
+        line = end ? end + 1 : NULL;
+    }
+    free(text);
+    return taken;
+}
+
+/* Takes the free chunks of glibc's main heap (bins, tcache), largest
+ * sizes first, so that an interpreter's mallocs extend the heap into pages
+ * of its own instead of writing into pages it shares with the zygote. A
+ * chunk that comes from the top of the heap (at or above where the top
+ * was) is given back and the next size tried. Stops at once when the heap
+ * does not look like glibc's (a sanitizer's allocator, say). */
+static void s_take_malloc_chunks(void)
+{
+    struct mallinfo2 mi = mallinfo2();
+    char *brk_end = sbrk(0);
+    if (mi.arena == 0 || mi.keepcost == 0 || brk_end == (char *)-1 || mi.keepcost > mi.arena)
+        return;
+    uintptr_t top = (uintptr_t)brk_end - mi.keepcost;
+    uintptr_t bottom = (uintptr_t)brk_end - mi.arena;
+    for (size_t size = 64 * 1024; size >= 16; size = size > 1024 ? size / 2 : size - 16) {
+        for (;;) {
+            void *p = malloc(size);
+            if (!p)
+                return;
+            if ((uintptr_t)p >= top || (uintptr_t)p < bottom || !s_take(p)) {
+                free(p);
+                break;
+            }
+        }
+    }
+}
+
+static char *s_handle_request(const char *request, size_t len);
+
+static void s_call_quietly(const char *name)
+{
+    PyObject *r = PyObject_CallMethod(s_runtime, name, NULL);
+    if (!r)
+        PyErr_Print();
+    Py_XDECREF(r);
+}
+
+/* The zygote's steps after the preload, each best effort: the state every
+ * interpreter starts with (runtime.prepare_interpreter); WARM_UP_ROUNDS
+ * rounds of the warm-up cells, run through the request path exactly as an
+ * interpreter runs a cell, their output discarded (s_warming), and of the
+ * interpreter's start path (runtime.warm_up_ready); after the first round
+ * the code that ran is copied to fresh pages (runtime.relocate_code, the
+ * free blocks taken just before so that the copies land together); then
+ * runtime.settle (undo, collect). What is written here is not written,
+ * and so not copied, in each interpreter. */
+static void s_prepare_children(void)
+{
+    s_call_quietly("prepare_interpreter");
+    PyObject *rounds = PyObject_GetAttrString(s_runtime, "WARM_UP_ROUNDS");
+    long n = rounds ? PyLong_AsLong(rounds) : 0;
+    Py_XDECREF(rounds);
+    PyErr_Clear();
+    s_warming = true;
+    for (long i = 0; i < n; i++) {
+        PyObject *requests = PyObject_CallMethod(s_runtime, "warm_up_requests", NULL);
+        Py_ssize_t count = requests && PyList_Check(requests) ? PyList_GET_SIZE(requests) : 0;
+        if (i == 0 && count > 0)
+            s_call_quietly("trace_code");
+        s_call_quietly("warm_up_ready");
+        for (Py_ssize_t j = 0; j < count; j++) {
+            Py_ssize_t len;
+            const char *text = PyUnicode_AsUTF8AndSize(PyList_GET_ITEM(requests, j), &len);
+            free(text ? s_handle_request(text, (size_t)len) : NULL);
+        }
+        Py_XDECREF(requests);
+        PyErr_Clear();
+        if (i == 0 && count > 0) {
+            s_take_pymalloc_blocks();
+            s_take_malloc_chunks();
+            s_call_quietly("relocate_code");
+        }
+    }
+    s_warming = false;
+    s_call_quietly("settle");
+}
+
 static char *s_prepare(const interp_config_t *config)
 {
     if (PyImport_AppendInittab("_sandcell", s_module_init) < 0 || s_init_python() < 0)
@@ -168,12 +318,12 @@ static char *s_prepare(const interp_config_t *config)
     }
     Py_DECREF(failures);
 
-    /* Everything imported so far is shared copy-on-write with every
+    s_prepare_children();
+
+    /* Everything made so far is shared copy-on-write with every
      * interpreter; keep the collector from touching (and so copying) it. */
     PyObject *gc = PyImport_ImportModule("gc");
-    PyObject *r = gc ? PyObject_CallMethod(gc, "collect", NULL) : NULL;
-    Py_XDECREF(r);
-    r = gc ? PyObject_CallMethod(gc, "freeze", NULL) : NULL;
+    PyObject *r = gc ? PyObject_CallMethod(gc, "freeze", NULL) : NULL;
     Py_XDECREF(r);
     Py_XDECREF(gc);
     PyErr_Clear();
@@ -181,6 +331,13 @@ static char *s_prepare(const interp_config_t *config)
     json_t *rec = json_pack("{s:s, s:o}", "type", "zygote_ready", "preload_errors", errors);
     char *text = json_dumps(rec, JSON_COMPACT);
     json_decref(rec);
+    /* Last, when nothing more is made or freed before the forks: the free
+     * blocks of pymalloc, then of malloc, are taken, so an interpreter's
+     * allocations land on pages of its own. Again while a pass still finds
+     * some (at most three). */
+    for (int pass = 0; pass < 3 && s_take_pymalloc_blocks() > 0; pass++)
+        ;
+    s_take_malloc_chunks();
     return text;
 }
 
@@ -190,26 +347,22 @@ static char *s_strdup_py(PyObject *str)
     return s ? strdup(s) : NULL;
 }
 
-/* Replaces os.environ (and so the C environment) with |env|. */
+/* Makes os.environ (and so the C environment) |env|: runtime.set_environment
+ * changes only the variables that differ, so that few of the zygote's
+ * objects are written. */
 static int s_set_environment(const char *const *env)
 {
-    PyObject *os = PyImport_ImportModule("os");
-    PyObject *environ = os ? PyObject_GetAttrString(os, "environ") : NULL;
-    PyObject *r = environ ? PyObject_CallMethod(environ, "clear", NULL) : NULL;
-    int rc = r ? 0 : -1;
-    Py_XDECREF(r);
+    PyObject *list = PyList_New(0);
+    int rc = list ? 0 : -1;
     for (size_t i = 0; rc == 0 && env[i]; i++) {
-        const char *eq = strchr(env[i], '=');
-        if (!eq)
-            continue;
-        PyObject *key = PyUnicode_FromStringAndSize(env[i], eq - env[i]);
-        PyObject *value = PyUnicode_FromString(eq + 1);
-        rc = key && value ? PyObject_SetItem(environ, key, value) : -1;
-        Py_XDECREF(key);
-        Py_XDECREF(value);
+        PyObject *item = PyUnicode_FromString(env[i]);
+        rc = item ? PyList_Append(list, item) : -1;
+        Py_XDECREF(item);
     }
-    Py_XDECREF(environ);
-    Py_XDECREF(os);
+    PyObject *r = rc == 0 ? PyObject_CallMethod(s_runtime, "set_environment", "O", list) : NULL;
+    rc = r ? 0 : -1;
+    Py_XDECREF(list);
+    Py_XDECREF(r);
     return rc;
 }
 
@@ -221,8 +374,9 @@ static char *s_child_init(channel_t *chan, const char *const *env)
         return s_fail("setting the environment");
     /* The zygote ignores SIGINT (a terminal's Ctrl-C is not for it), and
      * Python leaves an ignored SIGINT alone; an interpreter wants it as
-     * KeyboardInterrupt. */
-    PyObject *signal_mod = PyImport_ImportModule("signal");
+     * KeyboardInterrupt. (_signal, not signal: its wrapper would make
+     * an enum of the old handler, running and so copying enum's code.) */
+    PyObject *signal_mod = PyImport_ImportModule("_signal");
     PyObject *handler = signal_mod ? PyObject_GetAttrString(signal_mod, "default_int_handler") : NULL;
     PyObject *r = handler ? PyObject_CallMethod(signal_mod, "signal", "iO", SIGINT, handler) : NULL;
     Py_XDECREF(r);

@@ -75,7 +75,9 @@ STREAM_MAX = 8192           # characters buffered before a stream is sent anyway
 _FLAGS = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
 _MISSING = object()
 
-_session = types.SimpleNamespace(allow_stdin=False, loop=None, streams={})
+_session = types.SimpleNamespace(allow_stdin=False, loop=None, streams={}, prepared=False,
+                                 kernel_info=None, warm_up_count=0, saved_streams=None,
+                                 ran=None)
 
 
 # ---------------------------------------------------------------- records
@@ -1047,43 +1049,7 @@ def preload(modules):
             failures.append((name, f"{type(exc).__name__}: {exc}"))
     _use_inline_backend()
     _warm_up()
-    gc.collect()
-    _fill_pools()
     return failures
-
-
-_POOL_FILLERS = []
-
-
-def _fill_pools():
-    """Zygote, just before it forks: take the free blocks of pymalloc's partly
-    used pools.  A forked interpreter allocates from those pools first, and
-    every block it takes there copies a page the zygote shares with all the
-    others; with them taken, its objects go to pools of its own.  The free
-    blocks per size class come from sys._debugmallocstats(), which writes
-    to the C stderr (fd 2), so fd 2 points at a memfd meanwhile."""
-    try:
-        with os.fdopen(os.memfd_create("sandcell-mallocstats"), "w+b") as f:
-            saved = os.dup(2)
-            try:
-                os.dup2(f.fileno(), 2)
-                sys._debugmallocstats()
-            finally:
-                os.dup2(saved, 2)
-                os.close(saved)
-            f.seek(0)
-            text = f.read().decode("ascii", "replace")
-    except (AttributeError, OSError):
-        return
-    for line in text.splitlines():
-        fields = line.split()
-        if len(fields) != 5 or not all(f.isdigit() for f in fields):
-            continue
-        size, avail = int(fields[1]), int(fields[4])
-        if size == 32:
-            _POOL_FILLERS.extend(i + 0.5 for i in range(avail))       # a float is 24 bytes
-        elif size >= 48:
-            _POOL_FILLERS.extend(b"\0" * (size - 33) for _ in range(avail))  # bytes: 33 + n
 
 
 def _warm_up():
@@ -1129,25 +1095,197 @@ def usage():
 
 
 def child_init():
-    """Forked interpreter, once: fresh random state, a fresh __main__, our
-    streams, input() and display.  Returns the kernel_info_reply fields."""
+    """Forked interpreter, once: fresh random state and our streams (the rest
+    of an interpreter's state, prepare_interpreter(), normally comes from the
+    zygote).  Returns the kernel_info_reply fields."""
+    _reseed()
+    if not _session.prepared:
+        prepare_interpreter()
+    sys.stdout, sys.stderr = _session.streams["stdout"], _session.streams["stderr"]
+    return _session.kernel_info
+
+
+def set_environment(entries):
+    """Make os.environ (and the C environment) exactly `entries`, a list of
+    "NAME=value" texts (entries without "=" are ignored), changing only the
+    variables that differ."""
+    wanted = {}
+    for entry in entries:
+        name, eq, value = entry.partition("=")
+        if eq:
+            wanted[name] = value
+    for name in [name for name in os.environ if name not in wanted]:
+        del os.environ[name]
+    for name, value in wanted.items():
+        if os.environ.get(name) != value:
+            os.environ[name] = value
+
+
+def _reseed():
     random.seed(os.urandom(32))
     numpy = sys.modules.get("numpy")
     if numpy is not None:
         numpy.random.seed([int.from_bytes(os.urandom(4), "little") for _ in range(8)])
-    main = sys.modules.setdefault("__main__", types.ModuleType("__main__"))
-    namespace = vars(main)
-    namespace.clear()
-    namespace.update(__name__="__main__", __doc__=None, __package__=None, __loader__=None,
-                     __spec__=None, __builtins__=builtins)
+
+
+# What the standard library registers with os.register_at_fork() to run in
+# a child (random's reseeding runs in _reseed()).  In the zygote, while it
+# has a single thread, they change nothing: they reset the locks and thread
+# table of a process whose only thread is the one running them.
+_AFTER_FORK_HOOKS = (("threading", "_after_fork"),
+                     ("logging", "_after_at_fork_child_reinit_locks"))
+
+
+def warm_up_ready():
+    """Zygote, in each warm-up round: what an interpreter runs before its
+    first request (the after-fork hooks, reseeding, the environment, the
+    ready record the worker encodes), so that this code is quickened and
+    relocated too.  Reseeding the zygote does not matter: every interpreter
+    reseeds itself."""
+    _reseed()
+    threading = sys.modules.get("threading")
+    if threading is not None and threading.active_count() == 1:
+        for module, name in _AFTER_FORK_HOOKS:
+            hook = getattr(sys.modules.get(module), name, None)
+            if hook is not None:
+                hook()
+    entries = [f"{name}={value}" for name, value in os.environ.items()]
+    set_environment(entries + ["SANDCELL_WARM_UP=1"])    # one set,
+    set_environment(entries)                              # one removed
+    return json.dumps({"type": "ready", "content": _session.kernel_info,
+                       "preload": preload_versions(), "usage": usage()})
+
+
+def prepare_interpreter():
+    """What every interpreter starts with and is the same in all: a fresh
+    __main__, our streams (not yet installed as sys.stdout and sys.stderr),
+    input(), display and the IPython shim, the inline backend and the
+    kernel_info_reply fields.  The zygote does it once, before it forks, so
+    that none of it is written again (and so copied) in every interpreter;
+    child_init() does it if the zygote did not."""
+    _fresh_main()
     _session.streams = {"stdout": _Stream("stdout"), "stderr": _Stream("stderr")}
-    sys.stdout, sys.stderr = _session.streams["stdout"], _session.streams["stderr"]
     builtins.display = display
     builtins.input = _input
     getpass.getpass = _getpass
     _install_ipython_shim()
     _use_inline_backend()
-    return _kernel_info()
+    _session.kernel_info = _kernel_info()
+    _session.prepared = True
+
+
+def _fresh_main():
+    main = sys.modules.setdefault("__main__", types.ModuleType("__main__"))
+    namespace = vars(main)
+    namespace.clear()
+    namespace.update(__name__="__main__", __doc__=None, __package__=None, __loader__=None,
+                     __spec__=None, __builtins__=builtins)
+
+
+# Zygote: the cells run through handle() (the worker's request path, C
+# included) before it forks, WARM_UP_ROUNDS times each.  CPython 3.11
+# quickens a code object after a few calls and specialises its instructions
+# in place, and pandas, numpy and the runtime fill caches on first use: done
+# here, those writes are made once and shared, instead of copying the pages
+# of the code objects and caches into every interpreter.  They cover what
+# nearly every conversation does: an expression, print, a small DataFrame
+# made and shown, an error.
+WARM_UP_ROUNDS = 20
+_WARM_UP_CELLS = (
+    "1 + 1",
+    "print('warm-up')",
+    "import pandas as pd\n"
+    "df = pd.DataFrame({'x': range(100), 'y': [i * 0.5 for i in range(100)],\n"
+    "                   's': [f'r{i}' for i in range(100)]})\n"
+    "df.head()",
+    "df.describe()",
+    "df['y'].sum()",
+    "1 / 0",
+)
+
+
+def warm_up_requests():
+    """Zygote: the execute requests (JSON texts) of one warm-up round, or []
+    if pandas was not preloaded.  Their output goes nowhere (the worker
+    discards what is sent before there is a channel); settle() undoes what
+    they leave."""
+    if "pandas" not in sys.modules:
+        return []
+    if _session.saved_streams is None:
+        _session.saved_streams = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _session.streams["stdout"], _session.streams["stderr"]
+    requests = []
+    for code in _WARM_UP_CELLS:
+        _session.warm_up_count += 1
+        requests.append(json.dumps({
+            "op": "execute", "code": code, "silent": False, "store_history": True,
+            "user_expressions": {}, "allow_stdin": False,
+            "execution_count": _session.warm_up_count}))
+    return requests
+
+
+def trace_code():
+    """Zygote, around the first warm-up round: note every code object that
+    runs (sys.setprofile sees each Python call); relocate_code() ends it."""
+    _session.ran = {}
+
+    def profile(frame, event, arg):
+        if event == "call":
+            _session.ran[id(frame.f_code)] = frame.f_code
+    sys.setprofile(profile)
+
+
+def relocate_code():
+    """Zygote, after the first warm-up round: give every function whose code
+    ran a copy of that code (code.replace(), equal to it), made now, one
+    after another.  An interpreter writes to the code objects it runs
+    (reference counts, and 3.11's counters in the specialised bytecode):
+    copied here they sit together on a few pages instead of being spread
+    over the pages of every preloaded module, so a cell copies those few.
+    (The worker takes the free blocks of both allocators just before, so
+    the copies do land together.)  The warm-up rounds that follow quicken
+    the copies.  Returns how many functions got a copy."""
+    sys.setprofile(None)
+    ran, _session.ran = _session.ran, None
+    if not ran:
+        return 0
+    copies = {}
+
+    def copy(code):
+        if id(code) not in copies:
+            consts = tuple(copy(const) if isinstance(const, types.CodeType) and id(const) in ran
+                           else const for const in code.co_consts)
+            copies[id(code)] = code.replace(co_consts=consts)
+        return copies[id(code)]
+
+    functions = {}
+    for obj in gc.get_objects():
+        if type(obj) is types.FunctionType and id(obj.__code__) in ran:
+            functions.setdefault(id(obj.__code__), []).append(obj)
+    # In the order they first ran: what every cell runs comes first, what
+    # only some run (describe(), a traceback) after it, on other pages.
+    for key in ran:
+        for function in functions.get(key, ()):
+            function.__code__ = copy(function.__code__)
+    return sum(len(group) for group in functions.values())
+
+
+def settle():
+    """Zygote, after the warm-up, before gc.freeze() and the first fork: undo
+    what the warm-up left (its variables, its cells in linecache, sys.stdout)
+    and collect.  (The worker then takes the free blocks of pymalloc and
+    malloc, so that an interpreter's objects land on pages of its own.)"""
+    sys.setprofile(None)    # in case a warm-up round failed before relocate_code()
+    if _session.saved_streams is not None:
+        sys.stdout, sys.stderr = _session.saved_streams
+        _session.saved_streams = None
+    for stream in _session.streams.values():
+        stream._parts, stream._size, stream._last_send = [], 0, -math.inf
+    for filename in [name for name in linecache.cache if name.startswith("<cell ")]:
+        del linecache.cache[filename]
+    _session.allow_stdin = False
+    _fresh_main()
+    gc.collect()
 
 
 _HANDLERS = {"execute": _execute, "complete": _complete, "inspect": _inspect,
