@@ -1020,16 +1020,24 @@ conversation_t *conversation_new(reactor_t *reactor, zygote_client_t *zygote, co
             snprintf(why, why_len, "endpoint of %s too long", s_channel_names[ch]);
             goto fail;
         }
-        zsock_t *sock = zsock_new(s_socket_types[ch]);
+        /* libzmq directly, not czmq's zsock_new: a socket that cannot be
+         * made (out of descriptors, ZeroMQ's socket limit) fails this
+         * start, never the daemon. */
+        void *sock = zmq_socket(zsys_init(), s_socket_types[ch]);
         if (!sock) {
-            snprintf(why, why_len, "cannot create the %s socket", s_channel_names[ch]);
+            snprintf(why, why_len, "cannot create the %s socket: %s", s_channel_names[ch],
+                     zmq_strerror(zmq_errno()));
             goto fail;
         }
-        c->zsocks[ch] = sock;
-        c->sockets[ch] = zsock_resolve(sock);
-        zsock_set_linger(sock, 1000); /* let the last replies out on shutdown */
-        if (s_socket_types[ch] == ZMQ_ROUTER)
-            zsock_set_router_handover(sock, 1);
+        c->sockets[ch] = sock;
+        int linger = 1000, handover = 1; /* let the last replies out on shutdown */
+        if (zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger) < 0 ||
+            (s_socket_types[ch] == ZMQ_ROUTER &&
+             zmq_setsockopt(sock, ZMQ_ROUTER_HANDOVER, &handover, sizeof handover) < 0)) {
+            snprintf(why, why_len, "cannot set up the %s socket: %s", s_channel_names[ch],
+                     zmq_strerror(zmq_errno()));
+            goto fail;
+        }
         /* libzmq's own "*" lets the system pick a free port at once
          * (czmq's zsock_bind would probe ports one by one). */
         if (zmq_bind(c->sockets[ch], endpoint) < 0) {
@@ -1099,10 +1107,11 @@ void conversation_destroy(conversation_t **self_p)
     if (c->current)
         s_request_free(c->current);
     for (int ch = 0; ch < CONN_NCHANNELS; ch++) {
-        if (!c->zsocks[ch])
+        if (!c->sockets[ch])
             continue;
         reactor_remove(c->reactor, c->sockets[ch], -1);
-        zsock_destroy((zsock_t **)&c->zsocks[ch]);
+        zmq_close(c->sockets[ch]);
+        c->sockets[ch] = NULL;
     }
     signer_destroy(&c->signer);
     conversation_journal_close(c);

@@ -57,8 +57,7 @@ typedef struct held {
 struct conversation {
     reactor_t *reactor;
     zygote_client_t *zygote;
-    void *zsocks[CONN_NCHANNELS]; /* czmq zsock_t */
-    void *sockets[CONN_NCHANNELS]; /* the raw libzmq handles */
+    void *sockets[CONN_NCHANNELS]; /* libzmq sockets, owned */
     socket_ctx_t socket_ctx[CONN_NCHANNELS];
     signer_t *signer;
     char session_id[40];
