@@ -1,6 +1,9 @@
 /* conversation — sockets, request queue and interpreter events of one
  * conversation. Handlers live in handlers.c; this file owns the order of
- * things: busy, handler, reply, outputs, idle.
+ * things: busy, handler, reply, outputs, idle. An execute_reply whose
+ * journal record is still on its way to the disk is held, and every
+ * message after it with it, until the record is synced (s_hold,
+ * s_release); other conversations go on meanwhile.
  *
  * Everything that arrives from the interpreter is untrusted: records are
  * bounded by the channel, parsed with jansson, type-checked, and only the

@@ -3,10 +3,12 @@
  *
  * A cell's outputs are collected as they are published (the same JSON
  * values, not copies) and its record is appended in conversation_reply,
- * right before the execute_reply goes out, so the record is on disk before
- * the client can see the cell end. History entries are added only for
- * records the journal holds, so history_request answers what the journal
- * says; without a journal, every stored cell is added as before.
+ * right before the execute_reply goes out; with sync threads the record
+ * is queued and the reply held until it is on disk (conversation.c), so
+ * either way the record is on disk before the client can see the cell
+ * end. History entries are added only for records the journal holds, so
+ * history_request answers what the journal says; without a journal, every
+ * stored cell is added as before.
  *
  * The interpreter is untrusted: an output whose content would not pass the
  * journal reader's checks is published but left out of the record (with a
