@@ -184,9 +184,11 @@ def test_sigterm_while_records_are_in_flight(daemon):
         check_complete(c.path, "daemon-exit", answered[c.path])
 
 
-def test_undone_start_leaves_no_journal(daemon):
-    # A start refused after its sockets were made (here: over the
-    # conversation limit) leaves no journal file behind.
+def test_refused_start_leaves_no_journal(daemon):
+    # A refused start leaves no journal file behind. (Here it is refused
+    # before anything is made; a start undone after its journal was
+    # created, when descriptors run out in the middle of it, removes the
+    # file too: conversation_discard. That case is not provoked here.)
     d = daemon(["--max-conversations", "1", "--pool", "0"])
     first = d.control.start()
     before = sorted(p.name for p in d.journal_dir.iterdir())
