@@ -1,6 +1,9 @@
 /* conversation — sockets, request queue and interpreter events of one
  * conversation. Handlers live in handlers.c; this file owns the order of
- * things: busy, handler, reply, outputs, idle.
+ * things: busy, handler, reply, outputs, idle. An execute_reply whose
+ * journal record is still on its way to the disk is held, and every
+ * message after it with it, until the record is synced (s_hold,
+ * s_release); other conversations go on meanwhile.
  *
  * Everything that arrives from the interpreter is untrusted: records are
  * bounded by the channel, parsed with jansson, type-checked, and only the
@@ -12,6 +15,7 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "header.h"
 #include "log.h"
@@ -41,12 +45,109 @@ static void s_read_socket(conversation_t *c, conn_channel_t ch);
 
 /* ---------------------------------------------------------------- sending */
 
-static void s_send(conversation_t *c, conn_channel_t ch, const wire_blob_t *ids, size_t n_ids,
-                   const char *msg_type, const wire_blob_t *parent, json_t *content)
+static void s_send_now(conversation_t *c, conn_channel_t ch, const wire_blob_t *ids,
+                       size_t n_ids, const char *msg_type, const wire_blob_t *parent,
+                       json_t *content)
 {
     if (wire_io_send(c->sockets[ch], c->signer, c->session_id, ids, n_ids, msg_type, parent,
                      content, NULL, 0) < 0)
         log_error("cannot send %s", msg_type);
+}
+
+static bool s_blob_copy(wire_blob_t *to, const wire_blob_t *from)
+{
+    to->size = from->size;
+    to->data = malloc(from->size ? from->size : 1);
+    if (to->data && from->size)
+        memcpy(to->data, from->data, from->size);
+    return to->data != NULL;
+}
+
+static void s_held_free(held_t *h)
+{
+    for (size_t i = 0; i < h->n_ids; i++)
+        free(h->ids[i].data);
+    free(h->ids);
+    free(h->parent.data);
+    json_decref(h->content);
+    free(h->code);
+    free(h->result_text);
+    free(h);
+}
+
+/* Queues a message behind the held ones; |seq|, if not 0, is the journal
+ * record it waits for. Takes ownership of |content|. NULL (and the message
+ * is lost, logged) on allocation failure. */
+static held_t *s_hold(conversation_t *c, conn_channel_t ch, const wire_blob_t *ids,
+                      size_t n_ids, const char *msg_type, const wire_blob_t *parent,
+                      json_t *content, uint64_t seq)
+{
+    held_t *h = calloc(1, sizeof *h);
+    bool ok = h && content && strlen(msg_type) < sizeof h->msg_type;
+    if (ok) {
+        h->channel = ch;
+        h->content = content;
+        h->seq = seq;
+        snprintf(h->msg_type, sizeof h->msg_type, "%s", msg_type);
+        h->ids = n_ids ? calloc(n_ids, sizeof *h->ids) : NULL;
+        ok = !n_ids || h->ids;
+        for (size_t i = 0; ok && i < n_ids; i++, h->n_ids++)
+            ok = s_blob_copy(&h->ids[i], &ids[i]);
+        h->has_parent = parent != NULL;
+        if (ok && parent)
+            ok = s_blob_copy(&h->parent, parent);
+    }
+    if (!ok) {
+        log_error("cannot send %s: out of memory", msg_type);
+        if (h)
+            s_held_free(h);
+        else
+            json_decref(content);
+        return NULL;
+    }
+    if (c->held_tail)
+        c->held_tail->next = h;
+    else
+        c->held_head = h;
+    c->held_tail = h;
+    return h;
+}
+
+static void s_send(conversation_t *c, conn_channel_t ch, const wire_blob_t *ids, size_t n_ids,
+                   const char *msg_type, const wire_blob_t *parent, json_t *content)
+{
+    if (c->held_head)
+        s_hold(c, ch, ids, n_ids, msg_type, parent, content, 0); /* keeps the order */
+    else
+        s_send_now(c, ch, ids, n_ids, msg_type, parent, content);
+}
+
+/* Sends the held messages whose journal records are done, in order, up to
+ * the first that still waits; adds each record's history entry once it is
+ * on disk. Then starts the next request if nothing is held any more. */
+static void s_release(conversation_t *c)
+{
+    while (c->held_head) {
+        held_t *h = c->held_head;
+        bool on_disk = false;
+        if (h->seq && !journal_done(c->journal, h->seq, &on_disk))
+            return;
+        if (h->seq && on_disk && h->add_history)
+            history_add(c->history, h->execution_count, h->code, h->result_text);
+        c->held_head = h->next;
+        if (!c->held_head)
+            c->held_tail = NULL;
+        s_send_now(c, h->channel, h->ids, h->n_ids, h->msg_type,
+                   h->has_parent ? &h->parent : NULL, steal_pointer(&h->content));
+        s_held_free(h);
+    }
+    if (!c->closed)
+        s_pump(c);
+}
+
+void conversation_journal_synced(void *arg)
+{
+    s_release(arg);
 }
 
 void conversation_publish(conversation_t *c, const wire_blob_t *parent, const char *msg_type,
@@ -70,10 +171,24 @@ void conversation_reply(conversation_t *c, request_t *req, json_t *content)
         return; /* comm messages and the like have no reply */
     }
     conversation_begin(c, req);
+    uint64_t seq = 0;
     if (strcmp(reply_type, "execute_reply") == 0)
-        conversation_journal_cell(c, req, content); /* on disk before the reply is out */
-    s_send(c, req->channel, req->msg.identities, req->msg.n_identities, reply_type,
-           &req->msg.raw_header, content);
+        seq = conversation_journal_cell(c, req, content); /* on disk before the reply is out */
+    if (!seq) {
+        s_send(c, req->channel, req->msg.identities, req->msg.n_identities, reply_type,
+               &req->msg.raw_header, content);
+        return;
+    }
+    /* The record is on its way to the disk: the reply, and everything of
+     * this conversation after it, waits for it (s_release). */
+    held_t *h = s_hold(c, req->channel, req->msg.identities, req->msg.n_identities, reply_type,
+                       &req->msg.raw_header, content, seq);
+    if (h && req->store_history && req->code) {
+        h->add_history = true;
+        h->execution_count = req->execution_count;
+        h->code = steal_pointer(&req->code);
+        h->result_text = steal_pointer(&req->result_text);
+    }
 }
 
 void conversation_reply_error(conversation_t *c, request_t *req, const char *ename,
@@ -203,6 +318,8 @@ static request_t *s_dequeue(conversation_t *c)
 /* Starts queued shell requests while nothing runs. */
 static void s_pump(conversation_t *c)
 {
+    if (c->held_head)
+        return; /* a journal record is on its way: s_release calls again */
     if (conversation_restore_step(c))
         return; /* restored cells run first */
     while (!c->current && c->queue_head && !c->closed) {
@@ -906,16 +1023,24 @@ conversation_t *conversation_new(reactor_t *reactor, zygote_client_t *zygote, co
             snprintf(why, why_len, "endpoint of %s too long", s_channel_names[ch]);
             goto fail;
         }
-        zsock_t *sock = zsock_new(s_socket_types[ch]);
+        /* libzmq directly, not czmq's zsock_new: a socket that cannot be
+         * made (out of descriptors, ZeroMQ's socket limit) fails this
+         * start, never the daemon. */
+        void *sock = zmq_socket(zsys_init(), s_socket_types[ch]);
         if (!sock) {
-            snprintf(why, why_len, "cannot create the %s socket", s_channel_names[ch]);
+            snprintf(why, why_len, "cannot create the %s socket: %s", s_channel_names[ch],
+                     zmq_strerror(zmq_errno()));
             goto fail;
         }
-        c->zsocks[ch] = sock;
-        c->sockets[ch] = zsock_resolve(sock);
-        zsock_set_linger(sock, 1000); /* let the last replies out on shutdown */
-        if (s_socket_types[ch] == ZMQ_ROUTER)
-            zsock_set_router_handover(sock, 1);
+        c->sockets[ch] = sock;
+        int linger = 1000, handover = 1; /* let the last replies out on shutdown */
+        if (zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger) < 0 ||
+            (s_socket_types[ch] == ZMQ_ROUTER &&
+             zmq_setsockopt(sock, ZMQ_ROUTER_HANDOVER, &handover, sizeof handover) < 0)) {
+            snprintf(why, why_len, "cannot set up the %s socket: %s", s_channel_names[ch],
+                     zmq_strerror(zmq_errno()));
+            goto fail;
+        }
         /* libzmq's own "*" lets the system pick a free port at once
          * (czmq's zsock_bind would probe ports one by one). */
         if (zmq_bind(c->sockets[ch], endpoint) < 0) {
@@ -964,6 +1089,16 @@ void conversation_destroy(conversation_t **self_p)
     if (!c)
         return;
     c->closed = true;
+    if (c->held_head && c->journal) { /* the replies still due go out, after their records */
+        journal_wait(c->journal);
+        s_release(c);
+    }
+    while (c->held_head) { /* none is left: every record is done */
+        held_t *h = c->held_head;
+        c->held_head = h->next;
+        s_held_free(h);
+    }
+    c->held_tail = NULL;
     if (c->worker) {
         if (c->worker->chan)
             reactor_remove(c->reactor, NULL, channel_fd(c->worker->chan));
@@ -975,10 +1110,11 @@ void conversation_destroy(conversation_t **self_p)
     if (c->current)
         s_request_free(c->current);
     for (int ch = 0; ch < CONN_NCHANNELS; ch++) {
-        if (!c->zsocks[ch])
+        if (!c->sockets[ch])
             continue;
         reactor_remove(c->reactor, c->sockets[ch], -1);
-        zsock_destroy((zsock_t **)&c->zsocks[ch]);
+        zmq_close(c->sockets[ch]);
+        c->sockets[ch] = NULL;
     }
     signer_destroy(&c->signer);
     conversation_journal_close(c);
@@ -991,6 +1127,14 @@ void conversation_destroy(conversation_t **self_p)
     free(c->start_error);
     free(c);
     *self_p = NULL;
+}
+
+void conversation_discard(conversation_t **self_p)
+{
+    conversation_t *c = *self_p;
+    if (c && c->journal)
+        unlink(journal_path(c->journal)); /* its queued header, if any, goes nowhere */
+    conversation_destroy(self_p);
 }
 
 bool conversation_closed(const conversation_t *c)

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 
 #include "connfile.h"
+#include "journal_sync.h"
 #include "sandbox_limits.h"
 #include "reactor.h"
 #include "zygote_client.h"
@@ -35,6 +36,9 @@ typedef struct {
      * "conversation". */
     const char *journal_dir;
     const char *journal_name;
+    /* Writes and syncs the journal off the loop (not owned); NULL: every
+     * record is synced on the loop before its reply. */
+    journal_sync_t *journal_sync;
     /* Cells to run again, unpublished, before any client cell (owned), or
      * NULL. */
     restore_t *restore;
@@ -58,9 +62,16 @@ const char *conversation_journal_path(const conversation_t *self);
  * conversation itself). Later calls do nothing. */
 void conversation_end_journal(conversation_t *self, const char *reason);
 
-/* Kills the interpreter, closes the sockets (flushing what is queued) and
- * frees. Sets *self_p to NULL. */
+/* Kills the interpreter, sends the messages held for journal records in
+ * flight (waiting for those records), closes the sockets (flushing what
+ * is queued) and frees. Records still queued for the journal, its end
+ * record included, reach the disk after it returns, in order. Sets
+ * *self_p to NULL. */
 void conversation_destroy(conversation_t **self_p);
+
+/* Undoes a start nobody was told of: as conversation_destroy, and removes
+ * the journal file. Sets *self_p to NULL. */
+void conversation_discard(conversation_t **self_p);
 
 /* True once a shutdown_request has been answered: tear it down at the next
  * safe point. */

@@ -36,11 +36,28 @@ typedef struct {
     conn_channel_t channel;
 } socket_ctx_t;
 
+/* A message held back while a journal record before it is on its way to
+ * the disk (conversation.c: s_hold). */
+typedef struct held {
+    struct held *next;
+    conn_channel_t channel;
+    wire_blob_t *ids; /* owned copies */
+    size_t n_ids;
+    char msg_type[64];
+    wire_blob_t parent; /* owned copy; size 0: none */
+    bool has_parent;
+    json_t *content;    /* owned */
+    uint64_t seq;       /* the journal record it waits for; 0: none */
+    /* the history entry of that record, added once it is on disk */
+    bool add_history;
+    int execution_count;
+    char *code, *result_text; /* owned */
+} held_t;
+
 struct conversation {
     reactor_t *reactor;
     zygote_client_t *zygote;
-    void *zsocks[CONN_NCHANNELS]; /* czmq zsock_t */
-    void *sockets[CONN_NCHANNELS]; /* the raw libzmq handles */
+    void *sockets[CONN_NCHANNELS]; /* libzmq sockets, owned */
     socket_ctx_t socket_ctx[CONN_NCHANNELS];
     signer_t *signer;
     char session_id[40];
@@ -73,6 +90,10 @@ struct conversation {
     bool restart_in_place;
     long long last_activity_ms;
     connfile_t conn; /* as bound; owns its key */
+    /* Messages waiting for a journal record: while there are any, every
+     * message of the conversation is held behind them, in order, and no
+     * queued shell request starts. */
+    held_t *held_head, *held_tail;
     /* the journal (conversation_journal.c) */
     journal_t *journal;     /* NULL: none */
     json_t *journal_header; /* its header's fields until it is written */
@@ -159,8 +180,13 @@ void conversation_journal_output(conversation_t *c, const wire_blob_t *parent,
 
 /* Appends the record of execute_request |req|, whose reply is |reply|
  * (borrowed), and adds it to history. Called right before the reply is
- * sent. */
-void conversation_journal_cell(conversation_t *c, request_t *req, const json_t *reply);
+ * sent. Returns 0 when that is done (or there is no record); with a sync
+ * engine, the number of the queued record instead: the reply must wait
+ * for it, and the history entry is the caller's to add once it is on disk. */
+uint64_t conversation_journal_cell(conversation_t *c, request_t *req, const json_t *reply);
+
+/* The journal's sync engine reports records done (journal_sync_fn). */
+void conversation_journal_synced(void *arg);
 
 /* Runs the next restored cell if the interpreter is free; returns true
  * while client requests must wait for the restore. */

@@ -3,10 +3,12 @@
  *
  * A cell's outputs are collected as they are published (the same JSON
  * values, not copies) and its record is appended in conversation_reply,
- * right before the execute_reply goes out, so the record is on disk before
- * the client can see the cell end. History entries are added only for
- * records the journal holds, so history_request answers what the journal
- * says; without a journal, every stored cell is added as before.
+ * right before the execute_reply goes out; with sync threads the record
+ * is queued and the reply held until it is on disk (conversation.c), so
+ * either way the record is on disk before the client can see the cell
+ * end. History entries are added only for records the journal holds, so
+ * history_request answers what the journal says; without a journal, every
+ * stored cell is added as before.
  *
  * The interpreter is untrusted: an output whose content would not pass the
  * journal reader's checks is published but left out of the record (with a
@@ -66,7 +68,15 @@ int conversation_journal_open(conversation_t *c, const conversation_options_t *o
     if (c->restore)
         json_object_set_new(c->journal_header, "restored_from", restore_describe(c->restore));
     c->journal = journal_create(opts->journal_dir, opts->journal_name, why, why_len);
-    return c->journal ? 0 : -1;
+    if (!c->journal)
+        return -1;
+    if (opts->journal_sync &&
+        journal_set_sync(c->journal, opts->journal_sync, conversation_journal_synced, c) < 0) {
+        snprintf(why, why_len, "out of memory");
+        journal_discard(&c->journal);
+        return -1;
+    }
+    return 0;
 }
 
 void conversation_journal_close(conversation_t *c)
@@ -180,7 +190,7 @@ static json_t *s_record(conversation_t *c, request_t *req, const json_t *reply)
         req->outputs ? json_incref(req->outputs) : json_array(), "reply", (json_t *)reply);
 }
 
-void conversation_journal_cell(conversation_t *c, request_t *req, const json_t *reply)
+uint64_t conversation_journal_cell(conversation_t *c, request_t *req, const json_t *reply)
 {
     bool recorded = false;
     if (c->recording[req->channel == CONN_CONTROL] == req)
@@ -190,9 +200,12 @@ void conversation_journal_cell(conversation_t *c, request_t *req, const json_t *
         conversation_journal_header(c);
         json_auto_t *rec = s_record(c, req, reply);
         recorded = rec && journal_append(c->journal, rec) == 0;
+        if (recorded && journal_last_seq(c->journal))
+            return journal_last_seq(c->journal); /* history once it is on disk */
     }
     if (req->store_history && req->code && (recorded || !c->journal))
         history_add(c->history, req->execution_count, req->code, req->result_text);
+    return 0;
 }
 
 /* ---------------------------------------------------------------- restore */

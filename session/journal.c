@@ -22,7 +22,10 @@
 #include "util.h"
 
 struct journal {
-    int fd;
+    int fd;                    /* without a sync engine; else -1 */
+    journal_sync_slot_t *slot; /* with one */
+    uint64_t last_seq;         /* of the last record queued on the slot */
+    bool error_logged;
     bool has_header;
     bool ended;
     bool broken; /* a write failed: the file may end with a torn line */
@@ -83,8 +86,60 @@ void journal_destroy(journal_t **self_p)
         return;
     if (self->fd >= 0)
         close(self->fd);
+    journal_sync_close(&self->slot); /* closed once what is queued is on disk */
     free(self);
     *self_p = NULL;
+}
+
+void journal_discard(journal_t **self_p)
+{
+    if (*self_p)
+        unlink((*self_p)->path);
+    journal_destroy(self_p);
+}
+
+int journal_set_sync(journal_t *self, journal_sync_t *sync, journal_sync_fn fn, void *arg)
+{
+    if (self->slot || self->fd < 0)
+        return -EINVAL;
+    int fd = dup(self->fd);
+    if (fd < 0)
+        return -errno;
+    self->slot = journal_sync_open(sync, fd, fn, arg);
+    if (!self->slot)
+        return -ENOMEM;
+    close(self->fd);
+    self->fd = -1;
+    return 0;
+}
+
+uint64_t journal_last_seq(const journal_t *self)
+{
+    return self->slot ? self->last_seq : 0;
+}
+
+bool journal_done(journal_t *self, uint64_t seq, bool *on_disk)
+{
+    *on_disk = true;
+    if (!self->slot || seq == 0)
+        return true;
+    uint64_t done, good;
+    int err;
+    journal_sync_state(self->slot, &done, &good, &err);
+    if (err && !self->error_logged) {
+        self->error_logged = true;
+        self->broken = true;
+        log_error("cannot write the journal %s: %s; it is not written any more", self->path,
+                  strerror(err));
+    }
+    *on_disk = seq <= good;
+    return seq <= done;
+}
+
+void journal_wait(journal_t *self)
+{
+    if (self->slot)
+        journal_sync_wait(self->slot);
 }
 
 const char *journal_path(const journal_t *self)
@@ -97,9 +152,13 @@ bool journal_has_header(const journal_t *self)
     return self->has_header;
 }
 
-/* Writes |record| as one line with one write(), then fdatasync(). */
+/* Writes |record| as one line with one write(), then fdatasync(); with a
+ * sync engine, queues the line for its threads. */
 static int s_write_line(journal_t *self, const json_t *record)
 {
+    bool ignored;
+    if (self->slot)
+        journal_done(self, self->last_seq, &ignored); /* learn of a failure */
     if (self->broken)
         return -EIO;
     _cleanup_free_ char *text = json_dumps(record, JSON_COMPACT);
@@ -112,6 +171,16 @@ static int s_write_line(journal_t *self, const json_t *record)
     text = line;
     memcpy(line + len, "\n", 2);
     len++;
+    if (self->slot) {
+        uint64_t seq = journal_sync_submit(self->slot, steal_pointer(&text), len);
+        if (seq == 0) {
+            journal_done(self, self->last_seq, &ignored);
+            self->broken = true;
+            return -EIO;
+        }
+        self->last_seq = seq;
+        return 0;
+    }
     ssize_t w;
     do
         w = write(self->fd, line, len);

@@ -12,6 +12,9 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+
+#include "journal_sync.h"
 
 #define JOURNAL_FORMAT "sandcell-journal"
 #define JOURNAL_VERSION 1
@@ -28,6 +31,30 @@ journal_t *journal_create(const char *dir, const char *name, char *why, size_t w
  * *self_p to NULL. */
 void journal_destroy(journal_t **self_p);
 
+/* Undoes journal_create: closes the file and removes it (a start that
+ * was undone leaves no journal behind). Sets *self_p to NULL. */
+void journal_discard(journal_t **self_p);
+
+/* From now on records are written and synced by |sync|'s threads: the
+ * write functions below queue the record and return, and |fn(arg)| is
+ * called on the loop thread (journal_sync_dispatch) when queued records
+ * are done; journal_done says which. Without it every write function
+ * returns only once the record is on disk. Returns 0 or -errno. */
+int journal_set_sync(journal_t *self, journal_sync_t *sync, journal_sync_fn fn, void *arg);
+
+/* The number of the last record queued with a sync engine; 0 without one
+ * (every record is on disk when its write function returns). */
+uint64_t journal_last_seq(const journal_t *self);
+
+/* Whether record |seq| (from journal_last_seq; 0 is always done) was
+ * processed, and in *on_disk whether it reached the disk. Logs a failure
+ * once and marks the journal broken. */
+bool journal_done(journal_t *self, uint64_t seq, bool *on_disk);
+
+/* Blocks until every queued record is processed (no-op without an
+ * engine). */
+void journal_wait(journal_t *self);
+
 /* The file's path, as created. */
 const char *journal_path(const journal_t *self);
 
@@ -40,8 +67,9 @@ bool journal_has_header(const journal_t *self);
 int journal_write_header(journal_t *self, const json_t *header);
 
 /* Appends |record| (borrowed, a JSON object) as one line and waits for it
- * to reach the disk (fdatasync). Returns 0 or -errno; after a failure the
- * file may end with a torn line, so nothing more is written to it. */
+ * to reach the disk (fdatasync), or with a sync engine queues it (see
+ * journal_set_sync). Returns 0 or -errno; after a failure the file may end
+ * with a torn line, so nothing more is written to it. */
 int journal_append(journal_t *self, const json_t *record);
 
 /* Appends {"type":"end","reason":|reason|,"time":now}; later appends are

@@ -26,6 +26,7 @@
 typedef struct {
     reactor_t *reactor;
     zygote_client_t *zygote;
+    journal_sync_t *journal_sync; /* writes the journal off the loop, or NULL */
     conversation_t *conversation;
     int sigfd;
     int status;
@@ -38,6 +39,12 @@ static void s_on_signal(void *arg)
     if (read(k->sigfd, &si, sizeof si) == sizeof si)
         log_info("received signal %u; shutting down", si.ssi_signo);
     reactor_stop(k->reactor);
+}
+
+static void s_on_journal_sync(void *arg)
+{
+    kernel_t *k = arg;
+    journal_sync_dispatch(k->journal_sync);
 }
 
 static void s_on_zygote_event(void *arg, json_t *event)
@@ -131,6 +138,20 @@ int kernel_cmd_run(const cli_options_t *opts)
         copts.journal_name = journal_name;
     }
     k.reactor = reactor_new();
+    if (k.reactor && opts->journal_dir) {
+        /* One conversation: one thread; the loop no longer waits on the
+         * disk, but the reply still waits for its record. */
+        k.journal_sync = journal_sync_new(1);
+        if (!k.journal_sync ||
+            reactor_add(k.reactor, NULL, journal_sync_fd(k.journal_sync), s_on_journal_sync,
+                        &k) < 0) {
+            fprintf(stderr, "sandcell kernel: cannot start the journal's thread\n");
+            connfile_clear(&conn);
+            k.status = 1;
+            goto out;
+        }
+        copts.journal_sync = k.journal_sync;
+    }
     if (k.reactor)
         k.conversation = conversation_new(k.reactor, k.zygote, &conn, &limits, &copts, why,
                                           sizeof why);
@@ -158,6 +179,10 @@ out:
         conversation_end_journal(k.conversation,
                                  conversation_closed(k.conversation) ? "shutdown" : "daemon-exit");
     conversation_destroy(&k.conversation);
+    if (k.journal_sync) {
+        reactor_remove(k.reactor, NULL, journal_sync_fd(k.journal_sync));
+        journal_sync_destroy(&k.journal_sync); /* every record queued reaches the disk */
+    }
     zygote_client_stop(&k.zygote);
     reactor_destroy(&k.reactor);
     if (k.sigfd >= 0)

@@ -37,6 +37,10 @@
 #include "workspace.h"
 #include "zygote_client.h"
 
+/* Threads that write and sync the journals: fdatasync()s of different
+ * files run in parallel (the filesystem may merge their commits). */
+#define JOURNAL_SYNC_THREADS 4
+
 typedef struct {
     char id[16];
     conversation_t *conv;
@@ -64,6 +68,7 @@ typedef struct {
     const char *journal_dir; /* NULL: --no-journal */
     reactor_t *reactor;
     zygote_client_t *zygote;
+    journal_sync_t *journal_sync; /* writes the journals off the loop, or NULL */
     pool_t *pool;
     capacity_t *capacity;
     json_t *default_jail;
@@ -222,6 +227,7 @@ static void s_start(control_req_t *r)
                                                                        : NULL,
         .journal_dir = s->journal_dir,
         .journal_name = id,
+        .journal_sync = s->journal_sync,
         .restore = restore,
     };
     conversation_t *conv =
@@ -229,7 +235,7 @@ static void s_start(control_req_t *r)
     char full[512];
     if (capacity_end(s->capacity, full, sizeof full) < 0 && conv) {
         json_decref(restored);
-        conversation_destroy(&conv);
+        conversation_discard(&conv); /* nobody was told of it: no journal stays */
         log_warn("refused a start: %s", full);
         s_reply_error(r, "TooManyConversations", full);
         return;
@@ -477,6 +483,12 @@ static void s_on_zygote(void *arg)
 
 /* The safe point: conversations marked ending (or shut down by their
  * client) are destroyed here, never inside the handler that noticed. */
+static void s_on_journal_sync(void *arg)
+{
+    server_t *s = arg;
+    journal_sync_dispatch(s->journal_sync);
+}
+
 static void s_before_sleep(void *arg)
 {
     server_t *s = arg;
@@ -676,6 +688,15 @@ int serve_cmd_run(const cli_options_t *opts)
         goto out;
     }
     sodium_memzero(key, sizeof key);
+    if (s.journal_dir) {
+        s.journal_sync = journal_sync_new(JOURNAL_SYNC_THREADS);
+        if (!s.journal_sync || reactor_add(s.reactor, NULL, journal_sync_fd(s.journal_sync),
+                                           s_on_journal_sync, &s) < 0) {
+            fprintf(stderr, "sandcell serve: cannot start the journal threads\n");
+            s.status = 1;
+            goto out;
+        }
+    }
     if (opts->pool > 0)
         s.pool = pool_new(s.reactor, s.zygote, s.default_jail, (int)opts->pool);
     zygote_client_set_listener(s.zygote, s_on_zygote_event, &s);
@@ -697,6 +718,10 @@ out:
     for (size_t i = 0; i < s.n; i++) {
         conversation_end_journal(s.entries[i].conv, "daemon-exit");
         conversation_destroy(&s.entries[i].conv);
+    }
+    if (s.journal_sync) {
+        reactor_remove(s.reactor, NULL, journal_sync_fd(s.journal_sync));
+        journal_sync_destroy(&s.journal_sync); /* every record queued reaches the disk */
     }
     free(s.entries);
     for (size_t i = 0; i < s.npending; i++)

@@ -98,6 +98,92 @@ static void test_write_and_read(void)
              "journal_read accepts it; O_EXCL; nothing before the header or after the end");
 }
 
+static int s_synced_calls;
+
+static void s_on_synced(void *arg)
+{
+    (void)arg;
+    s_synced_calls++;
+}
+
+/* Waits on the engine's descriptor and dispatches until |j| has done |seq|. */
+static bool s_dispatch_until(journal_sync_t *sync, journal_t *j, uint64_t seq, bool *on_disk)
+{
+    for (int i = 0; i < 500; i++) {
+        if (journal_done(j, seq, on_disk))
+            return true;
+        usleep(10000);
+        journal_sync_dispatch(sync);
+    }
+    return false;
+}
+
+static void test_sync_engine(void)
+{
+    char dir[256], why[512], warning[512];
+    snprintf(dir, sizeof dir, "%s/sync", s_root);
+    journal_sync_t *sync = journal_sync_new(2);
+    CHECK(sync != NULL);
+    if (!sync)
+        TAP_BAIL("journal_sync_new: %s", strerror(errno));
+    journal_t *j = journal_create(dir, "a", why, sizeof why);
+    journal_t *k = journal_create(dir, "b", why, sizeof why);
+    if (!j || !k)
+        TAP_BAIL("journal_create: %s", why);
+    CHECK_INT(journal_set_sync(j, sync, s_on_synced, NULL), 0);
+    CHECK_INT(journal_set_sync(k, sync, s_on_synced, NULL), 0);
+    json_t *header = json_pack("{s:s, s:{}, s:{}}", "conversation", "a", "limits", "preload");
+    CHECK_INT(journal_write_header(j, header), 0);
+    CHECK_INT(journal_write_header(k, header), 0);
+    uint64_t first = journal_last_seq(j);
+    CHECK(first == 1);
+    for (int i = 1; i <= 50; i++) {
+        json_t *rec = s_execution(i, "x = 1", "ok", 1, NULL);
+        CHECK_INT(journal_append(j, rec), 0);
+        CHECK_INT(journal_append(k, rec), 0);
+        json_decref(rec);
+    }
+    uint64_t last = journal_last_seq(j);
+    CHECK(last == 51);
+    bool on_disk = false;
+    CHECK(s_dispatch_until(sync, j, last, &on_disk));
+    CHECK(on_disk);
+    CHECK(s_synced_calls > 0);
+    journal_wait(k);
+    CHECK(journal_done(k, journal_last_seq(k), &on_disk) && on_disk);
+    /* Closed with records still queued: they reach the disk, in order,
+     * before the engine is gone. */
+    for (int i = 51; i <= 100; i++) {
+        json_t *rec = s_execution(i, "y = 2", "ok", 1, NULL);
+        CHECK_INT(journal_append(k, rec), 0);
+        json_decref(rec);
+    }
+    CHECK_INT(journal_end(k, "daemon-exit"), 0);
+    char kpath[512];
+    snprintf(kpath, sizeof kpath, "%s", journal_path(k));
+    journal_destroy(&k);
+    journal_destroy(&j);
+    journal_sync_destroy(&sync);
+    CHECK(sync == NULL);
+    json_t *journal = journal_read(kpath, why, sizeof why, warning, sizeof warning);
+    CHECK(journal != NULL);
+    CHECK_STR(warning, "");
+    json_t *execs = json_object_get(journal, "executions");
+    CHECK_INT(json_array_size(execs), 100);
+    bool ordered = true;
+    for (size_t i = 0; i < json_array_size(execs); i++)
+        ordered = ordered && json_integer_value(json_object_get(
+                                 json_array_get(execs, i), "execution_count")) == (int)i + 1;
+    CHECK(ordered);
+    const char *text = s_read_all(kpath);
+    CHECK(text && strstr(text, "\"reason\":\"daemon-exit\"") != NULL &&
+          text[strlen(text) - 1] == '\n');
+    json_decref(journal);
+    json_decref(header);
+    tap_case("with sync threads: records are queued, reported done on the loop, and a journal "
+             "closed with records in flight gets them all, in order, end record last");
+}
+
 static void test_default_dir(void)
 {
     char out[256];
@@ -209,6 +295,7 @@ int main(void)
     if (!mkdtemp(s_root))
         TAP_BAIL("mkdtemp: %s", strerror(errno));
     test_write_and_read();
+    test_sync_engine();
     test_default_dir();
     test_restore();
     test_restore_bad();
