@@ -15,25 +15,6 @@
 #include "paths.h"
 #include "util.h"
 
-/* mkdir -p. Returns 0 or -errno. */
-static int s_mkdirs(const char *path)
-{
-    char buf[PATH_MAX];
-    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
-        return -ENAMETOOLONG;
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-            return -errno;
-        *p = '/';
-    }
-    if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-        return -errno;
-    return 0;
-}
-
 static int s_kernels_dir(const cli_options_t *opts, char *out, size_t len)
 {
     int n;
@@ -73,7 +54,7 @@ int install_run(const cli_options_t *opts)
         return 1;
     }
     strcat(dir, "/" KERNELSPEC_NAME);
-    if ((rc = s_mkdirs(dir)) < 0) {
+    if ((rc = paths_mkdirs(dir, 0755)) < 0) {
         fprintf(stderr, "sandcell install: cannot create %s: %s\n", dir, strerror(-rc));
         return 1;
     }

@@ -19,6 +19,7 @@
 
 #include "header.h"
 #include "log.h"
+#include "paths.h"
 #include "util.h"
 
 struct journal {
@@ -32,26 +33,6 @@ struct journal {
     char path[PATH_MAX];
 };
 
-/* mkdir -p with mode 0700 for every folder it creates. */
-static int s_make_dirs(const char *dir)
-{
-    char path[PATH_MAX];
-    int n = snprintf(path, sizeof path, "%s", dir);
-    if (n < 0 || (size_t)n >= sizeof path)
-        return -ENAMETOOLONG;
-    for (char *p = path + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(path, 0700) < 0 && errno != EEXIST)
-            return -errno;
-        *p = '/';
-    }
-    if (mkdir(path, 0700) < 0 && errno != EEXIST)
-        return -errno;
-    return 0;
-}
-
 journal_t *journal_create(const char *dir, const char *name, char *why, size_t why_len)
 {
     journal_t *self = calloc(1, sizeof *self);
@@ -61,7 +42,7 @@ journal_t *journal_create(const char *dir, const char *name, char *why, size_t w
     }
     self->fd = -1;
     int n = snprintf(self->path, sizeof self->path, "%s/%s.jsonl", dir, name);
-    int rc = n < 0 || (size_t)n >= sizeof self->path ? -ENAMETOOLONG : s_make_dirs(dir);
+    int rc = n < 0 || (size_t)n >= sizeof self->path ? -ENAMETOOLONG : paths_mkdirs(dir, 0700);
     if (rc < 0) {
         snprintf(why, why_len, "cannot create the journal folder %.400s: %s", dir,
                  strerror(-rc));
@@ -259,7 +240,7 @@ int journal_prepare_dir(const char *dir, char *out, size_t len, char *why, size_
         n = snprintf(out, len, "%s/%s", cwd, dir);
     else
         n = -1;
-    int rc = n < 0 || (size_t)n >= len ? -ENAMETOOLONG : s_make_dirs(out);
+    int rc = n < 0 || (size_t)n >= len ? -ENAMETOOLONG : paths_mkdirs(out, 0700);
     if (rc < 0) {
         snprintf(why, why_len, "cannot create the journal folder %.400s: %s", dir,
                  strerror(-rc));

@@ -1,8 +1,11 @@
-/* paths — locating the executable and its worker. */
+/* paths — locating the executable and its worker; creating folders. */
 #include "paths.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -28,4 +31,23 @@ int paths_worker(char *out, size_t len)
     }
     int n = snprintf(out, len, "%s/sandcell-worker", SC_PKGLIBEXECDIR);
     return n < 0 || (size_t)n >= len || access(out, X_OK) != 0 ? -1 : 0;
+}
+
+int paths_mkdirs(const char *path, mode_t mode)
+{
+    char buf[PATH_MAX];
+    int n = snprintf(buf, sizeof buf, "%s", path);
+    if (n < 0 || (size_t)n >= sizeof buf)
+        return -ENAMETOOLONG;
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, mode) < 0 && errno != EEXIST)
+            return -errno;
+        *p = '/';
+    }
+    if (mkdir(buf, mode) < 0 && errno != EEXIST)
+        return -errno;
+    return 0;
 }
