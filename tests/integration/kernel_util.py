@@ -319,10 +319,17 @@ def without_spares(procs):
 def interpreter_process(kpid):
     """The interpreter of a sandcell kernel: the process whose parent is the
     zygote, the zygote being a child of the kernel process (the zygote's
-    spare, not yet an interpreter, aside)."""
-    tree = process_tree(kpid)
-    zygotes = {p.pid for p in tree if _ppid(p) == kpid}
-    found = [p for p in without_spares(tree) if _ppid(p) in zygotes]
+    spare, not yet an interpreter, aside). A spare that was cloned a moment
+    ago has not yet taken its name, so a second grandchild is looked at again
+    for up to 5 s before the tree counts as wrong."""
+    deadline = time.monotonic() + 5
+    while True:
+        tree = process_tree(kpid)
+        zygotes = {p.pid for p in tree if _ppid(p) == kpid}
+        found = [p for p in without_spares(tree) if _ppid(p) in zygotes]
+        if len(found) == 1 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     assert len(found) == 1, (
         f"expected exactly one grandchild of kernel {kpid}, tree: {describe_procs(tree)}"
     )
