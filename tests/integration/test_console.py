@@ -46,7 +46,13 @@ class Console:
         )
         command = (
             f"env {env} TERM=xterm-256color /usr/bin/python3 -m jupyter_console "
-            f"--kernel {shlex.quote(ku.KERNEL_NAME)}"
+            f"--kernel {shlex.quote(ku.KERNEL_NAME)} "
+            # The console asks the kernel whether each line is complete and,
+            # if one answer takes longer than this (1 s by default, easily
+            # passed on a loaded CI machine while the first interpreter
+            # starts), falls back for the rest of the session to "a blank
+            # line ends the cell", which every later step here would trip on.
+            f"--ZMQTerminalInteractiveShell.kernel_is_complete_timeout={ku.TIMEOUT}"
         )
         self.tmux("new-session", "-d", "-s", self.name, "-x", "200", "-y", "50", command)
         self.tmux("set-option", "-t", self.name, "remain-on-exit", "on", check=False)
