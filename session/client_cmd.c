@@ -541,12 +541,14 @@ static const client_command_t s_commands[] = {
      "sandcell stop ID [ID...]\n"
      "    End conversations: their interpreters are killed, their files removed.\n" RUNTIME_FLAG},
     {"exec", exec_cmd_run,
-     "sandcell exec -c ID [--out-dir DIR] [--timeout S] CODE\n"
+     "sandcell exec -c ID [--out-dir DIR] [--timeout S] [--raw] CODE\n"
      "    Run CODE (\"-\": read it from stdin) in conversation ID and print its output\n"
      "    as it comes: stdout, stderr, results, tracebacks. Images are saved as\n"
      "    DIR/sandcell-ID-N.png (or .jpg). Exits 0 if the cell succeeded, 1 if not.\n"
      "    --out-dir DIR      where images go (default: the current directory)\n"
      "    --timeout S        stop waiting after S seconds, interrupt the cell, exit 124\n"
+     "    --raw              print the cell's output byte for byte; by default control\n"
+     "                         sequences other than colours are shown as text (^[]0;..)\n"
      "    Ctrl-C interrupts the cell; a second Ctrl-C stops waiting (exit 130).\n"
      "    Put -- before a CODE that starts with \"-\".\n" RUNTIME_FLAG},
     {"put", s_put,

@@ -13,7 +13,11 @@
  * the execute_reply and the idle status for the request are in. Images are
  * written to files that never replace an existing one: the counter skips
  * names already taken. --timeout and a first Ctrl-C send interrupt_request
- * (the cell should not run on unobserved); a second Ctrl-C stops waiting. */
+ * (the cell should not run on unobserved); a second Ctrl-C stops waiting.
+ * Everything the cell wrote goes through term_filter (unless --raw), one
+ * filter per stream so that a sequence split between two stream messages
+ * is still recognised: a cell cannot set the terminal's title, clear it or
+ * write its clipboard, whether exec prints to a terminal or to a pipe. */
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -29,6 +33,7 @@
 
 #include "client_cmd_internal.h"
 #include "connfile.h"
+#include "term_filter.h"
 #include "util.h"
 #include "wire_io.h"
 
@@ -49,6 +54,8 @@ typedef struct {
     char exec_id[HEADER_ID_LEN + 1];
     int images;
     bool idle, error_shown;
+    bool raw;                  /* --raw: the cell's bytes as they came */
+    term_filter_t streams[2];  /* stdout's and stderr's, across messages */
     json_t *reply; /* the execute_reply's content, owned; NULL until it comes */
 } exec_t;
 
@@ -65,6 +72,22 @@ static long long s_now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The filter of |fp|'s stream messages. */
+static term_filter_t *s_stream_filter(exec_t *x, FILE *fp)
+{
+    return &x->streams[fp == stderr];
+}
+
+/* Prints |text| (the cell's) on |fp|, filtered unless --raw; a sequence
+ * held from |fp|'s stream messages is shown first, so the order stays. */
+static void s_print(exec_t *x, FILE *fp, const char *text)
+{
+    if (!text)
+        return;
+    term_filter_flush(s_stream_filter(x, fp), fp);
+    term_filter_write(NULL, fp, text, strlen(text), x->raw);
 }
 
 static int s_exec_send(exec_t *x, int sock, const char *msg_type, const json_t *content,
@@ -113,8 +136,11 @@ static void s_save_image(exec_t *x, const char *b64, const char *ext)
 static void s_show_data(exec_t *x, const json_t *data)
 {
     const char *text = json_string_value(json_object_get(data, "text/plain"));
-    if (text && text[0])
-        printf("%s%s", text, text[strlen(text) - 1] == '\n' ? "" : "\n");
+    if (text && text[0]) {
+        s_print(x, stdout, text);
+        if (text[strlen(text) - 1] != '\n')
+            putchar('\n');
+    }
     const char *png = json_string_value(json_object_get(data, "image/png"));
     const char *jpeg = json_string_value(json_object_get(data, "image/jpeg"));
     if (png)
@@ -135,8 +161,9 @@ static void s_on_iopub(exec_t *x, const wire_msg_t *msg)
     } else if (strcmp(type, "stream") == 0) {
         const char *name = json_string_value(json_object_get(c, "name"));
         const char *text = json_string_value(json_object_get(c, "text"));
+        FILE *fp = name && strcmp(name, "stderr") == 0 ? stderr : stdout;
         if (text)
-            fputs(text, name && strcmp(name, "stderr") == 0 ? stderr : stdout);
+            term_filter_write(s_stream_filter(x, fp), fp, text, strlen(text), x->raw);
     } else if (strcmp(type, "execute_result") == 0 || strcmp(type, "display_data") == 0 ||
                strcmp(type, "update_display_data") == 0) {
         s_show_data(x, json_object_get(c, "data"));
@@ -145,12 +172,16 @@ static void s_on_iopub(exec_t *x, const wire_msg_t *msg)
         size_t i;
         const json_t *line;
         json_array_foreach(tb, i, line) {
+            s_print(x, stderr, json_string_value(line));
             if (json_is_string(line))
-                fprintf(stderr, "%s\n", json_string_value(line));
+                fputc('\n', stderr);
         }
-        if (json_array_size(tb) == 0)
-            fprintf(stderr, "%s: %s\n", json_string_value(json_object_get(c, "ename")),
-                    json_string_value(json_object_get(c, "evalue")));
+        if (json_array_size(tb) == 0) {
+            s_print(x, stderr, json_string_value(json_object_get(c, "ename")));
+            fputs(": ", stderr);
+            s_print(x, stderr, json_string_value(json_object_get(c, "evalue")));
+            fputc('\n', stderr);
+        }
         x->error_shown = true;
     }
     fflush(stdout);
@@ -298,8 +329,13 @@ static int s_exec_run(exec_t *x, const char *code, double timeout_s)
         return 0;
     const char *ename = json_string_value(json_object_get(x->reply, "ename"));
     const char *evalue = json_string_value(json_object_get(x->reply, "evalue"));
-    if (!x->error_shown && ename)
-        fprintf(stderr, "sandcell exec: %s: %s\n", ename, evalue ? evalue : "");
+    if (!x->error_shown && ename) {
+        fputs("sandcell exec: ", stderr);
+        s_print(x, stderr, ename);
+        fputs(": ", stderr);
+        s_print(x, stderr, evalue ? evalue : "");
+        fputc('\n', stderr);
+    }
     else if (!x->error_shown && status && strcmp(status, "aborted") == 0)
         fprintf(stderr, "sandcell exec: the cell was not run: an earlier cell failed\n");
     else if (!x->error_shown)
@@ -339,9 +375,12 @@ int exec_cmd_run(int argc, char **argv)
 {
     const char *runtime_file = NULL, *timeout = NULL;
     exec_t x = {0};
+    term_filter_init(&x.streams[0]);
+    term_filter_init(&x.streams[1]);
     const client_option_t opts[] = {
         {"--runtime-file", NULL, &runtime_file, NULL},
         {"--conversation", "-c", &x.id, NULL},
+        {"--raw", NULL, NULL, &x.raw},
         {"--out-dir", NULL, &x.out_dir, NULL},
         {"--timeout", NULL, &timeout, NULL},
     };
@@ -389,6 +428,8 @@ int exec_cmd_run(int argc, char **argv)
         if (rc == 0)
             rc = s_exec_run(&x, stdin_code ? stdin_code : pos[0], timeout_s);
     }
+    term_filter_flush(&x.streams[0], stdout);
+    term_filter_flush(&x.streams[1], stderr);
     fflush(stdout);
     for (int s = 0; s < X_NSOCKETS; s++)
         if (x.sockets[s])
