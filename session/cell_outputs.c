@@ -49,27 +49,65 @@ static const char *s_display_id(const json_t *content)
     return json_string_value(json_object_get(json_object_get(content, "transient"), "display_id"));
 }
 
-/* Appends the text of stream |out| to the last output if that is a stream
- * of the same name. Returns true if it did. */
-static bool s_merge_stream(json_t *list, const json_t *out)
+/* The run of same-name streams at the end of the list. Its text is
+ * gathered here and set on the output once the run ends: joining into the
+ * jansson string at each message copied the whole text every time, which
+ * made a cell of many small writes (10 MiB in 8 KiB messages) quadratic. */
+typedef struct {
+    json_t *out; /* borrowed: the list's last output, a stream; or NULL */
+    char *text;  /* the run's text so far, once a second message joined */
+    size_t len, cap;
+} run_t;
+
+static int s_run_append(run_t *run, const char *text, size_t len)
 {
-    json_t *last = json_array_get(list, json_array_size(list) - 1);
+    if (run->cap - run->len <= len) {
+        size_t cap = run->cap ? run->cap : 4096;
+        while (cap - run->len <= len)
+            cap *= 2;
+        char *grown = realloc(run->text, cap);
+        if (!grown)
+            return -1;
+        run->text = grown;
+        run->cap = cap;
+    }
+    memcpy(run->text + run->len, text, len);
+    run->len += len;
+    return 0;
+}
+
+/* Sets the gathered text on the run's output and forgets the run. The
+ * parts were valid UTF-8 jansson strings, so their join is too. */
+static int s_run_end(run_t *run)
+{
+    int rc = 0;
+    if (run->out && run->text)
+        rc = json_object_set_new(run->out, "text", json_stringn_nocheck(run->text, run->len));
+    free(run->text);
+    *run = (run_t){0};
+    return rc;
+}
+
+/* Adds the text of stream |out| to the run if that is a stream of the same
+ * name. Returns 1 if it did, 0 if not, -1 on allocation failure. */
+static int s_run_join(run_t *run, const json_t *out)
+{
     const char *type = json_string_value(json_object_get(out, "output_type"));
-    if (!last || strcmp(type, "stream") != 0 ||
-        !json_equal(json_object_get(last, "output_type"), json_object_get(out, "output_type")) ||
-        !json_equal(json_object_get(last, "name"), json_object_get(out, "name")))
-        return false;
-    const char *a = json_string_value(json_object_get(last, "text"));
-    const char *b = json_string_value(json_object_get(out, "text"));
-    size_t la = json_string_length(json_object_get(last, "text"));
-    size_t lb = json_string_length(json_object_get(out, "text"));
-    _cleanup_free_ char *joined = malloc(la + lb + 1);
-    if (!joined)
-        return false;
-    memcpy(joined, a, la);
-    memcpy(joined + la, b, lb);
-    joined[la + lb] = '\0';
-    return json_object_set_new(last, "text", json_stringn(joined, la + lb)) == 0;
+    if (!run->out || strcmp(type, "stream") != 0 ||
+        !json_equal(json_object_get(run->out, "name"), json_object_get(out, "name")))
+        return 0;
+    const json_t *text = json_object_get(out, "text");
+    if (!run->text) {
+        const json_t *first = json_object_get(run->out, "text");
+        if (s_run_append(run, json_string_value(first), json_string_length(first)) < 0)
+            return -1;
+    }
+    return s_run_append(run, json_string_value(text), json_string_length(text)) < 0 ? -1 : 1;
+}
+
+static void s_run_free(run_t *run)
+{
+    free(run->text);
 }
 
 static void s_update_display(json_t *list, json_t *ids, const char *id, const json_t *content)
@@ -91,6 +129,7 @@ json_t *cell_outputs_to_notebook(const json_t *outputs, const json_t *execution_
 {
     json_auto_t *list = json_array();
     json_auto_t *ids = json_array(); /* display id of list[i], or null */
+    __attribute__((cleanup(s_run_free))) run_t run = {0};
     if (!list || !ids)
         return NULL;
     bool clear_pending = false;
@@ -105,6 +144,7 @@ json_t *cell_outputs_to_notebook(const json_t *outputs, const json_t *execution_
             if (json_is_true(json_object_get(content, "wait"))) {
                 clear_pending = true;
             } else {
+                s_run_end(&run);
                 json_array_clear(list);
                 json_array_clear(ids);
                 clear_pending = false;
@@ -121,18 +161,28 @@ json_t *cell_outputs_to_notebook(const json_t *outputs, const json_t *execution_
         if (!out)
             continue; /* not a notebook output, or out of memory */
         if (clear_pending) {
+            s_run_end(&run);
             json_array_clear(list);
             json_array_clear(ids);
             clear_pending = false;
         }
-        if (s_merge_stream(list, out)) {
+        int joined = s_run_join(&run, out);
+        if (joined) {
             json_decref(out);
+            if (joined < 0)
+                return NULL;
             continue;
         }
+        if (s_run_end(&run) < 0)
+            return NULL;
         const char *id = s_display_id(content);
         if (json_array_append_new(list, out) < 0 ||
             json_array_append_new(ids, id ? json_string(id) : json_null()) < 0)
             return NULL;
+        if (strcmp(msg_type, "stream") == 0)
+            run.out = out; /* borrowed: the list holds it */
     }
+    if (s_run_end(&run) < 0)
+        return NULL;
     return json_incref(list);
 }

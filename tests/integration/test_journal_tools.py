@@ -351,6 +351,30 @@ def test_replay_time_limit(tmp_path):
     assert lines[3] == "[4] different" and "-True" in proc.stdout and "+False" in proc.stdout
 
 
+def test_export_of_a_10_mib_cell_is_whole_and_not_quadratic(tmp_path):
+    """A cell that printed 10 MiB, recorded as the runtime sends it (8 KiB
+    stream messages), exports as one stream holding every byte. Joining
+    each message into the text so far took 12-17 s here; the bound only
+    catches that regression, the figures are bench/export.py's."""
+    line = "".join(chr(ord("a") + i % 26) for i in range(99)) + "\n"
+    text = line * ((10 << 20) // len(line))
+    chunks = [text[i:i + 8192] for i in range(0, len(text), 8192)]
+    header = json.loads((JOURNALS / "basic.jsonl").read_text().splitlines()[0])
+    outputs = [{"msg_type": "stream", "content": {"name": "stdout", "text": c}} for c in chunks]
+    journal = tmp_path / "big.jsonl"
+    journal.write_text(json.dumps(header) + "\n" +
+                       json.dumps(_record(1, "print(...)", outputs)) + "\n")
+    out = tmp_path / "big.ipynb"
+    started = time.monotonic()
+    proc = run_tool("export", journal, "-o", out)
+    elapsed = time.monotonic() - started
+    assert proc.returncode == 0, proc.stderr
+    nb = json.loads(out.read_text())
+    assert nb["cells"][0]["outputs"] == [{"output_type": "stream", "name": "stdout",
+                                          "text": text}]
+    assert elapsed < 10, f"export of 10 MiB took {elapsed:.1f} s"
+
+
 def test_mangled_journals_never_crash_the_tools(tmp_path):
     """Cut short anywhere or with a byte changed anywhere, a journal is
     either exported (a torn last line is skipped) or refused with its line

@@ -1,6 +1,7 @@
 /* test_output_compare — a cell's outputs as a notebook shows them
  * (cell_outputs) and the replay's notion of "same" (output_compare). */
 #include <sodium.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,6 +103,60 @@ static void test_view(void)
     CHECK(json_object_get(json_array_get(v, 0), "transient") == NULL);
     json_decref(v);
     tap_case("update_display_data updates the output with its display id; unknown types dropped");
+
+    v = s_view("[" DISPLAY("text/plain", "0%", "bar") "," STREAM("stdout", "a") ","
+               OUT("update_display_data", "{\"data\":{\"text/plain\":\"50%\"},\"metadata\":{},"
+                   "\"transient\":{\"display_id\":\"bar\"}}") ","
+               STREAM("stdout", "b") "," DISPLAY("text/plain", "chart", "c") ","
+               STREAM("stdout", "c") "," STREAM("stdout", "d") ","
+               OUT("clear_output", "{\"wait\":true}") "," STREAM("stdout", "e") ","
+               STREAM("stdout", "f") "]");
+    CHECK_INT(json_array_size(v), 1);
+    CHECK_STR(json_string_value(json_object_get(json_array_get(v, 0), "text")), "ef");
+    json_decref(v);
+    v = s_view("[" DISPLAY("text/plain", "0%", "bar") "," STREAM("stdout", "a") ","
+               OUT("update_display_data", "{\"data\":{\"text/plain\":\"50%\"},\"metadata\":{},"
+                   "\"transient\":{\"display_id\":\"bar\"}}") ","
+               STREAM("stdout", "b") "," DISPLAY("text/plain", "chart", "c") ","
+               STREAM("stdout", "c") "," STREAM("stdout", "d") "]");
+    CHECK_INT(json_array_size(v), 4);
+    CHECK_STR(json_string_value(json_object_get(json_array_get(v, 1), "text")), "ab");
+    CHECK_STR(json_string_value(json_object_get(json_array_get(v, 3), "text")), "cd");
+    json_decref(v);
+    v = s_view("[" STREAM("stdout", "a") "," STREAM("stdout", "b") ","
+               OUT("clear_output", "{\"wait\":false}") "," STREAM("stdout", "c") "]");
+    CHECK_INT(json_array_size(v), 1);
+    CHECK_STR(json_string_value(json_object_get(json_array_get(v, 0), "text")), "c");
+    json_decref(v);
+    tap_case("a stream run goes on past update_display_data and ends at any other output or a "
+             "clear");
+}
+
+/* Many small writes, as the runtime sends a large print (8 KiB each), come
+ * out as one text holding every byte in order. */
+static void test_view_many_writes(void)
+{
+    enum { PIECES = 2048, PIECE = 512 };
+    json_t *outputs = json_array();
+    char piece[PIECE + 1];
+    for (size_t i = 0; i < PIECES; i++) {
+        snprintf(piece, sizeof piece, "%-*zu\n", PIECE - 1, i);
+        json_array_append_new(outputs, json_pack("{s:s, s:{s:s, s:s}}", "msg_type", "stream",
+                                                 "content", "name", "stdout", "text", piece));
+    }
+    json_t *v = cell_outputs_to_notebook(outputs, NULL);
+    CHECK_INT(json_array_size(v), 1);
+    const json_t *text = json_object_get(json_array_get(v, 0), "text");
+    CHECK_INT(json_string_length(text), (size_t)PIECES * PIECE);
+    bool in_order = json_string_length(text) == (size_t)PIECES * PIECE;
+    for (size_t i = 0; in_order && i < PIECES; i++) {
+        snprintf(piece, sizeof piece, "%-*zu\n", PIECE - 1, i);
+        in_order = memcmp(json_string_value(text) + i * PIECE, piece, PIECE) == 0;
+    }
+    CHECK(in_order);
+    json_decref(v);
+    json_decref(outputs);
+    tap_case("2048 stream messages of 512 bytes become one text of 1 MiB, in order");
 }
 
 /* A base64 PNG-like file: signature, IHDR, optional tEXt, IDAT |pixels|, IEND. */
@@ -241,6 +296,7 @@ int main(void)
 {
     test_normalise();
     test_view();
+    test_view_many_writes();
     test_images();
     test_compare();
     return tap_done();
