@@ -4,13 +4,18 @@
  *   2. start the zygote: it forks, so it must precede libzmq's threads;
  *   3. block the termination signals and read them from a signalfd, so
  *      the reactor sees them as events (libzmq's threads inherit the mask);
- *   4. create the conversation, which binds the sockets. */
+ *   4. create the conversation, which binds the sockets.
+ * A kernel started by a frontend (JPY_PARENT_PID set) ends when that
+ * frontend does, even by SIGKILL: its parent is watched (parent_watch.h),
+ * and its end stops the loop like SIGTERM, so the zygote, the spares and
+ * every cgroup go too. */
 #include "kernel_cmd.h"
 
 #include <czmq.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -19,6 +24,7 @@
 #include "conversation.h"
 #include "journal.h"
 #include "log.h"
+#include "parent_watch.h"
 #include "paths.h"
 #include "reactor.h"
 #include "zygote_client.h"
@@ -28,9 +34,27 @@ typedef struct {
     zygote_client_t *zygote;
     journal_sync_t *journal_sync; /* writes the journal off the loop, or NULL */
     conversation_t *conversation;
+    parent_watch_t *parent; /* the frontend to die with, or NULL */
+    bool orphaned;          /* the frontend is gone */
     int sigfd;
     int status;
 } kernel_t;
+
+/* Ends the kernel if its frontend is gone. */
+static void s_check_parent(kernel_t *k)
+{
+    if (!k->parent || k->orphaned || !parent_watch_gone(k->parent))
+        return;
+    log_warn("the frontend (pid %d) is gone; shutting down", (int)parent_watch_pid(k->parent));
+    k->orphaned = true;
+    k->status = 1; /* as ipykernel's parent poller */
+    reactor_stop(k->reactor);
+}
+
+static void s_on_parent(void *arg)
+{
+    s_check_parent(arg);
+}
 
 static void s_on_signal(void *arg)
 {
@@ -73,6 +97,7 @@ static void s_before_sleep(void *arg)
 static void s_tick(void *arg)
 {
     kernel_t *k = arg;
+    s_check_parent(k); /* the only check when there is no pidfd */
     conversation_tick(k->conversation, reactor_now_ms());
 }
 
@@ -116,6 +141,18 @@ int kernel_cmd_run(const cli_options_t *opts)
     if (!k.zygote) {
         connfile_clear(&conn);
         return 1;
+    }
+    pid_t parent = parent_watch_target(getenv("JPY_PARENT_PID"), getppid());
+    if (parent > 0) {
+        k.parent = parent_watch_new(parent, true);
+        if (!k.parent) {
+            fprintf(stderr, "sandcell kernel: out of memory\n");
+            connfile_clear(&conn);
+            zygote_client_stop(&k.zygote);
+            return 1;
+        }
+        log_debug("watching the frontend, pid %d (%s)", (int)parent,
+                  parent_watch_fd(k.parent) >= 0 ? "pidfd" : "polled on the tick");
     }
     sigset_t term;
     sigemptyset(&term);
@@ -163,7 +200,9 @@ int kernel_cmd_run(const cli_options_t *opts)
     }
     zygote_client_set_listener(k.zygote, s_on_zygote_event, &k);
     if (reactor_add(k.reactor, NULL, zygote_client_fd(k.zygote), s_on_zygote, &k) < 0 ||
-        k.sigfd < 0 || reactor_add(k.reactor, NULL, k.sigfd, s_on_signal, &k) < 0) {
+        k.sigfd < 0 || reactor_add(k.reactor, NULL, k.sigfd, s_on_signal, &k) < 0 ||
+        (k.parent && parent_watch_fd(k.parent) >= 0 &&
+         reactor_add(k.reactor, NULL, parent_watch_fd(k.parent), s_on_parent, &k) < 0)) {
         fprintf(stderr, "sandcell kernel: cannot set up the event loop\n");
         k.status = 1;
         goto out;
@@ -176,14 +215,18 @@ int kernel_cmd_run(const cli_options_t *opts)
     }
 out:
     if (k.conversation)
-        conversation_end_journal(k.conversation,
-                                 conversation_closed(k.conversation) ? "shutdown" : "daemon-exit");
+        conversation_end_journal(k.conversation, conversation_closed(k.conversation) ? "shutdown"
+                                                 : k.orphaned ? "frontend-exit"
+                                                              : "daemon-exit");
     conversation_destroy(&k.conversation);
     if (k.journal_sync) {
         reactor_remove(k.reactor, NULL, journal_sync_fd(k.journal_sync));
         journal_sync_destroy(&k.journal_sync); /* every record queued reaches the disk */
     }
     zygote_client_stop(&k.zygote);
+    if (k.parent && parent_watch_fd(k.parent) >= 0 && k.reactor)
+        reactor_remove(k.reactor, NULL, parent_watch_fd(k.parent));
+    parent_watch_destroy(&k.parent);
     reactor_destroy(&k.reactor);
     if (k.sigfd >= 0)
         close(k.sigfd);
