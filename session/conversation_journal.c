@@ -216,12 +216,15 @@ bool conversation_restore_step(conversation_t *c)
         return false;
     if (c->restoring)
         return true;
+    /* Declared before the first goto: a jump past it would leave the
+     * cleanup to free an uninitialised pointer. */
+    json_auto_t *op = NULL;
     worker_t *w = c->worker;
     if (!w)
         goto done; /* no interpreter will come: the cells say so themselves */
     if (w->state != WORKER_IDLE)
         return true;
-    json_auto_t *op = restore_next_op(c->restore);
+    op = restore_next_op(c->restore);
     if (!op)
         goto done;
     if (worker_send(w, op) < 0) {
