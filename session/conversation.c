@@ -7,7 +7,7 @@
  *
  * Everything that arrives from the interpreter is untrusted: records are
  * bounded by the channel, parsed with jansson, type-checked, and only the
- * iopub message types in s_output_types are published. */
+ * iopub message types worker_record_parse knows as outputs are published. */
 #include "conversation_internal.h"
 
 #include <czmq.h>
@@ -33,10 +33,6 @@
 static const char *const s_channel_names[CONN_NCHANNELS] = {
     [CONN_SHELL] = "shell", [CONN_IOPUB] = "iopub", [CONN_STDIN] = "stdin",
     [CONN_CONTROL] = "control", [CONN_HB] = "hb",
-};
-
-static const char *const s_output_types[] = {
-    "stream", "display_data", "update_display_data", "clear_output", "execute_result", "error",
 };
 
 static void s_pump(conversation_t *c);
@@ -600,68 +596,38 @@ static void s_on_worker_jail_failed(conversation_t *c, json_t *content)
     log_error("%s; no code runs without it", c->start_error ? c->start_error : "jail failed");
 }
 
-static bool s_is_output_type(const char *type)
-{
-    for (size_t i = 0; i < ARRAY_SIZE(s_output_types); i++)
-        if (strcmp(type, s_output_types[i]) == 0)
-            return true;
-    return false;
-}
-
-/* JSON values a record may hold. A parsed value costs the manager about a
- * hundred bytes whatever its size in the text, so an interpreter could turn
- * a few MiB of "0," into gigabytes of the manager's memory, which no cgroup
- * of the interpreter counts. Real outputs have few values and long strings. */
-#define MAX_RECORD_VALUES 100000
-
-/* Counts the values of a JSON text by its separators and openers outside
- * strings, without parsing it. */
-static bool s_too_many_values(const char *text, size_t len)
-{
-    size_t values = 0;
-    bool in_string = false;
-    for (size_t i = 0; i < len; i++) {
-        char ch = text[i];
-        if (in_string) {
-            if (ch == '\\')
-                i++;
-            else if (ch == '"')
-                in_string = false;
-        } else if (ch == '"') {
-            in_string = true;
-        } else if ((ch == ',' || ch == '[' || ch == '{') && ++values > MAX_RECORD_VALUES) {
-            return true;
-        }
-    }
-    return false;
-}
-
 static void s_on_worker_record(conversation_t *c, const char *text, size_t len)
 {
-    if (s_too_many_values(text, len)) {
+    json_auto_t *rec = NULL;
+    const char *type;
+    json_t *content;
+    switch (worker_record_parse(text, len, &rec, &type, &content)) {
+    case WORKER_RECORD_TOO_BIG:
         log_warn("dropped a record from the interpreter with more than %d JSON values",
-                 MAX_RECORD_VALUES);
-        return;
-    }
-    json_auto_t *rec = json_loadb(text, len, 0, NULL);
-    const char *type = json_string_value(json_object_get(rec, "type"));
-    json_t *content = json_object_get(rec, "content");
-    if (!type || !json_is_object(content)) {
+                 WORKER_RECORD_MAX_VALUES);
+        break;
+    case WORKER_RECORD_MALFORMED:
         log_warn("ignoring a malformed record from the interpreter");
-        return;
-    }
-    if (strcmp(type, "ready") == 0)
+        break;
+    case WORKER_RECORD_READY:
         s_on_worker_ready(c, rec, content);
-    else if (strcmp(type, "reply") == 0)
+        break;
+    case WORKER_RECORD_REPLY:
         s_on_worker_reply(c, rec, content);
-    else if (strcmp(type, "input_request") == 0)
+        break;
+    case WORKER_RECORD_INPUT_REQUEST:
         s_on_worker_input_request(c, content);
-    else if (strcmp(type, "jail_failed") == 0)
+        break;
+    case WORKER_RECORD_JAIL_FAILED:
         s_on_worker_jail_failed(c, content);
-    else if (s_is_output_type(type))
+        break;
+    case WORKER_RECORD_OUTPUT:
         s_on_worker_output(c, type, content, len);
-    else
+        break;
+    case WORKER_RECORD_UNKNOWN:
         log_warn("ignoring a record of unknown type %.32s from the interpreter", type);
+        break;
+    }
 }
 
 /* The interpreter's end is known: tell whoever waits, start a fresh one. */

@@ -7,7 +7,9 @@
  * and it is skipped with a warning (even when the part written happens to
  * parse: a record that was not finished is not trusted). Duplicate keys are
  * refused, since the writer never produces them and a hand edit that adds a
- * second "code" should not silently win or lose. */
+ * second "code" should not silently win or lose. journal_parse runs the
+ * same pass over bytes in memory (fmemopen), so the checks can be fuzzed
+ * without a file. */
 #include "journal_read.h"
 
 #include <errno.h>
@@ -315,30 +317,15 @@ static void s_fclose(FILE **f)
         fclose(*f);
 }
 
-json_t *journal_read(const char *path, char *why, size_t why_len, char *warning,
-                     size_t warning_len)
+/* Reads the records of |f|; |name| names the file in messages. */
+static json_t *s_parse_stream(FILE *f, const char *name, char *why, size_t why_len,
+                              char *warning, size_t warning_len)
 {
-    if (warning_len)
-        warning[0] = '\0';
-    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-    struct stat st;
-    if (fd < 0)
-        return s_fail(why, why_len, "%s: cannot open: %s", path, strerror(errno));
-    if (fstat(fd, &st) < 0)
-        return s_fail(why, why_len, "%s: %s", path, strerror(errno));
-    if (!S_ISREG(st.st_mode))
-        return s_fail(why, why_len, "%s: not a regular file%s", path,
-                      S_ISDIR(st.st_mode) ? " (a directory)" : "");
-    __attribute__((cleanup(s_fclose))) FILE *f = fdopen(fd, "r");
-    if (!f)
-        return s_fail(why, why_len, "%s: %s", path, strerror(errno));
-    fd = -1; /* the stream owns it now */
-
     json_t *result = json_object();
     json_t *executions = json_array();
     if (!result || !executions || json_object_set_new(result, "executions", executions) < 0) {
         json_decref(result);
-        return s_fail(why, why_len, "%s: out of memory", path);
+        return s_fail(why, why_len, "%s: out of memory", name);
     }
     _cleanup_free_ char *line = NULL;
     size_t cap = 0;
@@ -351,10 +338,10 @@ json_t *journal_read(const char *path, char *why, size_t why_len, char *warning,
             if (lineno == 1) {
                 json_decref(result);
                 return s_fail(why, why_len,
-                              "%s:1: the header is incomplete (no newline at its end)", path);
+                              "%s:1: the header is incomplete (no newline at its end)", name);
             }
             snprintf(warning, warning_len,
-                     "%s:%ld: the last line has no newline (a write cut short); skipped", path,
+                     "%s:%ld: the last line has no newline (a write cut short); skipped", name,
                      lineno);
             break;
         }
@@ -377,7 +364,7 @@ json_t *journal_read(const char *path, char *why, size_t why_len, char *warning,
         if (reason[0]) {
             json_decref(rec);
             json_decref(result);
-            return s_fail(why, why_len, "%s:%ld: %s", path, lineno, reason);
+            return s_fail(why, why_len, "%s:%ld: %s", name, lineno, reason);
         }
         int rc = 0;
         const char *type = json_string_value(json_object_get(rec, "type"));
@@ -389,16 +376,50 @@ json_t *journal_read(const char *path, char *why, size_t why_len, char *warning,
             json_decref(rec); /* "end", or a type from a later sandcell */
         if (rc < 0) {
             json_decref(result);
-            return s_fail(why, why_len, "%s:%ld: out of memory", path, lineno);
+            return s_fail(why, why_len, "%s:%ld: out of memory", name, lineno);
         }
     }
     if (ferror(f)) {
         json_decref(result);
-        return s_fail(why, why_len, "%s:%ld: read error: %s", path, lineno + 1, strerror(errno));
+        return s_fail(why, why_len, "%s:%ld: read error: %s", name, lineno + 1, strerror(errno));
     }
     if (lineno == 0) {
         json_decref(result);
-        return s_fail(why, why_len, "%s:1: empty file: no header", path);
+        return s_fail(why, why_len, "%s:1: empty file: no header", name);
     }
     return result;
+}
+
+json_t *journal_parse(const char *name, const void *data, size_t len, char *why, size_t why_len,
+                      char *warning, size_t warning_len)
+{
+    if (warning_len)
+        warning[0] = '\0';
+    if (len == 0) /* fmemopen refuses a size of 0 */
+        return s_fail(why, why_len, "%s:1: empty file: no header", name);
+    __attribute__((cleanup(s_fclose))) FILE *f = fmemopen((void *)data, len, "r");
+    if (!f)
+        return s_fail(why, why_len, "%s: %s", name, strerror(errno));
+    return s_parse_stream(f, name, why, why_len, warning, warning_len);
+}
+
+json_t *journal_read(const char *path, char *why, size_t why_len, char *warning,
+                     size_t warning_len)
+{
+    if (warning_len)
+        warning[0] = '\0';
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0)
+        return s_fail(why, why_len, "%s: cannot open: %s", path, strerror(errno));
+    if (fstat(fd, &st) < 0)
+        return s_fail(why, why_len, "%s: %s", path, strerror(errno));
+    if (!S_ISREG(st.st_mode))
+        return s_fail(why, why_len, "%s: not a regular file%s", path,
+                      S_ISDIR(st.st_mode) ? " (a directory)" : "");
+    __attribute__((cleanup(s_fclose))) FILE *f = fdopen(fd, "r");
+    if (!f)
+        return s_fail(why, why_len, "%s: %s", path, strerror(errno));
+    fd = -1; /* the stream owns it now */
+    return s_parse_stream(f, path, why, why_len, warning, warning_len);
 }

@@ -26,4 +26,11 @@
 json_t *journal_read(const char *path, char *why, size_t why_len, char *warning,
                      size_t warning_len);
 
+/* The same checks over |len| bytes at |data| (a journal already in memory;
+ * borrowed), with |name| in place of PATH in the messages. A pure function
+ * of its input, for the fuzz harness and for callers that read the file
+ * themselves. */
+json_t *journal_parse(const char *name, const void *data, size_t len, char *why, size_t why_len,
+                      char *warning, size_t warning_len);
+
 #endif

@@ -69,27 +69,24 @@ static int s_read_chain(const char *path, json_t *out, int depth, char *why, siz
     return json_array_extend(out, json_object_get(journal, "executions"));
 }
 
-restore_t *restore_new(const char *path, char *why, size_t why_len)
+/* An empty restore named |name|, or NULL on allocation failure. */
+static restore_t *s_alloc(const char *name)
 {
     restore_t *self = calloc(1, sizeof *self);
-    if (!self) {
-        snprintf(why, why_len, "out of memory");
+    if (!self)
         return NULL;
-    }
-    if (!realpath(path, self->path))
-        snprintf(self->path, sizeof self->path, "%s", path); /* journal_read names the fault */
+    snprintf(self->path, sizeof self->path, "%s", name);
     self->executions = json_array();
     self->cells = json_array();
     self->failures = json_array();
-    if (!self->executions || !self->cells || !self->failures) {
-        snprintf(why, why_len, "out of memory");
+    if (!self->executions || !self->cells || !self->failures)
         restore_destroy(&self);
-        return NULL;
-    }
-    if (s_read_chain(self->path, self->executions, 0, why, why_len) < 0) {
-        restore_destroy(&self);
-        return NULL;
-    }
+    return self;
+}
+
+/* Picks the cells to run again from self->executions. */
+static void s_select(restore_t *self)
+{
     size_t n = json_array_size(self->executions);
     for (size_t i = 0; i < n; i++) {
         json_t *rec = json_array_get(self->executions, i);
@@ -103,6 +100,33 @@ restore_t *restore_new(const char *path, char *why, size_t why_len)
             continue;
         json_array_append(self->cells, rec);
     }
+}
+
+restore_t *restore_new(const char *path, char *why, size_t why_len)
+{
+    char resolved[PATH_MAX];
+    if (!realpath(path, resolved))
+        snprintf(resolved, sizeof resolved, "%s", path); /* journal_read names the fault */
+    restore_t *self = s_alloc(resolved);
+    if (!self) {
+        snprintf(why, why_len, "out of memory");
+        return NULL;
+    }
+    if (s_read_chain(self->path, self->executions, 0, why, why_len) < 0) {
+        restore_destroy(&self);
+        return NULL;
+    }
+    s_select(self);
+    return self;
+}
+
+restore_t *restore_new_from(const char *name, const json_t *executions)
+{
+    restore_t *self = s_alloc(name);
+    if (self && json_array_extend(self->executions, (json_t *)executions) < 0)
+        restore_destroy(&self);
+    if (self)
+        s_select(self);
     return self;
 }
 

@@ -23,6 +23,12 @@ typedef struct restore restore_t;
  * journal that cannot be used. A torn last line is skipped with a logged
  * warning. */
 restore_t *restore_new(const char *path, char *why, size_t why_len);
+
+/* The same selection over |executions| (borrowed; the "executions" of a
+ * journal_read or journal_parse result, already in chain order), without
+ * reading any file: |name| stands for the journal's path. Caller owns the
+ * result; NULL on allocation failure. */
+restore_t *restore_new_from(const char *name, const json_t *executions);
 void restore_destroy(restore_t **self_p);
 
 /* The journal's absolute path, as given to restore_new (made absolute). */

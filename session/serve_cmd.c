@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "capacity.h"
+#include "control_request.h"
 #include "conversation.h"
 #include "header.h"
 #include "journal.h"
@@ -88,6 +89,7 @@ typedef struct {
 typedef struct {
     server_t *s;
     wire_msg_t *msg;
+    const control_request_t *req; /* the parsed content of msg */
     bool retry; /* set by a handler that must wait for an interpreter */
 } control_req_t;
 
@@ -111,15 +113,17 @@ static void s_reply_error(control_req_t *r, const char *ename, const char *evalu
             NULL, 0);
 }
 
-static entry_t *s_find(server_t *s, const json_t *content, control_req_t *r)
+/* The live conversation the request names (control_request_parse made
+ * sure it names one), or NULL after an error reply. */
+static entry_t *s_find(server_t *s, control_req_t *r)
 {
-    const char *id = json_string_value(json_object_get(content, "id"));
-    for (size_t i = 0; id && i < s->n; i++)
+    const char *id = r->req->id;
+    for (size_t i = 0; i < s->n; i++)
         if (strcmp(s->entries[i].id, id) == 0 && !s->entries[i].ending)
             return &s->entries[i];
     char why[128];
-    snprintf(why, sizeof why, "no conversation with id %.40s", id ? id : "(missing)");
-    s_reply_error(r, id ? "UnknownConversation" : "BadRequest", why);
+    snprintf(why, sizeof why, "no conversation with id %.40s", id);
+    s_reply_error(r, "UnknownConversation", why);
     return NULL;
 }
 
@@ -133,20 +137,11 @@ static size_t s_active(const server_t *s)
 
 /* ------------------------------------------------------------ handlers */
 
-/* Reads a number field of start_request into |out| if present. */
-static bool s_number(control_req_t *r, const char *key, double min, double max, double *out)
+/* |*out| = the request's value of number |n|, if it gives one. */
+static void s_number(const control_request_t *req, control_number_t n, double *out)
 {
-    json_t *v = json_object_get(r->msg->content, key);
-    if (!v || json_is_null(v))
-        return true;
-    if (!json_is_number(v) || json_number_value(v) < min || json_number_value(v) > max) {
-        char why[128];
-        snprintf(why, sizeof why, "'%s' must be a number between %g and %g", key, min, max);
-        s_reply_error(r, "BadRequest", why);
-        return false;
-    }
-    *out = json_number_value(v);
-    return true;
+    if (req->given[n])
+        *out = req->number[n];
 }
 
 static void s_start(control_req_t *r)
@@ -158,15 +153,17 @@ static void s_start(control_req_t *r)
            life = o->lifetime_s, memory = (double)limits.memory_mib, pids = (double)limits.pids,
            disk = (double)limits.disk_mib, files = (double)limits.open_files,
            output = (double)limits.max_output_mib;
-    if (!s_number(r, "max_executions", 0, 1e9, &max_exec) ||
-        !s_number(r, "idle_timeout", 0, 1e7, &idle) || !s_number(r, "lifetime", 0, 1e7, &life) ||
-        !s_number(r, "timeout", 0, 86400, &limits.timeout_s) ||
-        !s_number(r, "memory", 16, 1 << 20, &memory) || !s_number(r, "pids", 4, 65536, &pids) ||
-        !s_number(r, "cpus", 0.01, 1024, &limits.cpus) ||
-        !s_number(r, "disk", 1, 1 << 20, &disk) ||
-        !s_number(r, "open_files", 16, 1 << 20, &files) ||
-        !s_number(r, "max_output", 0, 4096, &output))
-        return;
+    const control_request_t *req = r->req;
+    s_number(req, CONTROL_MAX_EXECUTIONS, &max_exec);
+    s_number(req, CONTROL_IDLE_TIMEOUT, &idle);
+    s_number(req, CONTROL_LIFETIME, &life);
+    s_number(req, CONTROL_TIMEOUT, &limits.timeout_s);
+    s_number(req, CONTROL_MEMORY, &memory);
+    s_number(req, CONTROL_PIDS, &pids);
+    s_number(req, CONTROL_CPUS, &limits.cpus);
+    s_number(req, CONTROL_DISK, &disk);
+    s_number(req, CONTROL_OPEN_FILES, &files);
+    s_number(req, CONTROL_MAX_OUTPUT, &output);
     limits.memory_mib = (long)memory;
     limits.pids = (long)pids;
     limits.disk_mib = (long)disk;
@@ -198,15 +195,9 @@ static void s_start(control_req_t *r)
     connfile_t conn = {.transport = "tcp", .key = key, .signature_scheme = "hmac-sha256"};
     snprintf(conn.ip, sizeof conn.ip, "%s", s->ip);
 
-    json_t *restore_path = json_object_get(r->msg->content, "restore");
     restore_t *restore = NULL;
-    if (restore_path && !json_is_null(restore_path)) {
-        if (!json_is_string(restore_path)) {
-            capacity_end(s->capacity, why, sizeof why);
-            s_reply_error(r, "BadRequest", "'restore' must be the path of a journal");
-            return;
-        }
-        restore = restore_new(json_string_value(restore_path), why, sizeof why);
+    if (req->restore) {
+        restore = restore_new(req->restore, why, sizeof why);
         if (!restore) {
             char ignored[512];
             capacity_end(s->capacity, ignored, sizeof ignored);
@@ -304,7 +295,7 @@ static void s_list(control_req_t *r)
 
 static void s_stop(control_req_t *r)
 {
-    entry_t *e = s_find(r->s, r->msg->content, r);
+    entry_t *e = s_find(r->s, r);
     if (!e)
         return;
     e->ending = "stopped";
@@ -314,7 +305,7 @@ static void s_stop(control_req_t *r)
 
 static void s_connection(control_req_t *r)
 {
-    entry_t *e = s_find(r->s, r->msg->content, r);
+    entry_t *e = s_find(r->s, r);
     if (!e)
         return;
     json_t *connection = conversation_connection(e->conv);
@@ -337,16 +328,12 @@ static pid_t s_workspace_of(control_req_t *r, entry_t *e, bool *jailed)
 
 static void s_put_file(control_req_t *r)
 {
-    entry_t *e = s_find(r->s, r->msg->content, r);
+    entry_t *e = s_find(r->s, r);
     bool jailed;
     pid_t pid = e ? s_workspace_of(r, e, &jailed) : 0;
     if (pid <= 0)
         return;
-    const char *path = json_string_value(json_object_get(r->msg->content, "path"));
-    if (r->msg->n_buffers != 1) {
-        s_reply_error(r, "BadRequest", "put_file_request carries the file as one buffer");
-        return;
-    }
+    const char *path = r->req->path;
     char why[512];
     const wire_blob_t *b = &r->msg->buffers[0];
     if (workspace_put(pid, jailed, path, b->data, b->size, why, sizeof why) < 0) {
@@ -360,12 +347,12 @@ static void s_put_file(control_req_t *r)
 
 static void s_get_file(control_req_t *r)
 {
-    entry_t *e = s_find(r->s, r->msg->content, r);
+    entry_t *e = s_find(r->s, r);
     bool jailed;
     pid_t pid = e ? s_workspace_of(r, e, &jailed) : 0;
     if (pid <= 0)
         return;
-    const char *path = json_string_value(json_object_get(r->msg->content, "path"));
+    const char *path = r->req->path;
     char why[512];
     void *data;
     size_t len;
@@ -380,38 +367,30 @@ static void s_get_file(control_req_t *r)
     free(data);
 }
 
-static const struct {
-    const char *type;
-    void (*fn)(control_req_t *r);
-} s_handlers[] = {
-    {"start_request", s_start},           {"list_request", s_list},
-    {"stop_request", s_stop},             {"connection_request", s_connection},
-    {"put_file_request", s_put_file},     {"get_file_request", s_get_file},
+static void (*const s_handlers[])(control_req_t *r) = {
+    [CONTROL_START] = s_start,           [CONTROL_LIST] = s_list,
+    [CONTROL_STOP] = s_stop,             [CONTROL_CONNECTION] = s_connection,
+    [CONTROL_PUT_FILE] = s_put_file,     [CONTROL_GET_FILE] = s_get_file,
 };
 
 /* Runs one control request; returns true if it must wait and retry. */
 static bool s_dispatch(server_t *s, wire_msg_t *msg, bool last_try)
 {
-    control_req_t r = {s, msg, false};
-    const char *type = wire_msg_type(msg);
-    for (size_t i = 0; i < ARRAY_SIZE(s_handlers); i++) {
-        if (strcmp(type, s_handlers[i].type) != 0)
-            continue;
-        if (!json_is_object(msg->content))
-            s_reply_error(&r, "BadRequest", "content must be an object");
+    control_request_t req;
+    control_req_t r = {s, msg, &req, false};
+    char ename[32], why[128];
+    if (control_request_parse(wire_msg_type(msg), msg->content, msg->n_buffers, &req, ename,
+                              sizeof ename, why, sizeof why) < 0) {
+        if (req.kind == CONTROL_NOT_A_REQUEST)
+            log_warn("dropped message on the control endpoint: %s", why);
         else
-            s_handlers[i].fn(&r);
-        if (r.retry && last_try)
-            s_reply_error(&r, "FileError", "the conversation's interpreter did not start in time");
-        return r.retry && !last_try;
+            s_reply_error(&r, ename, why);
+        return false;
     }
-    char why[128];
-    snprintf(why, sizeof why, "the control endpoint does not handle %.64s", type);
-    if (strlen(type) > 8 && strcmp(type + strlen(type) - 8, "_request") == 0)
-        s_reply_error(&r, "UnknownMessageType", why);
-    else
-        log_warn("dropped message on the control endpoint: %s", why);
-    return false;
+    s_handlers[req.kind](&r);
+    if (r.retry && last_try)
+        s_reply_error(&r, "FileError", "the conversation's interpreter did not start in time");
+    return r.retry && !last_try;
 }
 
 /* Retries the file requests that wait for an interpreter. */

@@ -68,6 +68,32 @@ bool worker_set_ready(worker_t *self, const json_t *record);
  * at -1, if the record has no usable figures. */
 bool worker_take_usage(worker_t *self, const json_t *record, double *cpu_s, long long *peak);
 
+/* A parsed record costs the manager about a hundred bytes per JSON value
+ * whatever its size in the text, so an interpreter could turn a few MiB of
+ * "0," into gigabytes of the manager's memory, which no cgroup of the
+ * interpreter counts. Real outputs have few values and long strings. */
+#define WORKER_RECORD_MAX_VALUES 100000
+
+/* What a record from the interpreter is. */
+typedef enum {
+    WORKER_RECORD_TOO_BIG,       /* more than WORKER_RECORD_MAX_VALUES values: not parsed */
+    WORKER_RECORD_MALFORMED,     /* not JSON, or no string "type" and object "content" */
+    WORKER_RECORD_READY,
+    WORKER_RECORD_REPLY,
+    WORKER_RECORD_INPUT_REQUEST,
+    WORKER_RECORD_JAIL_FAILED,
+    WORKER_RECORD_OUTPUT,        /* an iopub output: stream, display_data, error, ... */
+    WORKER_RECORD_UNKNOWN,       /* well formed, of a type the manager does not know */
+} worker_record_kind_t;
+
+/* Parses one record (|len| bytes at |text|) from an interpreter, which may
+ * have forged it. Sets *rec to the record (new reference, NULL for TOO_BIG
+ * and MALFORMED), *type to its "type" and *content to its "content"
+ * (borrowed from *rec; NULL when *rec is). A pure function of its input;
+ * never asserts on it. */
+worker_record_kind_t worker_record_parse(const char *text, size_t len, json_t **rec,
+                                         const char **type, json_t **content);
+
 /* Records the exit status reported by the zygote. */
 void worker_set_exit(worker_t *self, json_t *event);
 
