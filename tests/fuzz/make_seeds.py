@@ -1,0 +1,204 @@
+#!/usr/bin/env python3
+"""Writes the seed corpora of tests/fuzz/corpus/ from the project's test
+vectors (tests/vectors: wire messages, tests/journals: journals) and from
+the hand-written seeds below. Run from anywhere; rewrites only seed-*
+files, never the regression inputs (regress-*) nor what a fuzzer merged.
+
+    /usr/bin/python3 tests/fuzz/make_seeds.py
+"""
+import hashlib
+import hmac
+import json
+import pathlib
+
+TOP = pathlib.Path(__file__).resolve().parents[2]
+CORPUS = TOP / "tests" / "fuzz" / "corpus"
+SEP = b"\n--\n"
+KEY = b"fuzz-key"  # the key of fuzz_wire.c
+
+
+def frame_bytes(f, key, rest):
+    if isinstance(f, str):
+        return f.encode()
+    if "json" in f:
+        return json.dumps(f["json"], separators=(",", ":")).encode()
+    if "hex" in f:
+        return bytes.fromhex(f["hex"])
+    if "repeat" in f:
+        if "count" in f:
+            return f["repeat"].encode() * min(f["count"], 16)  # seeds stay small
+        return f["repeat"].encode() * 16
+    if "sign" in f:
+        over = f.get("over")
+        parts = [frame_bytes(x, key, []) for x in over] if over else rest[:4]
+        k = f["key"].encode() if "key" in f else key
+        mac = hmac.new(k, digestmod=hashlib.sha256)
+        for p in parts:
+            mac.update(p)
+        d = mac.hexdigest()
+        if f.get("upper"):
+            d = d.upper()
+        if "length" in f:
+            d = d[: f["length"]]
+        return (d + f.get("append", "")).encode()
+    raise ValueError(f)
+
+
+def wire_seed(vector):
+    frames = vector["frames"]
+    out = [None] * len(frames)
+    for i in reversed(range(len(frames))):  # a signature covers the frames after it
+        f = frames[i]
+        if isinstance(f, dict) and "sign" in f:
+            continue
+        out[i] = frame_bytes(f, KEY, [])
+    plain_sign = False
+    for i, f in enumerate(frames):
+        if isinstance(f, dict) and "sign" in f:
+            rest = [x for x in out[i + 1 : i + 5] if x is not None]
+            out[i] = frame_bytes(f, KEY, rest)
+            plain_sign |= set(f) == {"sign"}
+    # 's': the harness signs it (mutations then reach the parser); else as is.
+    flag = b"s" if plain_sign else b"-"
+    return flag + SEP.join(out)
+
+
+def write(harness, name, data):
+    d = CORPUS / harness
+    d.mkdir(parents=True, exist_ok=True)
+    (d / f"seed-{name}").write_bytes(data)
+
+
+def clear_seeds(harness):
+    d = CORPUS / harness
+    if d.is_dir():
+        for p in d.glob("seed-*"):
+            p.unlink()
+
+
+HEADER = {"msg_id": "m1", "msg_type": "execute_request", "session": "s1",
+          "username": "u", "date": "2026-01-02T03:04:05.678901Z", "version": "5.3"}
+
+CONNFILES = {
+    "tcp": {"transport": "tcp", "ip": "127.0.0.1", "shell_port": 5555, "iopub_port": 5556,
+            "stdin_port": 5557, "control_port": 5558, "hb_port": 5559, "key": "abc",
+            "signature_scheme": "hmac-sha256", "kernel_name": "sandcell-python"},
+    "ipc": {"transport": "ipc", "ip": "/tmp/kernel-1", "shell_port": 1, "iopub_port": 2,
+            "stdin_port": 3, "control_port": 4, "hb_port": 5, "key": "k"},
+    "no-key": {"ip": "127.0.0.1", "shell_port": 1, "iopub_port": 2, "stdin_port": 3,
+               "control_port": 4, "hb_port": 5, "key": ""},
+    "long-ip": {"ip": "x" * 255, "shell_port": 65535, "iopub_port": 0, "stdin_port": 3,
+                "control_port": 4, "hb_port": 5, "key": "k"},
+    "bad-port": {"ip": "127.0.0.1", "shell_port": 70000, "iopub_port": -1, "stdin_port": 3,
+                 "control_port": 4, "hb_port": 5, "key": "k"},
+    "md5": {"ip": "::1", "shell_port": 1, "iopub_port": 2, "stdin_port": 3,
+            "control_port": 4, "hb_port": 5, "key": "k", "signature_scheme": "hmac-md5"},
+}
+
+CONTROL = {
+    "start-empty": ("start_request", {}),
+    "start-all": ("start_request", {"max_executions": 10, "idle_timeout": 60, "lifetime": 3600,
+                                    "timeout": 5, "memory": 256, "pids": 32, "cpus": 0.5,
+                                    "disk": 50, "open_files": 64, "max_output": 4}),
+    "start-bad-memory": ("start_request", {"memory": "lots"}),
+    "start-negative": ("start_request", {"max_executions": -1}),
+    "start-nulls": ("start_request", {"timeout": None, "restore": None}),
+    "start-restore": ("start_request", {"restore": "/var/lib/sandcell/journals/abc.jsonl"}),
+    "start-restore-number": ("start_request", {"restore": 5}),
+    "start-huge": ("start_request", {"cpus": 1e308, "disk": 1.5e-300}),
+    "list": ("list_request", {}),
+    "stop": ("stop_request", {"id": "0123456789ab"}),
+    "stop-no-id": ("stop_request", {}),
+    "stop-id-number": ("stop_request", {"id": 42}),
+    "connection-null": ("connection_request", {"id": None}),
+    "put": ("put_file_request", {"id": "0123456789ab", "path": "data/x.csv"}),
+    "put-no-path": ("put_file_request", {"id": "0123456789ab"}),
+    "get": ("get_file_request", {"id": "0123456789ab", "path": "out.png"}),
+    "get-path-number": ("get_file_request", {"id": "0123456789ab", "path": 7}),
+    "unknown": ("foo_request", {}),
+    "not-a-request": ("execute_reply", {}),
+    "short": ("_request", {}),
+}
+
+READY = {"type": "ready", "content": {"implementation": "sandcell", "python": "3.11.2"},
+         "preload": {"numpy": "1.24.2"}, "usage": {"cpu_s": 0.25, "peak_memory_bytes": 1 << 20}}
+REPLY = {"type": "reply", "content": {"status": "ok", "execution_count": 1},
+         "usage": {"cpu_s": 0.5, "peak_memory_bytes": 2 << 20}}
+CHANNEL = {
+    "ready-reply": [b"." + json.dumps(READY).encode(), b"." + json.dumps(REPLY).encode()],
+    "chunked": [b'+{"type":"stream","con', b'+tent":{"name":"stdout",', b'."text":"hi\\n"}}'],
+    "outputs": [b"." + json.dumps({"type": t, "content": c}).encode() for t, c in [
+        ("stream", {"name": "stderr", "text": "x"}),
+        ("display_data", {"data": {"image/png": "iVBORw0KGgo="}, "metadata": {}}),
+        ("update_display_data", {"data": {}, "metadata": {}, "transient": {"display_id": "d"}}),
+        ("clear_output", {"wait": True}),
+        ("execute_result", {"data": {"text/plain": "2"}, "metadata": {}}),
+        ("error", {"ename": "E", "evalue": "v", "traceback": ["t"]}),
+        ("input_request", {"prompt": "? ", "password": False}),
+        ("jail_failed", {"error": "mount: EPERM"}),
+        ("comm_open", {}),
+    ]],
+    "malformed": [b".not json", b'.{"type":1,"content":{}}', b'.{"type":"reply","content":[]}',
+                  b".", b"", b'.{"type":"ready"}'],
+    "usage-backwards": [b"." + json.dumps(READY).encode(),
+                        b'.{"type":"reply","content":{},"usage":{"cpu_s":0.1,'
+                        b'"peak_memory_bytes":-5}}',
+                        b'.{"type":"ready","content":{}}'],
+    "many-values": [b"." + b"[" + b"0," * 300 + b"0]"],
+    "big": [b"+" + b"a" * 4000, b"+" + b"b" * 4000, b'.{"type":"stream"}'],
+    "no-marker": [b'{"type":"stream","content":{}}', b'x{"type":"stream","content":{}}'],
+}
+
+
+def journal_seeds():
+    """Hand-written journals: a restored one, display updates, a torn tail."""
+    basic = (TOP / "tests" / "journals" / "basic.jsonl").read_text().splitlines()
+    header = json.loads(basic[0])
+    header["restored_from"] = {"journal": "/nonexistent/older.jsonl", "executions": 2}
+    cell = {"type": "execution", "execution_count": 7, "code": "d = display('a', display_id=True)",
+            "silent": False, "store_history": True, "interpreter": 2, "status": "ok",
+            "started": "2026-11-26T10:00:07.000000Z", "duration_s": 0.5, "cpu_s": 0.1,
+            "peak_memory_bytes": 1024, "outputs": [
+                {"msg_type": "display_data", "content": {
+                    "data": {"text/plain": "'a'", "application/json": {"k": [1, 2]}},
+                    "metadata": {}, "transient": {"display_id": "d1"}}},
+                {"msg_type": "update_display_data", "content": {
+                    "data": {"text/plain": "'b' at 0x7f3a12"}, "metadata": {},
+                    "transient": {"display_id": "d1"}}},
+                {"msg_type": "stream", "content": {"name": "stderr",
+                                                   "text": "[sandcell] note\nreal\n"}},
+                {"msg_type": "error", "content": {"ename": "TimeoutError", "evalue": "30 s",
+                                                  "traceback": []}}],
+            "reply": {"status": "error", "ename": "TimeoutError", "evalue": "30 s",
+                      "traceback": []}}
+    died = dict(cell, execution_count=8, interpreter=3, outputs=[],
+                reply={"status": "error", "ename": "InterpreterDied", "evalue": "killed"})
+    lines = [json.dumps(header)] + basic[1:3] + [json.dumps(cell), json.dumps(died)]
+    write("journal", "restored-displays", ("\n".join(lines) + "\n").encode())
+    write("journal", "torn-after-cells", ("\n".join(lines) + "\n" + lines[-1][:40]).encode())
+    write("journal", "header-only", (basic[0] + "\n").encode())
+
+
+def main():
+    for h in ("wire", "connfile", "control", "channel", "journal"):
+        clear_seeds(h)
+    for kind in ("valid", "invalid"):
+        for p in sorted((TOP / "tests" / "vectors" / kind).glob("*.json")):
+            write("wire", f"{kind}-{p.stem}", wire_seed(json.loads(p.read_text())))
+    for p in sorted((TOP / "tests" / "journals").glob("*.jsonl")):
+        write("journal", p.stem, p.read_bytes())
+    journal_seeds()
+    for name, obj in CONNFILES.items():
+        write("connfile", name, json.dumps(obj, indent=2).encode())
+    write("connfile", "not-object", b"[1, 2]")
+    write("connfile", "duplicate", b'{"ip": "a", "ip": "b"}')
+    for name, (t, content) in CONTROL.items():
+        write("control", name, t.encode() + b"\n" + json.dumps(content).encode())
+    write("control", "content-array", b"start_request\n[]")
+    for name, grams in CHANNEL.items():
+        for limit in (3, 7):  # 512 bytes, 8 KiB
+            write("channel", f"{name}-{64 << limit}", bytes([limit]) + SEP.join(grams))
+
+
+if __name__ == "__main__":
+    main()
