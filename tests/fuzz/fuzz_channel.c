@@ -3,8 +3,9 @@
  * session/worker.c parses and takes it (worker_record_parse, the ready
  * record, the usage of a reply).
  *
- * Input: one byte choosing the largest record the reader accepts (64 bytes
- * to 8 KiB, so oversized records are reached with small inputs), then the
+ * Input: one byte choosing the largest record the reader accepts (its low
+ * bits: 64 bytes to 8 KiB, so oversized records are reached with small
+ * inputs) and whether the writer then closes its end (bit 7), then the
  * datagrams cut at FUZZ_SEPARATOR, each sent as it is (marker byte
  * included) on a SOCK_SEQPACKET socketpair. The interpreter is hostile: any
  * datagram, marker, length or JSON may come. What must hold: every record
@@ -83,15 +84,28 @@ static bool s_drain(channel_t *chan, worker_t *w, size_t max)
     }
 }
 
+/* One socketpair for every input that does not test the end of stream:
+ * making and closing one per input costs more than the rest of the run. */
+static int s_pair[2] = {-1, -1};
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
         return 0;
     size_t max = (size_t)64 << (data[0] % 8);
+    bool end_of_stream = data[0] & 0x80;
     fuzz_part_t parts[MAX_DATAGRAMS];
     size_t n = fuzz_split(data + 1, size - 1, parts, MAX_DATAGRAMS);
     int fds[2];
-    CHECK(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) == 0);
+    if (end_of_stream) {
+        CHECK(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) == 0);
+    } else {
+        if (s_pair[0] < 0)
+            CHECK(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, s_pair) == 0);
+        fds[0] = dup(s_pair[0]);
+        fds[1] = s_pair[1];
+        CHECK(fds[0] >= 0);
+    }
     channel_t *chan = channel_new(fds[0]);
     CHECK(chan);
     channel_set_max_record(chan, max);
@@ -104,11 +118,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 break;
         }
     }
-    close(fds[1]);
+    if (end_of_stream)
+        close(fds[1]);
     if (open) /* to the end of stream, or to where the reader waits for more */
         s_drain(chan, &w, max);
     CHECK(channel_take_fd(chan) == -1);
     channel_destroy(&chan);
+    if (!end_of_stream) { /* what the reader left (after a zero-length datagram) */
+        char sink[CHANNEL_CHUNK + 1];
+        while (recv(s_pair[0], sink, sizeof sink, MSG_DONTWAIT) >= 0)
+            ;
+    }
     json_decref(w.ready);
     json_decref(w.preload);
     return 0;

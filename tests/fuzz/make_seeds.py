@@ -179,8 +179,24 @@ def journal_seeds():
     write("journal", "header-only", (basic[0] + "\n").encode())
 
 
+TERMINAL = {
+    "osc52-clipboard": b"\x1b]52;c;aGVsbG8=\x07",
+    "osc-title": b"before\x1b]0;owned\x07after\x1b]2;x\x1b\\",
+    "clear": b"\x1b[2J\x1b[H\x1bc",
+    "sgr": b"\x1b[1;31mred\x1b[0m \x1b[38:5:196mx\x1b[m\n",
+    "dcs": b"\x1bP1$r0m\x1b\\",
+    "c1-utf8": "\u009b2J \u009d0;t\u0007 \u0085".encode(),
+    "c1-8bit": b"\x9b2J\x9d0;t\x07",
+    "controls": bytes(range(0, 32)) + b"\x7f\x08\x08",
+    "utf8": "caf\u00e9 \u2603 \U0001f600 \ufeff".encode(),
+    "bad-utf8": b"\xc3\x28 \xe2\x82 \xf0\x9f\x98 \xed\xa0\x80 \xc0\xaf \xff",
+    "progress": b"10%\r20%\r\t100%\n",
+    "long-sgr": b"\x1b[" + b"1;" * 40 + b"m",
+}
+
+
 def main():
-    for h in ("wire", "connfile", "control", "channel", "journal"):
+    for h in ("wire", "connfile", "control", "channel", "journal", "term_filter"):
         clear_seeds(h)
     for kind in ("valid", "invalid"):
         for p in sorted((TOP / "tests" / "vectors" / kind).glob("*.json")):
@@ -195,9 +211,13 @@ def main():
     for name, (t, content) in CONTROL.items():
         write("control", name, t.encode() + b"\n" + json.dumps(content).encode())
     write("control", "content-array", b"start_request\n[]")
+    for name, text in TERMINAL.items():
+        for chunk in (0, 2, 255):  # chunks of 1, 3 and 256 bytes
+            write("term_filter", f"{name}-{chunk + 1}", bytes([chunk]) + text)
     for name, grams in CHANNEL.items():
-        for limit in (3, 7):  # 512 bytes, 8 KiB
-            write("channel", f"{name}-{64 << limit}", bytes([limit]) + SEP.join(grams))
+        for limit in (3, 7, 0x87):  # 512 bytes, 8 KiB, 8 KiB and the writer closes
+            tag = f"{64 << (limit & 7)}" + ("-eof" if limit & 0x80 else "")
+            write("channel", f"{name}-{tag}", bytes([limit]) + SEP.join(grams))
 
 
 if __name__ == "__main__":
