@@ -295,19 +295,93 @@ static void s_kill_members(const char *dir)
         kill((pid_t)atoi(p), SIGKILL);
 }
 
-/* True if |pid| runs: exists and is not a zombie waiting to be reaped. */
-static bool s_alive(int pid)
+unsigned long long cgroup_stat_starttime(const char *stat)
 {
-    char path[64], stat[256];
+    /* "PID (COMM) STATE PPID ...": COMM may hold spaces and parentheses,
+     * so count fields from the last ')'; STATE is field 3, START 22. */
+    const char *p = strrchr(stat, ')');
+    if (!p)
+        return 0;
+    p++;
+    for (int field = 2; field < 22; field++) {
+        p = strchr(p, ' ');
+        if (!p)
+            return 0;
+        p++;
+    }
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(p, &end, 10);
+    return errno || end == p ? 0 : v;
+}
+
+/* The start time of |pid|, 0 if it does not run; *zombie set if it has
+ * exited and waits to be reaped. */
+static unsigned long long s_starttime(int pid, bool *zombie)
+{
+    char path[64], stat[1024];
     snprintf(path, sizeof path, "/proc/%d", pid);
+    *zombie = false;
     if (s_read(path, "stat", stat, sizeof stat) < 0)
-        return kill(pid, 0) == 0 || errno == EPERM;
+        return 0;
     const char *close_paren = strrchr(stat, ')');
-    return !(close_paren && close_paren[1] == ' ' && close_paren[2] == 'Z');
+    *zombie = close_paren && close_paren[1] == ' ' && close_paren[2] == 'Z';
+    return cgroup_stat_starttime(stat);
+}
+
+int cgroup_name(char *out, size_t len, const char *suffix)
+{
+    static unsigned long long start; /* ours, read once */
+    bool zombie;
+    if (!start)
+        start = s_starttime((int)getpid(), &zombie);
+    if (!start)
+        return -1;
+    int n = snprintf(out, len, "sandcell-%d-t%llu-%s", (int)getpid(), start, suffix);
+    return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
+bool cgroup_name_owner(const char *name, int *pid, unsigned long long *start)
+{
+    const char *p = name;
+    if (strncmp(p, "sandcell-", 9) != 0)
+        return false;
+    p += 9;
+    long v = 0;
+    const char *digits = p;
+    while (*p >= '0' && *p <= '9' && v <= 4194304)
+        v = v * 10 + (*p++ - '0');
+    if (p == digits || *p != '-' || v <= 0 || v > 4194304)
+        return false;
+    *pid = (int)v;
+    *start = 0;
+    p++;
+    if (*p == 't' && p[1] >= '0' && p[1] <= '9') {
+        char *end;
+        errno = 0;
+        unsigned long long t = strtoull(p + 1, &end, 10);
+        if (!errno && *end == '-') {
+            *start = t;
+            return true;
+        }
+    }
+    return *p != '\0'; /* the older "sandcell-PID-N" */
+}
+
+/* True if the owner a group's name records still runs. */
+static bool s_owner_alive(int pid, unsigned long long start)
+{
+    bool zombie;
+    unsigned long long now = s_starttime(pid, &zombie);
+    if (!now)
+        return kill(pid, 0) == 0 || errno == EPERM; /* no /proc: trust the pid alone */
+    if (zombie)
+        return false;
+    return start == 0 || start == now;
 }
 
 /* Removes the stale sandcell groups directly below |dir|. */
-static int s_sweep_dir(const char *dir)
+static int s_sweep_dir(const char *dir, cgroup_stale_fn fn, void *arg)
 {
     DIR *d = opendir(dir);
     if (!d)
@@ -316,19 +390,23 @@ static int s_sweep_dir(const char *dir)
     struct dirent *de;
     while ((de = readdir(d))) {
         int pid = 0;
-        if (sscanf(de->d_name, "sandcell-%d-", &pid) != 1 || pid <= 0)
+        unsigned long long start = 0;
+        if (!cgroup_name_owner(de->d_name, &pid, &start) || s_owner_alive(pid, start))
             continue;
-        if (s_alive(pid))
-            continue; /* its zygote still runs */
         cgroup_t cg = {.mode = CGROUP_V1, .npaths = 1};
         snprintf(cg.paths[0], sizeof cg.paths[0], "%s/%s", dir, de->d_name);
-        removed += cgroup_destroy(&cg) == 0;
+        char path[sizeof cg.paths[0]];
+        memcpy(path, cg.paths[0], sizeof path);
+        bool ok = cgroup_destroy(&cg) == 0;
+        removed += ok;
+        if (fn)
+            fn(path, ok, arg);
     }
     closedir(d);
     return removed;
 }
 
-int cgroup_sweep_stale(void)
+int cgroup_sweep(cgroup_stale_fn fn, void *arg)
 {
     char why[256], own[256], dir[600];
     cgroup_mode_t mode = cgroup_detect(why, sizeof why);
@@ -336,15 +414,20 @@ int cgroup_sweep_stale(void)
     if (mode == CGROUP_V2) {
         s_own_group("", own, sizeof own);
         snprintf(dir, sizeof dir, "/sys/fs/cgroup%s", own);
-        removed += s_sweep_dir(dir);
+        removed += s_sweep_dir(dir, fn, arg);
     } else if (mode == CGROUP_V1) {
         for (int i = 0; i < 3; i++) {
             s_own_group(s_v1_controllers[i], own, sizeof own);
             snprintf(dir, sizeof dir, "/sys/fs/cgroup/%s%s", s_v1_controllers[i], own);
-            removed += s_sweep_dir(dir);
+            removed += s_sweep_dir(dir, fn, arg);
         }
     }
     return removed;
+}
+
+int cgroup_sweep_stale(void)
+{
+    return cgroup_sweep(NULL, NULL);
 }
 
 int cgroup_destroy(cgroup_t *cg)

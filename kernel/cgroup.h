@@ -48,9 +48,35 @@ bool cgroup_oom_killed(const cgroup_t *cg);
 /* Peak memory use in bytes, or -1 if unknown. */
 long long cgroup_peak_memory(const cgroup_t *cg);
 
-/* Removes the groups "sandcell-PID-N" left behind by zygotes that no
- * longer run (a daemon killed outright cannot clean up). Returns how many
- * were removed. */
+/* Writes the name of a group owned by the calling process into |out|:
+ * "sandcell-PID-tSTART-SUFFIX", START being the process's start time
+ * (clock ticks after boot, from /proc/self/stat), so that a sweep tells a
+ * live owner from a process that got its pid later. Returns 0, or -1 if
+ * it does not fit or the start time cannot be read. */
+int cgroup_name(char *out, size_t len, const char *suffix);
+
+/* Reads the owner out of a group's folder name: "sandcell-PID-tSTART-..."
+ * sets *start, the older "sandcell-PID-..." sets it to 0 (unknown).
+ * Returns false for a name sandcell did not make. Pure. */
+bool cgroup_name_owner(const char *name, int *pid, unsigned long long *start);
+
+/* The start time (field 22) out of the text of a /proc/PID/stat file, or
+ * 0 if it cannot be parsed. Pure. */
+unsigned long long cgroup_stat_starttime(const char *stat);
+
+/* Called by cgroup_sweep() for each stale group found: its path, and
+ * whether it could be removed. */
+typedef void (*cgroup_stale_fn)(const char *path, bool removed, void *arg);
+
+/* Removes the groups below ours (in each hierarchy) whose owner no longer
+ * runs: a zygote killed outright (its daemon was SIGKILLed) cannot clean
+ * up. The owner is gone when its pid does not run, is a zombie, or runs
+ * with another start time than the name holds; groups of a live owner
+ * (another daemon) are never touched. Calls |fn| (may be NULL) for each.
+ * Returns how many were removed. */
+int cgroup_sweep(cgroup_stale_fn fn, void *arg);
+
+/* cgroup_sweep(NULL, NULL). */
 int cgroup_sweep_stale(void);
 
 /* Kills whatever is left in the group and removes it. Returns 0 or -errno. */

@@ -27,6 +27,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cgroup.h"
 #include "jail.h"
 #include "runner.h"
 
@@ -231,8 +232,10 @@ static void s_spawn(channel_t **control, int sigfd, json_t *req, const interp_op
                             "starting one afresh\n", why);
     }
     if (pid < 0) {
-        char name[64];
-        snprintf(name, sizeof name, "sandcell-%d-%lld", (int)getpid(), (long long)id);
+        char name[64], suffix[24];
+        snprintf(suffix, sizeof suffix, "%lld", (long long)id);
+        if (cgroup_name(name, sizeof name, suffix) < 0)
+            snprintf(name, sizeof name, "sandcell-%d-%s", (int)getpid(), suffix);
         pid = jail_spawn(&config, name, &jail, why, sizeof why);
         if (pid == 0)
             s_become_interpreter(control, sigfd, fd, ops, &config);
@@ -262,7 +265,10 @@ static void s_make_spare(channel_t **control, int sigfd, jail_spare_t *spare,
     char name[64], why[512];
     jail_config_t config;
     int fd = -1;
-    snprintf(name, sizeof name, "sandcell-%d-s%u", (int)getpid(), ++s_spare_seq);
+    char suffix[16];
+    snprintf(suffix, sizeof suffix, "s%u", ++s_spare_seq);
+    if (cgroup_name(name, sizeof name, suffix) < 0)
+        snprintf(name, sizeof name, "sandcell-%d-%s", (int)getpid(), suffix);
     pid_t pid = jail_spare_make(&s_shape, name, spare, &config, &fd, why, sizeof why);
     if (pid == 0)
         s_become_interpreter(control, sigfd, fd, ops, &config);

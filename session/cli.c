@@ -48,7 +48,9 @@ static const command_t s_commands[] = {
      "    Each conversation's journal is DIR/ID.jsonl (0600); DIR defaults to\n"
      "    $XDG_STATE_HOME/sandcell/journals, else ~/.local/state/sandcell/journals;\n"
      "    --no-journal writes none.\n"
-     "    LIMITS are the defaults of every conversation (start_request may change them).\n"},
+     "    LIMITS are the defaults of every conversation (start_request may change them).\n"
+     "    One daemon per runtime file: it holds a lock on RUNTIME_FILE.lock while it\n"
+     "    runs, and another serve on the same file exits 2 naming the daemon's pid.\n"},
     {"start", CMD_CLIENT,
      "sandcell start [--connection-file PATH] [--restore JOURNAL] [--max-executions N]\n"
      "               [LIMITS]\n"
@@ -84,7 +86,9 @@ static const command_t s_commands[] = {
     {"doctor", CMD_DOCTOR,
      "sandcell doctor\n"
      "    Check which sandbox layers this machine provides, then jail a test\n"
-     "    process with the default limits; exits 1 if any layer is missing.\n"},
+     "    process with the default limits; exits 1 if any layer is missing.\n"
+     "    Also removes, and lists, the cgroup folders left by daemons that were\n"
+     "    killed outright (whose owner no longer runs), as each daemon does at start.\n"},
 };
 
 void cli_usage(FILE *out, const char *topic)

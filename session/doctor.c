@@ -1,7 +1,9 @@
 /* doctor — probe each layer in a throwaway child (an unshare, a cgroup, a
  * seccomp load), then jail a child exactly as an interpreter would be, and
  * report the layer that failed, if any. Runs before any ZeroMQ context, so
- * forking is safe. */
+ * forking is safe. It also removes, and names, the cgroup folders that
+ * daemons killed outright left behind, as the next daemon would: their
+ * owner is gone, so nothing can still use them. */
 #include "doctor.h"
 
 #include <errno.h>
@@ -66,7 +68,8 @@ static bool s_full_jail(void)
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
         return s_line("complete jail", errno, NULL);
     char why[512] = "", name[64];
-    snprintf(name, sizeof name, "sandcell-doctor-%d", (int)getpid());
+    if (cgroup_name(name, sizeof name, "doctor") < 0)
+        snprintf(name, sizeof name, "sandcell-doctor-%d", (int)getpid());
     jail_t jail;
     pid_t pid = jail_spawn(&config, name, &jail, why, sizeof why);
     if (pid == 0) {
@@ -105,6 +108,24 @@ static bool s_full_jail(void)
     return ok;
 }
 
+static void s_on_stale(const char *path, bool removed, void *arg)
+{
+    int *failed = arg;
+    *failed += !removed;
+    printf("  %-22s %s %s (its daemon is gone)\n", "stale cgroup",
+           removed ? "removed" : "CANNOT REMOVE", path);
+}
+
+/* Reports and removes the cgroup folders of daemons killed outright: the
+ * sweep every daemon makes as it starts (cgroup_sweep). */
+static void s_stale_cgroups(void)
+{
+    int failed = 0;
+    int removed = cgroup_sweep(s_on_stale, &failed);
+    if (removed == 0 && failed == 0)
+        printf("  %-22s none\n", "stale cgroups");
+}
+
 int doctor_run(void)
 {
     static const struct {
@@ -129,6 +150,7 @@ int doctor_run(void)
         ok = false;
     } else {
         s_line("cgroups", 0, mode == CGROUP_V2 ? "v2: memory, pids, cpu" : "v1: memory, pids, cpu");
+        s_stale_cgroups();
     }
     ok &= s_full_jail();
     printf("%s\n", ok ? "every layer is available" : "some layers are missing: see above");

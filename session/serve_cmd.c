@@ -5,7 +5,9 @@
  * before any ZeroMQ context exists. Conversations end at safe points: a
  * handler or a tick only marks one ending, and the before-sleep hook
  * destroys it (redis freeClientAsync). The runtime file holds the control
- * key; it is written 0600 and removed on a clean exit. */
+ * key; it is claimed (runtime_file.h: one daemon per file) before the
+ * zygote starts, written 0600, and removed on a clean exit if it is still
+ * the file this daemon wrote. */
 #include "serve_cmd.h"
 
 #include <czmq.h>
@@ -33,6 +35,7 @@
 #include "pool.h"
 #include "reactor.h"
 #include "restore.h"
+#include "runtime_file.h"
 #include "util.h"
 #include "wire_io.h"
 #include "workspace.h"
@@ -82,6 +85,7 @@ typedef struct {
     int sigfd;
     int status;
     char runtime_path[PATH_MAX];
+    runtime_file_t *runtime; /* claimed before the zygote starts */
     pending_t pending[PENDING_MAX];
     size_t npending;
 } server_t;
@@ -531,37 +535,6 @@ int serve_runtime_path(const char *given, char *out, size_t len)
     return n < 0 || (size_t)n >= len ? -1 : 0;
 }
 
-/* Writes the runtime file 0600 (its folder 0700 if sandcell makes it). */
-static int s_write_runtime(server_t *s, int port, const char *key, char *why, size_t why_len)
-{
-    char dir[PATH_MAX];
-    snprintf(dir, sizeof dir, "%s", s->runtime_path);
-    char *slash = strrchr(dir, '/');
-    if (slash && slash != dir) {
-        *slash = '\0';
-        if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-            snprintf(why, why_len, "cannot create %.400s: %s", dir, strerror(errno));
-            return -1;
-        }
-    }
-    json_auto_t *rt = json_pack("{s:s, s:s, s:i, s:s, s:s, s:i}", "transport", "tcp", "ip",
-                                s->ip, "control_port", port, "key", key, "signature_scheme",
-                                "hmac-sha256", "pid", (int)getpid());
-    char tmp[PATH_MAX + 16];
-    snprintf(tmp, sizeof tmp, "%s.tmp", s->runtime_path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0 || fchmod(fd, 0600) < 0 || json_dumpfd(rt, fd, JSON_INDENT(2)) < 0 ||
-        fsync(fd) < 0 || rename(tmp, s->runtime_path) < 0) {
-        snprintf(why, why_len, "cannot write %.400s: %s", s->runtime_path, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        unlink(tmp);
-        return -1;
-    }
-    close(fd);
-    return 0;
-}
-
 /* Binds the control socket; returns its port or -1. */
 static int s_bind_control(server_t *s, char *why, size_t why_len)
 {
@@ -634,11 +607,20 @@ int serve_cmd_run(const cli_options_t *opts)
         fprintf(stderr, "sandcell serve: cannot find sandcell-worker\n");
         return 1;
     }
+    /* One daemon per runtime file: refuse before anything starts. */
+    pid_t holder;
+    s.runtime = runtime_file_claim(s.runtime_path, &holder, why, sizeof why);
+    if (!s.runtime) {
+        fprintf(stderr, "sandcell serve: %s\n", why);
+        return holder >= 0 ? 2 : 1;
+    }
     signal(SIGPIPE, SIG_IGN);
     zygote_config_t zc = {worker, opts->preload, opts->mock_interpreter};
     s.zygote = zygote_client_start(&zc); /* before any ZeroMQ context: it forks */
-    if (!s.zygote)
+    if (!s.zygote) {
+        runtime_file_release(&s.runtime);
         return 1;
+    }
     sigset_t term;
     sigemptyset(&term);
     sigaddset(&term, SIGTERM);
@@ -661,7 +643,7 @@ int serve_cmd_run(const cli_options_t *opts)
     int port = s.signer && s.reactor && s.default_jail && s.capacity
                    ? s_bind_control(&s, why, sizeof why)
                    : -1;
-    if (port < 0 || s_write_runtime(&s, port, key, why, sizeof why) < 0) {
+    if (port < 0 || runtime_file_write(s.runtime, s.ip, port, key, why, sizeof why) < 0) {
         fprintf(stderr, "sandcell serve: %s\n", port < 0 && !s.signer ? "out of memory" : why);
         s.status = 1;
         goto out;
@@ -714,8 +696,7 @@ out:
     reactor_destroy(&s.reactor);
     if (s.sigfd >= 0)
         close(s.sigfd);
-    if (port >= 0)
-        unlink(s.runtime_path);
+    runtime_file_release(&s.runtime); /* the runtime file only if it is still ours */
     zsys_shutdown();
     return s.status;
 }
