@@ -38,6 +38,7 @@ import ast
 import asyncio
 import base64
 import builtins
+import codecs
 import codeop
 import gc
 import getpass
@@ -99,14 +100,29 @@ _ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, default=repr)
 _ENCODER_NAN = json.JSONEncoder(ensure_ascii=False, default=repr)
 
 
+def _surrogates_to_fffd(exc):
+    """Encoding error handler: each character UTF-8 cannot hold (a lone
+    surrogate from a user string) becomes U+FFFD, the character a client
+    gets for a byte that is not UTF-8."""
+    if not isinstance(exc, UnicodeEncodeError):
+        raise exc
+    # as bytes: CPython's UTF-8 encoder takes only ASCII text from a handler
+    return "\ufffd".encode("utf-8") * (exc.end - exc.start), exc.end
+
+
+codecs.register_error("sandcell.fffd", _surrogates_to_fffd)
+
+
 def _dumps(obj):
-    """JSON text of `obj` that the C side can always encode and parse."""
+    """JSON text of `obj` that the C side can always encode and parse.
+
+    NUL and other control characters are escaped by the encoder
+    (\u0000); lone surrogates become U+FFFD."""
     try:
         text = _ENCODER.encode(obj)
     except ValueError:
         text = _ENCODER_NAN.encode(_finite(obj))
-    # Lone surrogates (from user strings) are not UTF-8; replace them.
-    return text.encode("utf-8", "replace").decode("utf-8")
+    return text.encode("utf-8", "sandcell.fffd").decode("utf-8")
 
 
 def _send(msg_type, content):
@@ -117,6 +133,43 @@ def _send(msg_type, content):
 
 
 # ---------------------------------------------------------------- streams
+
+class _StreamBuffer(io.RawIOBase):
+    """sys.stdout.buffer / sys.stderr.buffer: bytes written here reach the
+    stream as UTF-8 text, a sequence that is not UTF-8 as U+FFFD (a
+    character cut between two writes is joined first)."""
+
+    def __init__(self, stream):
+        super().__init__()
+        self._stream = stream
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+
+    def writable(self):
+        return True
+
+    def isatty(self):
+        return False
+
+    def fileno(self):
+        raise io.UnsupportedOperation("fileno: sandcell streams are not files")
+
+    def write(self, data):
+        data = memoryview(data).cast("B")
+        text = self._decoder.decode(data.tobytes())
+        if text:
+            self._stream.write(text)
+        return len(data)
+
+    def flush(self):
+        self._stream.flush()
+
+    def close(self):
+        pass  # sys.stdout stays usable, as its buffer does under ipykernel's stream
+
+    def drain(self):
+        """The end of a partial character, as U+FFFD (end of a request)."""
+        return self._decoder.decode(b"", final=True)
+
 
 class _Stream(io.TextIOBase):
     """sys.stdout / sys.stderr of a cell: buffers text, sends `stream` events."""
@@ -130,6 +183,7 @@ class _Stream(io.TextIOBase):
         self._parts = []
         self._size = 0
         self._last_send = -math.inf
+        self.buffer = _StreamBuffer(self)
 
     def writable(self):
         return True
@@ -164,8 +218,14 @@ class _Stream(io.TextIOBase):
         _send("stream", {"name": self.name, "text": text})
 
 
-def _flush_streams():
+def _flush_streams(final=False):
+    """Sends what the streams hold; with `final` (the end of a request),
+    a character left unfinished in a stream's buffer too."""
     for stream in _session.streams.values():
+        if final:
+            tail = stream.buffer.drain()
+            if tail:
+                stream.write(tail)
         stream.flush()
 
 
@@ -1303,7 +1363,7 @@ def handle(text):
                        "evalue": f"unknown op: {request.get('op')!r}", "traceback": []}
         else:
             content = handler(request)
-        _flush_streams()
+        _flush_streams(final=True)
     except BaseException as exc:    # a bug here, or an interrupt between cells
         content = {"status": "error", "ename": type(exc).__name__, "evalue": str(exc),
                    "traceback": _traceback_lines(exc)}

@@ -6,8 +6,11 @@
  * s_release); other conversations go on meanwhile.
  *
  * Everything that arrives from the interpreter is untrusted: records are
- * bounded by the channel, parsed with jansson, type-checked, and only the
- * iopub message types worker_record_parse knows as outputs are published. */
+ * bounded by the channel, decoded by interp_record (NUL kept, bad UTF-8
+ * replaced), checked against the Jupyter schema of their type
+ * (content_check, worker_record_parse), and only the iopub message types
+ * it knows as outputs are published; a record that fails becomes an
+ * InvalidOutput error. */
 #include "conversation_internal.h"
 
 #include <czmq.h>
@@ -17,7 +20,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "content_check.h"
 #include "header.h"
+#include "interp_record.h"
 #include "log.h"
 #include "msgtype.h"
 #include "util.h"
@@ -488,6 +493,25 @@ static void s_finish_execute(conversation_t *c, request_t *req, json_t *content)
     }
 }
 
+/* |content| (borrowed) of the interpreter's reply to |req| if it follows
+ * the schema of the reply; otherwise an error reply naming the problem
+ * (and, for a cell, the same error as an output). New reference. */
+static json_t *s_checked_reply(conversation_t *c, request_t *req, json_t *content)
+{
+    char reply_type[64], why[CONTENT_WHY_LEN], evalue[CONTENT_WHY_LEN + 64];
+    if (msgtype_reply_name(wire_msg_type(&req->msg), reply_type, sizeof reply_type) < 0 ||
+        content_check(reply_type, content, why, sizeof why) == 0)
+        return json_incref(content);
+    snprintf(evalue, sizeof evalue, "the interpreter sent a reply sandcell cannot use: %s", why);
+    log_warn("%s", evalue);
+    json_t *reply = interp_record_error(evalue);
+    if (reply && strcmp(reply_type, "execute_reply") == 0)
+        conversation_publish(c, &req->msg.raw_header, "error", json_deep_copy(reply));
+    if (reply)
+        json_object_set_new(reply, "status", json_string("error"));
+    return reply;
+}
+
 /* The interpreter answered the current request. */
 static void s_on_worker_reply(conversation_t *c, json_t *rec, json_t *content)
 {
@@ -510,12 +534,7 @@ static void s_on_worker_reply(conversation_t *c, json_t *rec, json_t *content)
     c->awaiting_input = false;
     c->worker->state = WORKER_IDLE;
     c->deadline_ms = 0;
-    json_t *reply = json_incref(content);
-    if (!json_is_string(json_object_get(reply, "status"))) {
-        json_decref(reply);
-        reply = json_pack("{s:s, s:s, s:s, s:[]}", "status", "error", "ename", "InternalError",
-                          "evalue", "the interpreter sent a malformed reply", "traceback");
-    }
+    json_t *reply = s_checked_reply(c, req, content);
     if (strcmp(wire_msg_type(&req->msg), "execute_request") == 0)
         s_finish_execute(c, req, reply);
     conversation_reply(c, req, reply);
@@ -596,18 +615,34 @@ static void s_on_worker_jail_failed(conversation_t *c, json_t *content)
     log_error("%s; no code runs without it", c->start_error ? c->start_error : "jail failed");
 }
 
+/* Publishes, in place of what the interpreter sent, an error output
+ * saying what was wrong with it (|what|, UTF-8). */
+static void s_invalid_output(conversation_t *c, const char *what, size_t len)
+{
+    char evalue[INTERP_RECORD_WHY_LEN + 64];
+    snprintf(evalue, sizeof evalue, "the interpreter sent an output sandcell cannot use: %s",
+             what);
+    log_warn("%s", evalue);
+    json_auto_t *error = interp_record_error(evalue);
+    if (error)
+        s_on_worker_output(c, "error", error, len);
+}
+
+/* Every record is decoded and checked against its schema before anything
+ * of it is published or journaled: the interpreter is untrusted, and a
+ * record may have been written by a cell. What fails becomes an error
+ * output naming the problem, never silence. */
 static void s_on_worker_record(conversation_t *c, const char *text, size_t len)
 {
     json_auto_t *rec = NULL;
     const char *type;
     json_t *content;
-    switch (worker_record_parse(text, len, &rec, &type, &content)) {
+    char why[INTERP_RECORD_WHY_LEN];
+    switch (worker_record_parse(text, len, &rec, &type, &content, why, sizeof why)) {
     case WORKER_RECORD_TOO_BIG:
-        log_warn("dropped a record from the interpreter with more than %d JSON values",
-                 WORKER_RECORD_MAX_VALUES);
-        break;
     case WORKER_RECORD_MALFORMED:
-        log_warn("ignoring a malformed record from the interpreter");
+    case WORKER_RECORD_UNKNOWN:
+        s_invalid_output(c, why, len);
         break;
     case WORKER_RECORD_READY:
         s_on_worker_ready(c, rec, content);
@@ -623,9 +658,6 @@ static void s_on_worker_record(conversation_t *c, const char *text, size_t len)
         break;
     case WORKER_RECORD_OUTPUT:
         s_on_worker_output(c, type, content, len);
-        break;
-    case WORKER_RECORD_UNKNOWN:
-        log_warn("ignoring a record of unknown type %.32s from the interpreter", type);
         break;
     }
 }

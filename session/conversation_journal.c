@@ -10,9 +10,11 @@
  * history_request answers what the journal says; without a journal, every
  * stored cell is added as before.
  *
- * The interpreter is untrusted: an output whose content would not pass the
- * journal reader's checks is published but left out of the record (with a
- * log line), so no cell can make its conversation's journal unreadable. */
+ * The interpreter is untrusted: its outputs were checked against their
+ * schema before they are published (conversation.c, content_check); an
+ * output that would still not pass the journal reader's checks is left out
+ * of the record (with a log line), so no cell can make its conversation's
+ * journal unreadable. */
 #include <stdio.h>
 #include <string.h>
 #include <time.h>

@@ -346,8 +346,9 @@ static json_t *s_parse_stream(FILE *f, const char *name, char *why, size_t why_l
             break;
         }
         json_error_t jerr;
-        json_t *rec = json_loadb(line, (size_t)len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES,
-                                 &jerr);
+        /* NUL is a character of outputs (\u0000), as the writer keeps it. */
+        json_t *rec = json_loadb(line, (size_t)len,
+                                 JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
         char reason[320];
         reason[0] = '\0';
         if (!rec)

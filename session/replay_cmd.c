@@ -28,6 +28,7 @@
 #include <time.h>
 
 #include "cell_outputs.h"
+#include "interp_record.h"
 #include "journal_read.h"
 #include "log.h"
 #include "output_compare.h"
@@ -104,10 +105,30 @@ static void s_output_capped(replay_t *r)
                                     "of its output is dropped.\n"));
 }
 
+/* A record decoded and checked as the conversation does it
+ * (worker_record_parse): what cannot be used becomes an InvalidOutput
+ * error output, so the replay shows what the conversation showed. New
+ * reference, or NULL when out of memory. */
+static json_t *s_decode(const char *text, size_t len)
+{
+    json_t *rec, *content;
+    const char *type;
+    char why[INTERP_RECORD_WHY_LEN], evalue[INTERP_RECORD_WHY_LEN + 64];
+    worker_record_kind_t kind =
+        worker_record_parse(text, len, &rec, &type, &content, why, sizeof why);
+    if (kind != WORKER_RECORD_TOO_BIG && kind != WORKER_RECORD_MALFORMED &&
+        kind != WORKER_RECORD_UNKNOWN)
+        return rec;
+    json_decref(rec);
+    snprintf(evalue, sizeof evalue, "the interpreter sent an output sandcell cannot use: %s",
+             why);
+    return json_pack("{s:s, s:o}", "type", "error", "content", interp_record_error(evalue));
+}
+
 static void s_on_record(replay_t *r, const char *text, size_t len)
 {
     worker_t *w = r->worker;
-    json_auto_t *rec = json_loadb(text, len, 0, NULL);
+    json_auto_t *rec = s_decode(text, len);
     const char *type = json_string_value(json_object_get(rec, "type"));
     json_t *content = json_object_get(rec, "content");
     if (!type || !json_is_object(content))

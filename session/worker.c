@@ -9,6 +9,8 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 
+#include "content_check.h"
+#include "interp_record.h"
 #include "reactor.h"
 
 /* A send to an interpreter that stopped reading fails after this long
@@ -148,50 +150,25 @@ bool worker_take_usage(worker_t *self, const json_t *record, double *cpu_s, long
     return true;
 }
 
-static const char *const s_output_types[] = {
-    "stream", "display_data", "update_display_data", "clear_output", "execute_result", "error",
-};
-
-/* Counts the values of a JSON text by its separators and openers outside
- * strings, without parsing it. */
-static bool s_too_many_values(const char *text, size_t len)
-{
-    size_t values = 0;
-    bool in_string = false;
-    for (size_t i = 0; i < len; i++) {
-        char ch = text[i];
-        if (in_string) {
-            if (ch == '\\')
-                i++;
-            else if (ch == '"')
-                in_string = false;
-        } else if (ch == '"') {
-            in_string = true;
-        } else if ((ch == ',' || ch == '[' || ch == '{') && ++values > WORKER_RECORD_MAX_VALUES) {
-            return true;
-        }
-    }
-    return false;
-}
-
 worker_record_kind_t worker_record_parse(const char *text, size_t len, json_t **rec,
-                                         const char **type, json_t **content)
+                                         const char **type, json_t **content, char *why,
+                                         size_t why_len)
 {
     *rec = NULL;
     *type = NULL;
     *content = NULL;
-    if (s_too_many_values(text, len))
+    if (interp_record_too_many_values(text, len)) {
+        snprintf(why, why_len, "the record has more than %d JSON values",
+                 WORKER_RECORD_MAX_VALUES);
         return WORKER_RECORD_TOO_BIG;
-    json_t *r = json_loadb(text, len, 0, NULL);
-    const char *t = json_string_value(json_object_get(r, "type"));
-    json_t *c = json_object_get(r, "content");
-    if (!t || !json_is_object(c)) {
-        json_decref(r);
-        return WORKER_RECORD_MALFORMED;
     }
+    json_t *r = interp_record_decode(text, len, why, why_len);
+    if (!r)
+        return WORKER_RECORD_MALFORMED;
+    const char *t = json_string_value(json_object_get(r, "type"));
     *rec = r;
     *type = t;
-    *content = c;
+    *content = json_object_get(r, "content");
     static const struct {
         const char *type;
         worker_record_kind_t kind;
@@ -204,8 +181,8 @@ worker_record_kind_t worker_record_parse(const char *text, size_t len, json_t **
     for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++)
         if (strcmp(t, kinds[i].type) == 0)
             return kinds[i].kind;
-    for (size_t i = 0; i < sizeof s_output_types / sizeof *s_output_types; i++)
-        if (strcmp(t, s_output_types[i]) == 0)
-            return WORKER_RECORD_OUTPUT;
+    if (content_check_is_output(t))
+        return WORKER_RECORD_OUTPUT;
+    snprintf(why, why_len, "the record's type is not one an interpreter sends");
     return WORKER_RECORD_UNKNOWN;
 }

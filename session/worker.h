@@ -12,6 +12,7 @@
 #include <sys/types.h>
 
 #include "channel.h"
+#include "interp_record.h"
 #include "zygote_client.h"
 
 typedef enum {
@@ -72,12 +73,13 @@ bool worker_take_usage(worker_t *self, const json_t *record, double *cpu_s, long
  * whatever its size in the text, so an interpreter could turn a few MiB of
  * "0," into gigabytes of the manager's memory, which no cgroup of the
  * interpreter counts. Real outputs have few values and long strings. */
-#define WORKER_RECORD_MAX_VALUES 100000
+#define WORKER_RECORD_MAX_VALUES INTERP_RECORD_MAX_VALUES
 
 /* What a record from the interpreter is. */
 typedef enum {
     WORKER_RECORD_TOO_BIG,       /* more than WORKER_RECORD_MAX_VALUES values: not parsed */
-    WORKER_RECORD_MALFORMED,     /* not JSON, or no string "type" and object "content" */
+    WORKER_RECORD_MALFORMED,     /* not JSON, no string "type" and object "content", or an
+                                    output whose content does not follow its schema */
     WORKER_RECORD_READY,
     WORKER_RECORD_REPLY,
     WORKER_RECORD_INPUT_REQUEST,
@@ -87,12 +89,16 @@ typedef enum {
 } worker_record_kind_t;
 
 /* Parses one record (|len| bytes at |text|) from an interpreter, which may
- * have forged it. Sets *rec to the record (new reference, NULL for TOO_BIG
+ * have forged it (interp_record_decode: NUL kept, what is not UTF-8
+ * replaced by U+FFFD, outputs and input requests checked against their
+ * Jupyter schema). Sets *rec to the record (new reference, NULL for TOO_BIG
  * and MALFORMED), *type to its "type" and *content to its "content"
- * (borrowed from *rec; NULL when *rec is). A pure function of its input;
- * never asserts on it. */
+ * (borrowed from *rec; NULL when *rec is). For TOO_BIG, MALFORMED and
+ * UNKNOWN writes what is wrong into |why| (INTERP_RECORD_WHY_LEN bytes
+ * hold any message). A pure function of its input; never asserts on it. */
 worker_record_kind_t worker_record_parse(const char *text, size_t len, json_t **rec,
-                                         const char **type, json_t **content);
+                                         const char **type, json_t **content, char *why,
+                                         size_t why_len);
 
 /* Records the exit status reported by the zygote. */
 void worker_set_exit(worker_t *self, json_t *event);

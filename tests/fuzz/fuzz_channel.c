@@ -42,10 +42,16 @@ static void s_take(worker_t *w, const char *text, size_t len)
     json_t *rec;
     const char *type;
     json_t *content;
-    worker_record_kind_t kind = worker_record_parse(text, len, &rec, &type, &content);
+    char why[INTERP_RECORD_WHY_LEN];
+    worker_record_kind_t kind =
+        worker_record_parse(text, len, &rec, &type, &content, why, sizeof why);
     CHECK(kind >= WORKER_RECORD_TOO_BIG && kind <= WORKER_RECORD_UNKNOWN);
     if (kind == WORKER_RECORD_TOO_BIG || kind == WORKER_RECORD_MALFORMED) {
         CHECK(!rec && !type && !content);
+        /* the reason becomes an error output: it must be a JSON string */
+        json_t *error = interp_record_error(why);
+        CHECK(why[0] && error);
+        json_decref(error);
         return;
     }
     CHECK(rec && type && json_is_object(content));
