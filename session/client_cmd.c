@@ -317,6 +317,32 @@ static void s_field(const json_t *entry, const char *key, char *out, size_t out_
     }
 }
 
+/* A list entry's "limits" as `sandcell start` flags name them, with units:
+ * "timeout=30s memory=512MiB pids=64 ..."; limits at 0 (none) left out. */
+static void s_limits_text(const json_t *entry, char *out, size_t out_len)
+{
+    static const struct {
+        const char *key, *unit;
+    } fields[] = {
+        {"timeout", "s"}, {"memory", "MiB"}, {"pids", ""},         {"cpus", ""},
+        {"disk", "MiB"},  {"open_files", ""}, {"max_output", "MiB"}, {"idle_timeout", "s"},
+        {"lifetime", "s"},
+    };
+    const json_t *limits = json_object_get(entry, "limits");
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < ARRAY_SIZE(fields) && used < out_len; i++) {
+        const json_t *v = json_object_get(limits, fields[i].key);
+        if (!json_is_number(v) || json_number_value(v) == 0)
+            continue;
+        int n = snprintf(out + used, out_len - used, "%s%s=%g%s", used ? " " : "",
+                         fields[i].key, json_number_value(v), fields[i].unit);
+        used += n > 0 ? (size_t)n : 0;
+    }
+    if (!out[0])
+        snprintf(out, out_len, "-");
+}
+
 static int s_ls(int argc, char **argv)
 {
     const char *runtime_file = NULL;
@@ -351,18 +377,20 @@ static int s_ls(int argc, char **argv)
         wire_msg_clear(&reply);
         return 0;
     }
-    static const char *const heads[] = {"ID", "STATE", "EXECUTIONS", "STARTED", "JOURNAL"};
-    static const char *const keys[] = {"id", "state", "executions", "started", "journal"};
+    enum { N_COLUMNS = 6 };
+    static const char *const heads[] = {"ID",      "STATE",  "EXECUTIONS",
+                                        "STARTED", "LIMITS", "JOURNAL"};
+    static const char *const keys[] = {"id", "state", "executions", "started", NULL, "journal"};
     size_t n = json_array_size(list);
-    _cleanup_free_ char(*cells)[5][PATH_MAX] = calloc(n + 1, sizeof *cells);
+    _cleanup_free_ char(*cells)[N_COLUMNS][PATH_MAX] = calloc(n + 1, sizeof *cells);
     if (!cells) {
         wire_msg_clear(&reply);
         return client_cmd_fail("ls", "out of memory");
     }
-    int width[5] = {0};
+    int width[N_COLUMNS] = {0};
     for (size_t r = 0; r <= n; r++) {
         const json_t *e = r ? json_array_get(list, r - 1) : NULL;
-        for (int c = 0; c < 5; c++) {
+        for (int c = 0; c < N_COLUMNS; c++) {
             if (!e) {
                 snprintf(cells[r][c], sizeof cells[r][c], "%s", heads[c]);
             } else if (c == 2) {
@@ -371,6 +399,8 @@ static int s_ls(int argc, char **argv)
                 s_field(e, "max_executions", max, sizeof max);
                 bool capped = json_integer_value(json_object_get(e, "max_executions")) > 0;
                 snprintf(cells[r][c], sizeof cells[r][c], capped ? "%s/%s" : "%s", done, max);
+            } else if (!keys[c]) {
+                s_limits_text(e, cells[r][c], sizeof cells[r][c]);
             } else {
                 s_field(e, keys[c], cells[r][c], sizeof cells[r][c]);
             }
@@ -379,8 +409,9 @@ static int s_ls(int argc, char **argv)
         }
     }
     for (size_t r = 0; r <= n; r++)
-        printf("%-*s  %-*s  %-*s  %-*s  %s\n", width[0], cells[r][0], width[1], cells[r][1],
-               width[2], cells[r][2], width[3], cells[r][3], cells[r][4]);
+        printf("%-*s  %-*s  %-*s  %-*s  %-*s  %s\n", width[0], cells[r][0], width[1],
+               cells[r][1], width[2], cells[r][2], width[3], cells[r][3], width[4], cells[r][4],
+               cells[r][5]);
     wire_msg_clear(&reply);
     return 0;
 }

@@ -859,6 +859,11 @@ json_t *conversation_connection(const conversation_t *c)
     return conn;
 }
 
+const sandbox_limits_t *conversation_limits(const conversation_t *c)
+{
+    return &c->limits;
+}
+
 pid_t conversation_interpreter_pid(const conversation_t *c, bool *jailed)
 {
     *jailed = !c->limits.no_jail;

@@ -54,8 +54,20 @@ conversation_t *conversation_new(reactor_t *reactor, zygote_client_t *zygote, co
                                  const sandbox_limits_t *limits,
                                  const conversation_options_t *opts, char *why, size_t why_len);
 
+/* The conversation's sandbox limits (borrowed). */
+const sandbox_limits_t *conversation_limits(const conversation_t *self);
+
 /* The journal's path, or NULL if the conversation has none. */
 const char *conversation_journal_path(const conversation_t *self);
+
+/* Records in the journal a file put into the workspace (|path|, |len|
+ * bytes of |data|, borrowed), so that a restore puts it back before the
+ * cells that followed it. The content is kept up to CONVERSATION_JOURNAL_FILES
+ * bytes per conversation; past that the record says the file was left out.
+ * Returns 0, or -1 if the journal refused the record (logged). */
+#define CONVERSATION_JOURNAL_FILES ((size_t)64 << 20)
+int conversation_journal_file(conversation_t *self, const char *path, const void *data,
+                              size_t len);
 
 /* Writes the journal's end record with |reason| ("stop", "idle",
  * "lifetime", "shutdown", "daemon-exit"; "cap" is written by the

@@ -98,6 +98,7 @@ struct conversation {
     journal_t *journal;     /* NULL: none */
     json_t *journal_header; /* its header's fields until it is written */
     bool journal_ended;
+    size_t journal_file_bytes; /* content of put files kept in the journal */
     int generation;         /* of the interpreter, 1-based: new after each death or restart */
     /* the execute_requests whose outputs are collected: one from shell,
      * and one refused on control while it runs */

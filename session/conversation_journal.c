@@ -16,9 +16,12 @@
  * of the record (with a log line), so no cell can make its conversation's
  * journal unreadable. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <sodium.h>
 
 #include "config.h"
 #include "conversation_internal.h"
@@ -113,6 +116,39 @@ void conversation_end_journal(conversation_t *c, const char *reason)
     conversation_journal_header(c);
     journal_end(c->journal, reason);
     c->journal_ended = true;
+}
+
+int conversation_journal_file(conversation_t *c, const char *path, const void *data, size_t len)
+{
+    if (!c->journal || c->journal_ended)
+        return 0;
+    conversation_journal_header(c);
+    char now[HEADER_DATE_LEN + 1];
+    header_now(now);
+    json_auto_t *rec = json_pack("{s:s, s:s, s:I, s:s}", "type", "file", "path", path, "size",
+                                 (json_int_t)len, "time", now);
+    if (!rec)
+        return -1;
+    if (len > CONVERSATION_JOURNAL_FILES - c->journal_file_bytes) {
+        char why[160];
+        snprintf(why, sizeof why,
+                 "the files put into this conversation passed %zu MiB; its journal keeps no more",
+                 CONVERSATION_JOURNAL_FILES >> 20);
+        json_object_set_new(rec, "omitted", json_string(why));
+    } else {
+        size_t cap = sodium_base64_ENCODED_LEN(len, sodium_base64_VARIANT_ORIGINAL);
+        _cleanup_free_ char *b64 = malloc(cap);
+        if (!b64)
+            return -1;
+        sodium_bin2base64(b64, cap, data, len, sodium_base64_VARIANT_ORIGINAL);
+        json_object_set_new(rec, "content_base64", json_string(b64));
+        c->journal_file_bytes += len;
+    }
+    if (journal_append(c->journal, rec) < 0) {
+        log_warn("the journal did not take the record of file %.200s", path);
+        return -1;
+    }
+    return 0;
 }
 
 void conversation_journal_begin(conversation_t *c, request_t *req)
@@ -212,6 +248,21 @@ uint64_t conversation_journal_cell(conversation_t *c, request_t *req, const json
 
 /* ---------------------------------------------------------------- restore */
 
+/* Puts a file the restored journal recorded back into the workspace. Not
+ * recorded again: the new journal names the one it was restored from,
+ * whose records come first when it is read as a chain. */
+static void s_put_back(conversation_t *c, const json_t *file)
+{
+    const char *path = json_string_value(json_object_get(file, "path"));
+    char why[512];
+    bool jailed;
+    pid_t pid = conversation_interpreter_pid(c, &jailed);
+    if (pid <= 0)
+        restore_file_failed(c->restore, path, "the interpreter is gone");
+    else if (restore_put_file(file, pid, jailed, why, sizeof why) < 0)
+        restore_file_failed(c->restore, path, why);
+}
+
 bool conversation_restore_step(conversation_t *c)
 {
     if (!c->restore)
@@ -226,6 +277,9 @@ bool conversation_restore_step(conversation_t *c)
         goto done; /* no interpreter will come: the cells say so themselves */
     if (w->state != WORKER_IDLE)
         return true;
+    const json_t *file;
+    while ((file = restore_next_file(c->restore)))
+        s_put_back(c, file);
     op = restore_next_op(c->restore);
     if (!op)
         goto done;

@@ -124,10 +124,21 @@ static int s_write_atomic(const char *path, const char *text, size_t len)
 int export_cmd_run(const cli_options_t *opts)
 {
     char why[1024], warning[1024];
-    json_auto_t *journal = journal_read(opts->journal, why, sizeof why, warning, sizeof warning);
+    /* A restored conversation's notebook starts with the cells of the
+     * journals it was restored from; if one of those is gone, the journal
+     * alone still exports, with a warning. */
+    json_auto_t *journal =
+        journal_read_chain(opts->journal, why, sizeof why, warning, sizeof warning);
     if (!journal) {
-        fprintf(stderr, "sandcell export: %s\n", why);
-        return 2;
+        char chain_why[1024];
+        snprintf(chain_why, sizeof chain_why, "%s", why);
+        journal = journal_read(opts->journal, why, sizeof why, warning, sizeof warning);
+        if (!journal) {
+            fprintf(stderr, "sandcell export: %s\n", why);
+            return 2;
+        }
+        fprintf(stderr, "sandcell export: warning: the cells from before its restore are "
+                        "left out: %s\n", chain_why);
     }
     if (warning[0])
         fprintf(stderr, "sandcell export: warning: %s\n", warning);

@@ -73,6 +73,12 @@ static const field_t s_execution_fields[] = {
     {"reply", K_OBJECT, false},
 };
 
+static const field_t s_file_fields[] = {
+    {"path", K_STRING, true},          {"size", K_INT, true},
+    {"time", K_STRING, false},         {"content_base64", K_STRING, false},
+    {"omitted", K_STRING, false},
+};
+
 static const field_t s_output_fields[] = {
     {"msg_type", K_STRING, true},
     {"content", K_OBJECT, true},
@@ -297,6 +303,33 @@ static int s_check_execution(const json_t *rec, char *why, size_t why_len)
     return 0;
 }
 
+static int s_check_file(const json_t *rec, char *why, size_t why_len)
+{
+    if (s_check_fields(rec, s_file_fields, ARRAY_SIZE(s_file_fields), "file record", why,
+                       why_len) < 0)
+        return -1;
+    if (json_integer_value(json_object_get(rec, "size")) < 0) {
+        snprintf(why, why_len, "file record: \"size\" must not be negative");
+        return -1;
+    }
+    if (!json_object_get(rec, "content_base64") && !json_object_get(rec, "omitted")) {
+        snprintf(why, why_len, "file record: has neither \"content_base64\" nor \"omitted\"");
+        return -1;
+    }
+    return 0;
+}
+
+/* Appends file record |rec| (takes the reference) to |files| with "after":
+ * how many execution records came before it. */
+static int s_append_file(json_t *files, json_t *rec, size_t after)
+{
+    if (json_object_set_new(rec, "after", json_integer((json_int_t)after)) < 0) {
+        json_decref(rec);
+        return -1;
+    }
+    return json_array_append_new(files, rec);
+}
+
 static json_t *s_fail(char *why, size_t why_len, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -323,7 +356,9 @@ static json_t *s_parse_stream(FILE *f, const char *name, char *why, size_t why_l
 {
     json_t *result = json_object();
     json_t *executions = json_array();
-    if (!result || !executions || json_object_set_new(result, "executions", executions) < 0) {
+    json_t *files = json_array();
+    if (!result || !executions || json_object_set_new(result, "executions", executions) < 0 ||
+        !files || json_object_set_new(result, "files", files) < 0) {
         json_decref(result);
         return s_fail(why, why_len, "%s: out of memory", name);
     }
@@ -362,6 +397,8 @@ static json_t *s_parse_stream(FILE *f, const char *name, char *why, size_t why_l
             snprintf(reason, sizeof reason, "record: \"type\" must be a string");
         else if (strcmp(json_string_value(json_object_get(rec, "type")), "execution") == 0)
             s_check_execution(rec, reason, sizeof reason);
+        else if (strcmp(json_string_value(json_object_get(rec, "type")), "file") == 0)
+            s_check_file(rec, reason, sizeof reason);
         if (reason[0]) {
             json_decref(rec);
             json_decref(result);
@@ -373,6 +410,8 @@ static json_t *s_parse_stream(FILE *f, const char *name, char *why, size_t why_l
             rc = json_object_set_new(result, "header", rec);
         else if (strcmp(type, "execution") == 0)
             rc = json_array_append_new(executions, rec);
+        else if (strcmp(type, "file") == 0)
+            rc = s_append_file(files, rec, json_array_size(executions));
         else
             json_decref(rec); /* "end", or a type from a later sandcell */
         if (rc < 0) {
@@ -423,4 +462,64 @@ json_t *journal_read(const char *path, char *why, size_t why_len, char *warning,
         return s_fail(why, why_len, "%s: %s", path, strerror(errno));
     fd = -1; /* the stream owns it now */
     return s_parse_stream(f, path, why, why_len, warning, warning_len);
+}
+
+/* Appends the records of |path| and of the journals it was restored from,
+ * oldest first, to |into| ("executions" and "files"); the first call keeps
+ * |path|'s header. */
+static int s_read_chain(const char *path, json_t *into, int depth, char *why, size_t why_len,
+                        char *warning, size_t warning_len)
+{
+    char own_warning[512];
+    json_auto_t *journal = journal_read(path, why, why_len, own_warning, sizeof own_warning);
+    if (!journal)
+        return -1;
+    if (own_warning[0] && warning_len && !warning[0])
+        snprintf(warning, warning_len, "%s", own_warning);
+    json_t *header = json_object_get(journal, "header");
+    if (depth == 0 && json_object_set(into, "header", header) < 0)
+        return s_fail(why, why_len, "%s: out of memory", path), -1;
+    const char *older =
+        json_string_value(json_object_get(json_object_get(header, "restored_from"), "journal"));
+    if (older) {
+        if (depth + 1 >= JOURNAL_CHAIN_MAX) {
+            s_fail(why, why_len, "%.400s: restored from more than %d journals in a row", path,
+                   JOURNAL_CHAIN_MAX - 1);
+            return -1;
+        }
+        char inner[600];
+        if (s_read_chain(older, into, depth + 1, inner, sizeof inner, warning, warning_len) < 0) {
+            snprintf(why, why_len, "%.300s was restored from a journal that cannot be read: %s",
+                     path, inner);
+            return -1;
+        }
+    }
+    json_t *executions = json_object_get(into, "executions");
+    size_t before = json_array_size(executions);
+    size_t i;
+    json_t *file;
+    json_array_foreach(json_object_get(journal, "files"), i, file) {
+        json_int_t after = json_integer_value(json_object_get(file, "after"));
+        if (json_object_set_new(file, "after", json_integer((json_int_t)before + after)) < 0 ||
+            json_array_append(json_object_get(into, "files"), file) < 0)
+            return s_fail(why, why_len, "%s: out of memory", path), -1;
+    }
+    if (json_array_extend(executions, json_object_get(journal, "executions")) < 0)
+        return s_fail(why, why_len, "%s: out of memory", path), -1;
+    return 0;
+}
+
+json_t *journal_read_chain(const char *path, char *why, size_t why_len, char *warning,
+                           size_t warning_len)
+{
+    if (warning_len)
+        warning[0] = '\0';
+    json_t *chain = json_pack("{s:[], s:[]}", "executions", "files");
+    if (!chain)
+        return s_fail(why, why_len, "%s: out of memory", path);
+    if (s_read_chain(path, chain, 0, why, why_len, warning, warning_len) < 0) {
+        json_decref(chain);
+        return NULL;
+    }
+    return chain;
 }

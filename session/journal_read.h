@@ -16,7 +16,9 @@
 #define JOURNAL_READ_VERSION 1
 
 /* Reads and validates the journal at |path|. Returns a new reference
- * {"header": {...}, "executions": [ ...execution records in order... ]}, the
+ * {"header": {...}, "executions": [ ...execution records in order... ],
+ * "files": [ ...file records, each with "after": the number of execution
+ * records before it... ]}, the
  * records as written (unknown keys kept; unknown record types and "end"
  * records left out), or NULL with "PATH:LINE: reason" in |why| ("PATH:
  * reason" when the file cannot be read at all). A last line without its
@@ -32,5 +34,18 @@ json_t *journal_read(const char *path, char *why, size_t why_len, char *warning,
  * themselves. */
 json_t *journal_parse(const char *name, const void *data, size_t len, char *why, size_t why_len,
                       char *warning, size_t warning_len);
+
+/* How many journals a chain of restores may hold: the journal and those it
+ * was restored from. */
+#define JOURNAL_CHAIN_MAX 17
+
+/* Reads the journal at |path| and, oldest first, the journals it was
+ * restored from (each header's "restored_from"), as one conversation:
+ * {"header": |path|'s header, "executions": [the records of the oldest
+ * journal first], "files": [the file records, "after" counted across the
+ * chain]}. New reference, or NULL with |why|; |warning| holds the first
+ * journal's warning (see journal_read). */
+json_t *journal_read_chain(const char *path, char *why, size_t why_len, char *warning,
+                           size_t warning_len);
 
 #endif

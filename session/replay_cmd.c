@@ -53,6 +53,8 @@ typedef struct {
     int start_failures;
     char start_error[256];
     restore_t *restore; /* the state the original started from, until rebuilt */
+    const json_t *files; /* the journal's file records (borrowed) */
+    size_t next_file;    /* index in files of the next to put */
     /* the running cell */
     json_t *outputs; /* [{"msg_type","content"}] as the journal records them */
     json_t *reply;
@@ -363,6 +365,34 @@ static bool s_died_in_original(const json_t *rec)
     return ename && (strcmp(ename, "InterpreterDied") == 0 || strcmp(ename, "TimeoutError") == 0);
 }
 
+/* Puts file record |file| into the replay's workspace, as the original
+ * conversation got it; a failure is logged (and named in |restore|'s note
+ * when it comes from there): the cells that read it will differ. */
+static void s_put_file(replay_t *r, const json_t *file, restore_t *restore)
+{
+    const char *path = json_string_value(json_object_get(file, "path"));
+    char why[512];
+    int rc = r->worker && r->worker->pid > 0
+                 ? restore_put_file(file, r->worker->pid, !r->limits.no_jail, why, sizeof why)
+                 : (snprintf(why, sizeof why, "no interpreter"), -1);
+    if (rc == 0)
+        return;
+    log_warn("file %s could not be put into the workspace: %s", path, why);
+    if (restore)
+        restore_file_failed(restore, path, why);
+}
+
+/* Puts the files the original got before execution record |index|. */
+static void s_put_files_before(replay_t *r, size_t index)
+{
+    const json_t *file;
+    while ((file = json_array_get(r->files, r->next_file)) &&
+           (size_t)json_integer_value(json_object_get(file, "after")) <= index) {
+        s_put_file(r, file, NULL);
+        r->next_file++;
+    }
+}
+
 /* A journal of a restored conversation starts from the state of the
  * journal it was restored from: its first interpreter runs the same
  * cells again first (restore_t chooses them, as for the original), and
@@ -373,7 +403,12 @@ static void s_rebuild_state(replay_t *r)
         return;
     char why[300];
     json_t *op;
-    while (r->worker && (op = restore_next_op(r->restore))) {
+    while (r->worker) {
+        const json_t *file;
+        while ((file = restore_next_file(r->restore)))
+            s_put_file(r, file, r->restore);
+        if (!(op = restore_next_op(r->restore)))
+            break;
         bool died = s_execute(r, op, why, sizeof why) < 0;
         json_decref(op);
         restore_done_cell(r->restore, died ? NULL : r->reply);
@@ -402,8 +437,8 @@ static void s_label(const json_t *rec, char *out, size_t out_len)
         snprintf(out, out_len, "[-]");
 }
 
-/* Replays one execution record and prints its line. */
-static void s_replay_one(replay_t *r, const json_t *rec, tally_t *t)
+/* Replays execution record |index|, |rec|, and prints its line. */
+static void s_replay_one(replay_t *r, size_t index, const json_t *rec, tally_t *t)
 {
     char label[32], why[300];
     s_label(rec, label, sizeof label);
@@ -435,6 +470,7 @@ static void s_replay_one(replay_t *r, const json_t *rec, tally_t *t)
         }
         s_rebuild_state(r);
     }
+    s_put_files_before(r, index);
     json_auto_t *op = s_execute_op(rec);
     bool died = s_execute(r, op, why, sizeof why) < 0;
     s_explain(r, died);
@@ -566,7 +602,7 @@ int replay_cmd_run(const cli_options_t *opts)
                 opts->until);
         return REPLAY_BAD_INPUT;
     }
-    replay_t r = {0};
+    replay_t r = {.files = json_object_get(journal, "files")};
     bool jail, cgroups;
     replay_limits_from_header(header, &r.limits, &jail, &cgroups);
     if (opts->limits.data_dir)
@@ -618,7 +654,7 @@ int replay_cmd_run(const cli_options_t *opts)
     zygote_client_set_listener(r.zygote, s_on_zygote_event, &r);
     tally_t t = {0};
     for (long i = 0; i < n; i++)
-        s_replay_one(&r, json_array_get(executions, (size_t)i), &t);
+        s_replay_one(&r, (size_t)i, json_array_get(executions, (size_t)i), &t);
     printf("replayed %d cells: %d same, %d different, %d errors; %d skipped\n",
            t.same + t.different + t.errors, t.same, t.different, t.errors, t.skipped);
     bool no_sandbox = t.same + t.different == 0 && t.errors > 0 && r.start_failures > 0;

@@ -4,7 +4,8 @@
  * A journal that was itself restored from another names it in its header
  * ("restored_from"); that journal's cells come first, so restoring a
  * restored conversation gives back all of its state. The chain is followed
- * up to RESTORE_MAX_DEPTH journals. */
+ * up to JOURNAL_CHAIN_MAX journals (journal_read_chain), file records
+ * with it. */
 #include "restore.h"
 
 #include <limits.h>
@@ -12,19 +13,25 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "journal_read.h"
 #include "log.h"
 #include "util.h"
+#include "workspace.h"
 
-#define RESTORE_MAX_DEPTH 16
 /* Failed cells named in the note, at most. */
 #define RESTORE_NOTE_FAILURES 5
 
 struct restore {
     char path[PATH_MAX];
+    json_t *limits;     /* the newest journal's header "limits" */
     json_t *executions; /* every execution record of the chain, oldest first */
     json_t *cells;      /* the records to run again (borrowed from executions) */
+    json_t *positions;  /* for each cell, its index in executions */
+    json_t *files;      /* the file records of the chain, in order */
     size_t next;        /* index in cells of the next to send */
+    size_t next_file;   /* index in files of the next to put back */
     int last_count;
     json_t *failures;   /* ["cell N: Ename: evalue", ...] */
 };
@@ -41,34 +48,6 @@ static bool s_died(const json_t *rec, const json_t *next)
     return status && strcmp(status, "error") == 0 && next_gen > gen;
 }
 
-/* Appends the execution records of |path| and of the journals it was
- * restored from, oldest first, to |out|. */
-static int s_read_chain(const char *path, json_t *out, int depth, char *why, size_t why_len)
-{
-    char warning[512] = "";
-    json_auto_t *journal = journal_read(path, why, why_len, warning, sizeof warning);
-    if (!journal)
-        return -1;
-    if (warning[0])
-        log_warn("restoring %s: %s", path, warning);
-    json_t *from = json_object_get(json_object_get(journal, "header"), "restored_from");
-    const char *older = json_string_value(json_object_get(from, "journal"));
-    if (older) {
-        if (depth >= RESTORE_MAX_DEPTH) {
-            snprintf(why, why_len, "%.400s: restored from more than %d journals in a row",
-                     path, RESTORE_MAX_DEPTH);
-            return -1;
-        }
-        char inner[600];
-        if (s_read_chain(older, out, depth + 1, inner, sizeof inner) < 0) {
-            snprintf(why, why_len, "%.300s was restored from a journal that cannot be read: %s",
-                     path, inner);
-            return -1;
-        }
-    }
-    return json_array_extend(out, json_object_get(journal, "executions"));
-}
-
 /* An empty restore named |name|, or NULL on allocation failure. */
 static restore_t *s_alloc(const char *name)
 {
@@ -77,15 +56,19 @@ static restore_t *s_alloc(const char *name)
         return NULL;
     snprintf(self->path, sizeof self->path, "%s", name);
     self->executions = json_array();
+    self->files = json_array();
     self->cells = json_array();
+    self->positions = json_array();
     self->failures = json_array();
-    if (!self->executions || !self->cells || !self->failures)
+    if (!self->executions || !self->files || !self->cells || !self->positions ||
+        !self->failures)
         restore_destroy(&self);
     return self;
 }
 
-/* Picks the cells to run again from self->executions. */
-static void s_select(restore_t *self)
+/* Picks the cells to run again from self->executions. Returns 0 or -1 (out
+ * of memory). */
+static int s_select(restore_t *self)
 {
     size_t n = json_array_size(self->executions);
     for (size_t i = 0; i < n; i++) {
@@ -98,8 +81,11 @@ static void s_select(restore_t *self)
         if (!json_is_integer(count) || (status && strcmp(status, "aborted") == 0) ||
             s_died(rec, json_array_get(self->executions, i + 1)))
             continue;
-        json_array_append(self->cells, rec);
+        if (json_array_append(self->cells, rec) < 0 ||
+            json_array_append_new(self->positions, json_integer((json_int_t)i)) < 0)
+            return -1;
     }
+    return 0;
 }
 
 restore_t *restore_new(const char *path, char *why, size_t why_len)
@@ -107,26 +93,30 @@ restore_t *restore_new(const char *path, char *why, size_t why_len)
     char resolved[PATH_MAX];
     if (!realpath(path, resolved))
         snprintf(resolved, sizeof resolved, "%s", path); /* journal_read names the fault */
+    char warning[512];
+    json_auto_t *chain = journal_read_chain(resolved, why, why_len, warning, sizeof warning);
+    if (!chain)
+        return NULL;
+    if (warning[0])
+        log_warn("restoring %s: %s", resolved, warning);
     restore_t *self = s_alloc(resolved);
-    if (!self) {
+    if (!self || json_array_extend(self->executions, json_object_get(chain, "executions")) < 0 ||
+        json_array_extend(self->files, json_object_get(chain, "files")) < 0 ||
+        s_select(self) < 0) {
+        restore_destroy(&self);
         snprintf(why, why_len, "out of memory");
         return NULL;
     }
-    if (s_read_chain(self->path, self->executions, 0, why, why_len) < 0) {
-        restore_destroy(&self);
-        return NULL;
-    }
-    s_select(self);
+    self->limits = json_incref(json_object_get(json_object_get(chain, "header"), "limits"));
     return self;
 }
 
 restore_t *restore_new_from(const char *name, const json_t *executions)
 {
     restore_t *self = s_alloc(name);
-    if (self && json_array_extend(self->executions, (json_t *)executions) < 0)
+    if (self && (json_array_extend(self->executions, (json_t *)executions) < 0 ||
+                 s_select(self) < 0))
         restore_destroy(&self);
-    if (self)
-        s_select(self);
     return self;
 }
 
@@ -135,8 +125,11 @@ void restore_destroy(restore_t **self_p)
     restore_t *self = *self_p;
     if (!self)
         return;
+    json_decref(self->limits);
     json_decref(self->executions);
     json_decref(self->cells);
+    json_decref(self->positions);
+    json_decref(self->files);
     json_decref(self->failures);
     free(self);
     *self_p = NULL;
@@ -188,6 +181,61 @@ int restore_fill_history(const restore_t *self, history_t *history)
     return 0;
 }
 
+const json_t *restore_limits(const restore_t *self)
+{
+    return self->limits;
+}
+
+size_t restore_files(const restore_t *self)
+{
+    return json_array_size(self->files);
+}
+
+const json_t *restore_next_file(restore_t *self)
+{
+    json_t *file = json_array_get(self->files, self->next_file);
+    if (!file)
+        return NULL;
+    json_t *position = json_array_get(self->positions, self->next);
+    /* Due once the cells recorded before it have run: "after" counts every
+     * execution record, the cells that are not run again included. */
+    if (position &&
+        json_integer_value(json_object_get(file, "after")) > json_integer_value(position))
+        return NULL;
+    self->next_file++;
+    return file;
+}
+
+int restore_put_file(const json_t *file, pid_t pid, bool jailed, char *why, size_t why_len)
+{
+    const char *path = json_string_value(json_object_get(file, "path"));
+    const char *b64 = json_string_value(json_object_get(file, "content_base64"));
+    const char *omitted = json_string_value(json_object_get(file, "omitted"));
+    if (!b64) {
+        snprintf(why, why_len, "%s", omitted ? omitted : "its content is not in the journal");
+        return -1;
+    }
+    size_t b64_len = strlen(b64), cap = b64_len / 4 * 3 + 3, len = 0;
+    _cleanup_free_ unsigned char *data = malloc(cap);
+    if (!data) {
+        snprintf(why, why_len, "out of memory");
+        return -1;
+    }
+    if (sodium_base642bin(data, cap, b64, b64_len, NULL, &len, NULL,
+                          sodium_base64_VARIANT_ORIGINAL) < 0) {
+        snprintf(why, why_len, "its content in the journal is not base64");
+        return -1;
+    }
+    return workspace_put(pid, jailed, path, data, len, why, why_len);
+}
+
+void restore_file_failed(restore_t *self, const char *path, const char *why)
+{
+    char line[400];
+    snprintf(line, sizeof line, "file %.150s: %.200s", path, why);
+    json_array_append_new(self->failures, json_string(line));
+}
+
 json_t *restore_next_op(restore_t *self)
 {
     json_t *rec = json_array_get(self->cells, self->next);
@@ -236,9 +284,9 @@ char *restore_note(const restore_t *self)
     if (!f)
         return NULL;
     fprintf(f,
-            "[sandcell] This conversation was restored from %s: %zu cells ran again and "
-            "%zu of them failed, so some state may be missing:\n",
-            self->path, restore_cells(self), n);
+            "[sandcell] This conversation was restored from %s: %zu cells ran again, %zu "
+            "files were put back, and %zu of these failed, so some state may be missing:\n",
+            self->path, restore_cells(self), restore_files(self), n);
     for (size_t i = 0; i < n && i < RESTORE_NOTE_FAILURES; i++)
         fprintf(f, "  %s\n", json_string_value(json_array_get(self->failures, i)));
     if (n > RESTORE_NOTE_FAILURES)
@@ -249,6 +297,6 @@ char *restore_note(const restore_t *self)
 
 json_t *restore_describe(const restore_t *self)
 {
-    return json_pack("{s:s, s:I}", "journal", self->path, "executions",
-                     (json_int_t)restore_cells(self));
+    return json_pack("{s:s, s:I, s:I}", "journal", self->path, "executions",
+                     (json_int_t)restore_cells(self), "files", (json_int_t)restore_files(self));
 }

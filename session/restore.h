@@ -6,13 +6,15 @@
  * (execution_count null), and cells that ended with the death of their
  * interpreter (InterpreterDied, or an error after which the next cell ran
  * in a new interpreter: a timeout kill), since running them again would
- * kill the new one too. */
+ * kill the new one too. Files put into the workspace (journal "file"
+ * records) are put back in their place among the cells. */
 #ifndef SANDCELL_RESTORE_H
 #define SANDCELL_RESTORE_H
 
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "history.h"
 
@@ -44,6 +46,25 @@ int restore_last_execution_count(const restore_t *self);
  * 0 or -1. */
 int restore_fill_history(const restore_t *self, history_t *history);
 
+/* The "limits" of the journal's header (borrowed): the limits the restored
+ * conversation had. */
+const json_t *restore_limits(const restore_t *self);
+
+/* How many files the chain recorded as put into the workspace. */
+size_t restore_files(const restore_t *self);
+
+/* The next file record (borrowed) due before the next cell runs (it was
+ * put after the cells before it), or NULL; each is returned once. After the
+ * last cell every remaining file is due. */
+const json_t *restore_next_file(restore_t *self);
+
+/* Writes file record |file| (borrowed) into the workspace of interpreter
+ * |pid| (workspace_put). Returns 0, or -1 with |why|. */
+int restore_put_file(const json_t *file, pid_t pid, bool jailed, char *why, size_t why_len);
+
+/* File |path| could not be put back: named in the note with |why|. */
+void restore_file_failed(restore_t *self, const char *path, const char *why);
+
 /* The execute op of the next cell to run (new reference), or NULL when
  * every cell has run. Each op is answered by restore_done_cell. */
 json_t *restore_next_op(restore_t *self);
@@ -59,7 +80,7 @@ bool restore_finished(const restore_t *self);
  * Caller owns the result. */
 char *restore_note(const restore_t *self);
 
-/* {"journal": path, "executions": N}, for the new journal's header and
+/* {"journal": path, "executions": N, "files": N}, for the new journal's header and
  * start_reply. New reference. */
 json_t *restore_describe(const restore_t *self);
 

@@ -148,16 +148,49 @@ static void s_number(const control_request_t *req, control_number_t n, double *o
         *out = req->number[n];
 }
 
+/* The limits recorded in a restored journal's header, over the daemon's
+ * defaults: a restored conversation keeps its own unless the request
+ * overrides them. */
+static void s_restored_limits(const json_t *recorded, sandbox_limits_t *limits, double *max_exec)
+{
+    const json_t *v;
+    if (json_is_number(v = json_object_get(recorded, "timeout_s")))
+        limits->timeout_s = json_number_value(v);
+    if (json_is_integer(v = json_object_get(recorded, "memory_mib")))
+        limits->memory_mib = (long)json_integer_value(v);
+    if (json_is_integer(v = json_object_get(recorded, "pids")))
+        limits->pids = (long)json_integer_value(v);
+    if (json_is_number(v = json_object_get(recorded, "cpus")))
+        limits->cpus = json_number_value(v);
+    if (json_is_integer(v = json_object_get(recorded, "disk_mib")))
+        limits->disk_mib = (long)json_integer_value(v);
+    if (json_is_integer(v = json_object_get(recorded, "open_files")))
+        limits->open_files = (long)json_integer_value(v);
+    if (json_is_integer(v = json_object_get(recorded, "max_output_bytes")))
+        limits->max_output_mib = (long)(json_integer_value(v) >> 20);
+    if (json_is_integer(v = json_object_get(recorded, "max_executions")))
+        *max_exec = (double)json_integer_value(v);
+}
+
 static void s_start(control_req_t *r)
 {
     server_t *s = r->s;
     const cli_options_t *o = s->opts;
     sandbox_limits_t limits = s->limits;
-    double max_exec = (double)o->max_executions, idle = o->idle_timeout_s,
+    const control_request_t *req = r->req;
+    char why[1024];
+    restore_t *restore = NULL;
+    if (req->restore && !(restore = restore_new(req->restore, why, sizeof why))) {
+        s_reply_error(r, "RestoreFailed", why);
+        return;
+    }
+    double max_exec = (double)o->max_executions;
+    if (restore)
+        s_restored_limits(restore_limits(restore), &limits, &max_exec);
+    double idle = o->idle_timeout_s,
            life = o->lifetime_s, memory = (double)limits.memory_mib, pids = (double)limits.pids,
            disk = (double)limits.disk_mib, files = (double)limits.open_files,
            output = (double)limits.max_output_mib;
-    const control_request_t *req = r->req;
     s_number(req, CONTROL_MAX_EXECUTIONS, &max_exec);
     s_number(req, CONTROL_IDLE_TIMEOUT, &idle);
     s_number(req, CONTROL_LIFETIME, &life);
@@ -174,9 +207,9 @@ static void s_start(control_req_t *r)
     limits.open_files = (long)files;
     limits.max_output_mib = (long)output;
 
-    char why[1024];
     /* Before anything is taken or created; capacity_end() follows. */
     if (capacity_begin(s->capacity, s_active(s), why, sizeof why) < 0) {
+        restore_destroy(&restore);
         log_warn("refused a start: %s", why);
         s_reply_error(r, "TooManyConversations", why);
         return;
@@ -185,6 +218,7 @@ static void s_start(control_req_t *r)
         size_t cap = s->cap ? 2 * s->cap : 16;
         entry_t *e = realloc(s->entries, cap * sizeof *e);
         if (!e) {
+            restore_destroy(&restore);
             capacity_end(s->capacity, why, sizeof why);
             s_reply_error(r, "MemoryError", "out of memory in the daemon");
             return;
@@ -199,16 +233,6 @@ static void s_start(control_req_t *r)
     connfile_t conn = {.transport = "tcp", .key = key, .signature_scheme = "hmac-sha256"};
     snprintf(conn.ip, sizeof conn.ip, "%s", s->ip);
 
-    restore_t *restore = NULL;
-    if (req->restore) {
-        restore = restore_new(req->restore, why, sizeof why);
-        if (!restore) {
-            char ignored[512];
-            capacity_end(s->capacity, ignored, sizeof ignored);
-            s_reply_error(r, "RestoreFailed", why);
-            return;
-        }
-    }
     json_t *restored = restore ? restore_describe(restore) : NULL; /* conversation_new owns it */
     unsigned char id_bytes[6];
     char id[sizeof s->entries[0].id];
@@ -273,6 +297,20 @@ static void s_iso_ago(long long ago_ms, char *out, size_t len)
     snprintf(out + n, len - n, ".%03uZ", (unsigned)(ms % 1000));
 }
 
+/* A conversation's limits under start_request's names and units (memory,
+ * disk and max_output in MiB, timeout and the idle and lifetime limits in
+ * seconds; 0 for none). New reference. */
+static json_t *s_limits_json(const entry_t *e)
+{
+    const sandbox_limits_t *l = conversation_limits(e->conv);
+    return json_pack("{s:f, s:I, s:I, s:f, s:I, s:I, s:I, s:I, s:f, s:f}", "timeout", l->timeout_s,
+                     "memory", (json_int_t)l->memory_mib, "pids", (json_int_t)l->pids, "cpus",
+                     l->cpus, "disk", (json_int_t)l->disk_mib, "open_files",
+                     (json_int_t)l->open_files, "max_output", (json_int_t)l->max_output_mib,
+                     "max_executions", (json_int_t)conversation_max_executions(e->conv),
+                     "idle_timeout", e->idle_timeout_s, "lifetime", e->lifetime_s);
+}
+
 static void s_list(control_req_t *r)
 {
     server_t *s = r->s;
@@ -293,6 +331,8 @@ static void s_list(control_req_t *r)
                             (json_int_t)conversation_max_executions(e->conv), "started",
                             e->started, "last_activity", last, "idle_seconds",
                             (double)idle_ms / 1000.0, "journal", journal));
+        json_object_set_new(json_array_get(list, json_array_size(list) - 1), "limits",
+                            s_limits_json(e));
     }
     s_reply(r, json_pack("{s:s, s:o}", "status", "ok", "conversations", list), NULL, 0);
 }
@@ -344,6 +384,7 @@ static void s_put_file(control_req_t *r)
         s_reply_error(r, "FileError", why);
         return;
     }
+    conversation_journal_file(e->conv, path, b->data, b->size);
     s_reply(r, json_pack("{s:s, s:s, s:I}", "status", "ok", "path", path, "size",
                          (json_int_t)b->size),
             NULL, 0);

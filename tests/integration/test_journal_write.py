@@ -193,7 +193,7 @@ def test_restore_after_the_cap(daemon):
     assert records[-1]["type"] == "end" and records[-1]["reason"] == "cap", records[-1]
 
     new = d.control.start(restore=conv["journal"])
-    assert new["restored_from"] == {"journal": conv["journal"], "executions": 4}, new
+    assert new["restored_from"] == {"journal": conv["journal"], "executions": 4, "files": 0}, new
     t2 = connect(d, new)
     res = t2.run_ok("print(v, df.shape, list(df.b))\nv")
     assert res.stream_text("stdout") == "42 (3, 2) ['x', 'y', 'z']\n", res.describe()
@@ -206,7 +206,7 @@ def test_restore_after_the_cap(daemon):
         (3, ("v = 41", None)), (4, ("v += 1\nv", "42")),
         (5, ("print(v, df.shape, list(df.b))\nv", "42"))]
     header = read_journal(new["journal"])[0][0]
-    assert header["restored_from"] == {"journal": conv["journal"], "executions": 4}
+    assert header["restored_from"] == {"journal": conv["journal"], "executions": 4, "files": 0}
     assert [c["code"] for c in executions(new["journal"])] == [
         "print(v, df.shape, list(df.b))\nv"]
 

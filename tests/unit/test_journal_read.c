@@ -63,9 +63,23 @@ static void test_valid(void)
     json_t *ex = json_object_get(j, "executions");
     CHECK_INT(json_array_size(ex), 2);
     CHECK_STR(json_string_value(json_object_get(json_array_get(ex, 1), "code")), "print(x)");
-    CHECK_INT(json_object_size(j), 2);
+    CHECK_INT(json_object_size(j), 3);
+    CHECK_INT(json_array_size(json_object_get(j, "files")), 0);
     json_decref(j);
     tap_case("a valid journal: header and executions in order, unknown and end records left out");
+
+    j = s_read(HEADER "{\"type\":\"file\",\"path\":\"a.csv\",\"size\":2,"
+                      "\"content_base64\":\"eDE=\"}\n" EXEC(1, "x = 1", "")
+                      "{\"type\":\"file\",\"path\":\"b\",\"size\":9,\"omitted\":\"too big\"}\n",
+               why, sizeof why, warn, sizeof warn);
+    CHECK(j != NULL);
+    json_t *files = json_object_get(j, "files");
+    CHECK_INT(json_array_size(files), 2);
+    CHECK_INT(json_integer_value(json_object_get(json_array_get(files, 0), "after")), 0);
+    CHECK_INT(json_integer_value(json_object_get(json_array_get(files, 1), "after")), 1);
+    CHECK_INT(json_array_size(json_object_get(j, "executions")), 1);
+    json_decref(j);
+    tap_case("file records are kept apart, each with the number of executions before it");
 
     j = s_read(HEADER, why, sizeof why, warn, sizeof warn);
     CHECK(j && json_array_size(json_object_get(j, "executions")) == 0);
@@ -117,6 +131,10 @@ static const struct {
     {HEADER EXEC(1, "x", "") "42\n", ":3: ", "object"},
     {HEADER "{\"type\":\"execution\",\"execution_count\":1}\n", ":2: ", "\"code\" is missing"},
     {HEADER "{\"type\":\"execution\",\"code\":7}\n", ":2: ", "\"code\" must be a string"},
+    {HEADER "{\"type\":\"file\",\"size\":1,\"omitted\":\"x\"}\n", ":2: ", "\"path\" is missing"},
+    {HEADER "{\"type\":\"file\",\"path\":\"a\",\"size\":-1,\"omitted\":\"x\"}\n", ":2: ",
+     "negative"},
+    {HEADER "{\"type\":\"file\",\"path\":\"a\",\"size\":1}\n", ":2: ", "neither"},
     {HEADER "{\"type\":\"execution\",\"code\":\"x\",\"execution_count\":\"3\"}\n", ":2: ",
      "execution_count"},
     {HEADER "{\"type\":\"execution\",\"code\":\"x\",\"interpreter\":0}\n", ":2: ", "interpreter"},
