@@ -273,6 +273,16 @@ _REPR_METHODS = (
     ("application/pdf", "_repr_pdf_"),
 )
 
+# What each repr method may return, as IPython's formatters check it
+# (others: str).
+_REPR_RETURN_TYPES = {
+    "image/svg+xml": (str, bytes),
+    "image/png": (str, bytes),
+    "image/jpeg": (str, bytes),
+    "application/pdf": (str, bytes),
+    "application/json": (dict, list, str),
+}
+
 
 def _method(obj, name):
     """Formatter method `name` of an instance, or None.
@@ -341,10 +351,18 @@ def _format(obj, include=None, exclude=None):
         if mime in data or not _method(obj, name):
             continue
         value, value_md = _call_repr(obj, name)
-        if value is not None:
-            data[mime] = _encode(mime, value)
-            if value_md:
-                metadata[mime] = value_md
+        if value is None:
+            continue
+        expected = _REPR_RETURN_TYPES.get(mime, (str,))
+        if not isinstance(value, expected):
+            # IPython's formatters warn and skip such a value; sent, it
+            # would make the whole display an InvalidOutput error.
+            print(f"{type(obj).__name__}.{name} returned {type(value).__name__}, not "
+                  f"{' or '.join(t.__name__ for t in expected)}; ignored", file=sys.stderr)
+            continue
+        data[mime] = _encode(mime, value)
+        if value_md:
+            metadata[mime] = value_md
     png = _figure_png(obj)
     if png is not None:
         data.setdefault("image/png", png)
