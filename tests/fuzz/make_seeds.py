@@ -179,6 +179,45 @@ def journal_seeds():
     write("journal", "header-only", (basic[0] + "\n").encode())
 
 
+def _rec(t, c, **extra):
+    return json.dumps(dict({"type": t, "content": c}, **extra)).encode()
+
+
+CONTENT = {
+    "stream": _rec("stream", {"name": "stdout", "text": "a\u0000b\n"}),
+    "stream-bad-name": _rec("stream", {"name": "stdin", "text": "x"}),
+    "display": _rec("display_data", {"data": {"text/plain": "1", "image/png": "iVBORw0KGgo=",
+                                              "application/json": {"a": [1, None]},
+                                              "application/vnd.x+json": [1]},
+                                     "metadata": {"image/png": {"width": 10}},
+                                     "transient": {"display_id": "d1"}}),
+    "display-data-string": _rec("display_data", {"data": "text", "metadata": {}}),
+    "display-metadata-number": _rec("display_data", {"data": {}, "metadata": 5}),
+    "display-value-number": _rec("display_data", {"data": {"text/plain": 5}, "metadata": {}}),
+    "update": _rec("update_display_data", {"data": {}, "metadata": {},
+                                           "transient": {"display_id": "d1"}}),
+    "result": _rec("execute_result", {"data": {"text/html": "<b>x</b>"}, "metadata": {},
+                                      "execution_count": 3}),
+    "error": _rec("error", {"ename": "E", "evalue": "v", "traceback": ["a", "b"]}),
+    "error-bad": _rec("error", {"ename": 1, "evalue": None, "traceback": "tb"}),
+    "clear": _rec("clear_output", {"wait": True}),
+    "clear-bad": _rec("clear_output", {"wait": "yes"}),
+    "input": _rec("input_request", {"prompt": "? ", "password": False}),
+    "reply-ok": _rec("reply", {"status": "ok", "execution_count": 1, "user_expressions": {},
+                               "matches": ["a"], "cursor_start": 0, "cursor_end": 1,
+                               "metadata": {}, "found": True, "data": {}}),
+    "reply-error": _rec("reply", {"status": "error", "ename": "E", "evalue": "v",
+                                  "traceback": []}),
+    "ready": _rec("ready", {}, preload={"numpy": "1.24.2"}),
+    "unknown": _rec("comm_open", {}),
+    "bad-utf8": b'{"type": "stream", "content": {"name": "stdout", "text": "\xff\xc3(\xed\xa0\x80"}}',
+    "surrogate-escape": b'{"type": "stream", "content": {"name": "stdout", "text": "\\ud800 \\\\ud800 \\udfff\\ud83d\\ude00"}}',
+    "not-json": b"{not json",
+    "deep": b'{"type": "display_data", "content": {"data": {"application/json": ' + b"[" * 70 + b"]" * 70 + b'}, "metadata": {}}}',
+    "many-mimes": _rec("display_data", {"data": {f"text/x-{i}": "v" for i in range(70)},
+                                        "metadata": {}}),
+}
+
 TERMINAL = {
     "osc52-clipboard": b"\x1b]52;c;aGVsbG8=\x07",
     "osc-title": b"before\x1b]0;owned\x07after\x1b]2;x\x1b\\",
@@ -196,7 +235,7 @@ TERMINAL = {
 
 
 def main():
-    for h in ("wire", "connfile", "control", "channel", "journal", "term_filter"):
+    for h in ("wire", "connfile", "control", "channel", "content", "journal", "term_filter"):
         clear_seeds(h)
     for kind in ("valid", "invalid"):
         for p in sorted((TOP / "tests" / "vectors" / kind).glob("*.json")):
@@ -211,6 +250,8 @@ def main():
     for name, (t, content) in CONTROL.items():
         write("control", name, t.encode() + b"\n" + json.dumps(content).encode())
     write("control", "content-array", b"start_request\n[]")
+    for name, data in CONTENT.items():
+        write("content", name, data)
     for name, text in TERMINAL.items():
         for chunk in (0, 2, 255):  # chunks of 1, 3 and 256 bytes
             write("term_filter", f"{name}-{chunk + 1}", bytes([chunk]) + text)
