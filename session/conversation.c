@@ -615,10 +615,14 @@ static void s_on_worker_jail_failed(conversation_t *c, json_t *content)
     log_error("%s; no code runs without it", c->start_error ? c->start_error : "jail failed");
 }
 
-/* Publishes, in place of what the interpreter sent, an error output
- * saying what was wrong with it (|what|, UTF-8). */
+/* Publishes, in place of what the interpreter sent (|len| bytes), an error
+ * output saying what was wrong with it (|what|, UTF-8). The bytes count
+ * against the output limit like any output, so a flood of bad records
+ * ends as a flood of good ones does: errors alone would pass the limit. */
 static void s_invalid_output(conversation_t *c, const char *what, size_t len)
 {
+    if (!c->restoring && !s_output_allowed(c, c->current, "stream", len))
+        return;
     char evalue[INTERP_RECORD_WHY_LEN + 64];
     snprintf(evalue, sizeof evalue, "the interpreter sent an output sandcell cannot use: %s",
              what);

@@ -200,3 +200,18 @@ def test_journal_holds_the_error_in_place_of_the_invalid_output(start_kernel, tm
     nbformat.validate(nb)
     first = nb.cells[0].outputs[0]
     assert first["output_type"] == "error" and first["ename"] == "InvalidOutput", first
+
+
+def test_invalid_records_count_against_the_output_limit(start_kernel):
+    km, client = start_kernel("--max-output", "1")
+    bad = json.dumps({"type": "display_data", "content": {"data": "x" * 2000}})
+    code = f"import _sandcell\nfor _ in range(1000):\n    _sandcell.send({bad!r})\n"
+    reply, outputs = run(client, code)
+    assert reply["status"] == "ok", reply
+    errors = [c for t, c in outputs if t == "error"]
+    assert 100 < len(errors) < 600, len(errors)  # about 1 MiB of 2 KiB records
+    assert all(e["ename"] == "InvalidOutput" for e in errors)
+    notes = [c["text"] for t, c in outputs if t == "stream" and c["name"] == "stderr"]
+    assert any("reached the output limit of 1 MiB" in n for n in notes), notes
+    reply, outputs = run(client, "print('next cell')")
+    assert [c["text"] for t, c in outputs if t == "stream"] == ["next cell\n"], outputs
