@@ -103,6 +103,9 @@ static void s_tick(void *arg)
 
 int kernel_cmd_run(const cli_options_t *opts)
 {
+    /* Read first: a frontend killed while the zygote preloads must still
+     * be noticed once the loop runs. */
+    pid_t parent = parent_watch_target(getenv("JPY_PARENT_PID"), getppid());
     if (opts->verbose)
         log_set_level(LEVEL_DEBUG);
     connfile_t conn;
@@ -142,7 +145,6 @@ int kernel_cmd_run(const cli_options_t *opts)
         connfile_clear(&conn);
         return 1;
     }
-    pid_t parent = parent_watch_target(getenv("JPY_PARENT_PID"), getppid());
     if (parent > 0) {
         k.parent = parent_watch_new(parent, true);
         if (!k.parent) {

@@ -173,3 +173,52 @@ def test_kill_console(jupyter_env, tmp_path):
         _kill_and_check(consoles[0], ktree, zygote)
     finally:
         c.close()
+
+
+STARTING_SCRIPT = textwrap.dedent("""\
+    import sys, time
+    from jupyter_client.manager import KernelManager
+    km = KernelManager(kernel_name=sys.argv[1])
+    km.start_kernel()
+    print("launched", km.provisioner.process.pid, flush=True)
+    time.sleep(600)
+""")
+
+# A kernel whose frontend dies while its zygote still imports the preload
+# can only act once that is done: a bound for the whole start, not GRACE_S.
+STARTING_BOUND_S = 20.0
+
+
+def test_kill_frontend_while_the_kernel_starts(jupyter_env, tmp_path):
+    script = tmp_path / "starting.py"
+    script.write_text(STARTING_SCRIPT)
+    popen = subprocess.Popen(["/usr/bin/python3", str(script), ku.KERNEL_NAME],
+                             stdout=subprocess.PIPE, text=True)
+    seen = {}
+    try:
+        line = popen.stdout.readline()
+        assert line.startswith("launched"), f"the frontend did not launch a kernel: {line!r}"
+        kernel = psutil.Process(int(line.split()[1]))
+        seen[kernel.pid] = kernel
+        psutil.Process(popen.pid).kill()  # at once: the kernel is still starting
+        popen.wait(timeout=10)
+        deadline = time.monotonic() + STARTING_BOUND_S
+        while True:
+            for p in ku.process_tree(kernel.pid):
+                seen.setdefault(p.pid, p)
+            alive = [p for p in seen.values() if ku.is_live(p)]
+            zygotes = [pid for pid, p in seen.items() if pid != kernel.pid]
+            groups = set().union(*[_cgroups(z) for z in zygotes]) if zygotes else set()
+            if (not alive and not groups) or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        if alive:
+            ku.kill_all(alive)
+            ku.wait_gone(alive, timeout=10)
+        assert not alive, f"the kernel outlived its frontend: {ku.describe_procs(alive)}"
+        assert not groups, f"cgroups left: {groups}"
+    finally:
+        if popen.poll() is None:
+            popen.kill()
+        popen.wait(timeout=10)
+        popen.stdout.close()
