@@ -78,7 +78,7 @@ _MISSING = object()
 
 _session = types.SimpleNamespace(allow_stdin=False, loop=None, streams={}, prepared=False,
                                  kernel_info=None, warm_up_count=0, saved_streams=None,
-                                 ran=None)
+                                 ran=None, payload=[])
 
 
 # ---------------------------------------------------------------- records
@@ -852,6 +852,25 @@ def _show_result(value, count, store_history, namespace):
         namespace[f"_{count}"] = value
 
 
+class _ExitAutocall:
+    """`exit` and `quit` as IPython has them in a kernel: `exit`, `exit()` and
+    `quit()` ask the frontend to end the session (an ask_exit payload in the
+    execute_reply; jupyter_console then exits and shuts the kernel down)
+    instead of raising SystemExit; `exit(keep_kernel=True)` asks it to leave
+    the kernel running.  The rest of the cell still runs, as in IPython."""
+
+    def __init__(self, name):
+        self._name = name
+
+    def __repr__(self):
+        return f"Use {self._name}() or Ctrl-D (i.e. EOF) to exit"
+
+    def __call__(self, keep_kernel=False):
+        payload = {"source": "ask_exit", "keepkernel": bool(keep_kernel)}
+        _session.payload[:] = [p for p in _session.payload if p.get("source") != "ask_exit"]
+        _session.payload.append(payload)
+
+
 def _run_cell(code, count, silent, store_history):
     filename = _cell_filename(count)
     linecache.cache[filename] = (len(code), None, _lines(code), filename)
@@ -864,6 +883,9 @@ def _run_cell(code, count, silent, store_history):
         return
     expression = ast.Expression(last.value)
     value = _run(compile(expression, filename, "eval", _FLAGS, dont_inherit=True), namespace)
+    if isinstance(value, _ExitAutocall) and isinstance(last.value, ast.Name):
+        value()     # a bare `exit` calls it, as IPython's autocall does
+        return
     if value is not None and not silent and not _ends_with_semicolon(code):
         _show_result(value, count, store_history, namespace)
 
@@ -881,6 +903,7 @@ def _execute(request):
     count = int(request.get("execution_count") or 0)
     silent = bool(request.get("silent", False))
     _session.allow_stdin = bool(request.get("allow_stdin", False))
+    _session.payload = []
     error = None
     try:
         _run_cell(str(request.get("code", "")), count, silent,
@@ -892,11 +915,13 @@ def _execute(request):
         _show_figures()
     except BaseException as exc:
         error = error or _error_content(exc)
+    payload, _session.payload = _session.payload, []
     if error is not None:
         _send("error", error)
-        return {"status": "error", "execution_count": count, **error}
+        return {"status": "error", "execution_count": count, **error,
+                **({"payload": payload} if payload else {})}
     expressions = request.get("user_expressions") or {}
-    return {"status": "ok", "execution_count": count, "payload": [],
+    return {"status": "ok", "execution_count": count, "payload": payload,
             "user_expressions": {name: _user_expression(expression)
                                  for name, expression in expressions.items()}}
 
@@ -1091,25 +1116,11 @@ def _open_block(code):
 # ---------------------------------------------------------------- entry points
 
 def _kernel_info():
-    version = platform.python_version()
-    short = ".".join(version.split(".")[:2])
-    return {
-        "implementation": "sandcell",
-        "implementation_version": __version__,
-        "language_info": {
-            "name": "python", "version": version, "mimetype": "text/x-python",
-            "file_extension": ".py", "pygments_lexer": "ipython3",
-            "codemirror_mode": {"name": "ipython", "version": 3},
-            "nbconvert_exporter": "python",
-        },
-        "banner": f"Python {sys.version}\nsandcell: sandboxed Python kernel",
-        "help_links": [
-            {"text": "Python Reference", "url": f"https://docs.python.org/{short}"},
-            {"text": "pandas", "url": "https://pandas.pydata.org/docs/"},
-            {"text": "NumPy", "url": "https://numpy.org/doc/stable/"},
-            {"text": "Matplotlib", "url": "https://matplotlib.org/stable/"},
-        ],
-    }
+    """What the ready record says of this interpreter.  The kernel_info_reply
+    itself is the manager's (session/kernel_info.c), the same whether or not
+    an interpreter is up; this is only what the manager cannot know."""
+    return {"implementation": "sandcell", "implementation_version": __version__,
+            "python": platform.python_version()}
 
 
 def preload(modules):
@@ -1244,6 +1255,7 @@ def prepare_interpreter():
     _fresh_main()
     _session.streams = {"stdout": _Stream("stdout"), "stderr": _Stream("stderr")}
     builtins.display = display
+    builtins.exit, builtins.quit = _ExitAutocall("exit"), _ExitAutocall("quit")
     builtins.input = _input
     getpass.getpass = _getpass
     _install_ipython_shim()

@@ -434,7 +434,7 @@ static void s_on_socket(void *arg)
 
 static void s_spawn_worker(conversation_t *c);
 
-static void s_on_worker_ready(conversation_t *c, json_t *rec, json_t *content)
+static void s_on_worker_ready(conversation_t *c, json_t *rec)
 {
     worker_t *w = c->worker;
     if (w->state != WORKER_STARTING || !worker_set_ready(w, rec)) {
@@ -443,8 +443,6 @@ static void s_on_worker_ready(conversation_t *c, json_t *rec, json_t *content)
     }
     conversation_journal_header(c);
     free(steal_pointer(&c->start_error));
-    json_decref(c->kernel_info);
-    c->kernel_info = json_incref(content);
     c->start_failures = 0;
 }
 
@@ -649,7 +647,7 @@ static void s_on_worker_record(conversation_t *c, const char *text, size_t len)
         s_invalid_output(c, why, len);
         break;
     case WORKER_RECORD_READY:
-        s_on_worker_ready(c, rec, content);
+        s_on_worker_ready(c, rec);
         break;
     case WORKER_RECORD_REPLY:
         s_on_worker_reply(c, rec, content);
@@ -797,11 +795,8 @@ static void s_adopt_worker(conversation_t *c, worker_t *w)
     c->worker = w;
     c->generation++;
     channel_set_max_record(w->chan, s_max_record(c));
-    if (w->ready) {
-        json_decref(c->kernel_info);
-        c->kernel_info = json_incref(w->ready);
+    if (w->ready)
         conversation_journal_header(c);
-    }
     if (reactor_add(c->reactor, NULL, channel_fd(w->chan), s_on_worker, c) < 0) {
         worker_destroy(&c->worker);
         log_error("cannot watch the interpreter: out of memory");
@@ -1126,7 +1121,6 @@ void conversation_destroy(conversation_t **self_p)
     signer_destroy(&c->signer);
     conversation_journal_close(c);
     history_destroy(&c->history);
-    json_decref(c->kernel_info);
     json_decref(c->jail);
     connfile_clear(&c->conn);
     free(c->last_parent.data);

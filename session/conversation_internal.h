@@ -65,7 +65,6 @@ struct conversation {
     request_t *current; /* the shell request the interpreter is handling */
     worker_t *worker;
     wire_blob_t last_parent; /* header of the latest shell request */
-    json_t *kernel_info;     /* the latest interpreter's ready content */
     int execution_count;
     history_t *history;
     char *pending_note; /* told to the next cell: why its state is fresh */
@@ -156,9 +155,6 @@ void conversation_reply_capped(conversation_t *c, request_t *req);
 
 /* Interrupts the running cell, if any. */
 void conversation_interrupt(conversation_t *c);
-
-/* The kernel_info_reply content. New reference. */
-json_t *conversation_kernel_info(const conversation_t *c);
 
 /* ---- conversation_journal.c: the journal, history and restore hooks */
 

@@ -19,6 +19,7 @@
 
 #include "cell_outputs.h"
 #include "journal_read.h"
+#include "kernel_info.h"
 #include "util.h"
 
 static json_t *s_metadata(const json_t *header)
@@ -31,14 +32,9 @@ static json_t *s_metadata(const json_t *header)
         if (v)
             json_object_set(sandcell, keys[i], v);
     }
-    return json_pack("{s:{s:s, s:s, s:s}, s:{s:s, s:s, s:s, s:s, s:s, s:s, s:{s:s, s:i}}, s:o*}",
-                     "kernelspec", "name", "sandcell-python", "display_name",
-                     "Python (sandcell)", "language", "python",
-                     "language_info", "name", "python", "version", python ? python : "3",
-                     "mimetype", "text/x-python", "file_extension", ".py", "pygments_lexer",
-                     "ipython3", "nbconvert_exporter", "python", "codemirror_mode", "name",
-                     "ipython", "version", 3,
-                     "sandcell", sandcell);
+    return json_pack("{s:{s:s, s:s, s:s}, s:o, s:o*}", "kernelspec", "name", "sandcell-python",
+                     "display_name", "Python (sandcell)", "language", "python", "language_info",
+                     kernel_info_language(python ? python : "3"), "sandcell", sandcell);
 }
 
 static json_t *s_cell(const json_t *rec, size_t index)

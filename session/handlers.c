@@ -9,6 +9,7 @@
 #include "config.h"
 #include "conversation_internal.h"
 #include "header.h"
+#include "kernel_info.h"
 #include "log.h"
 #include "util.h"
 
@@ -160,30 +161,13 @@ static handler_result_t s_history(conversation_t *c, request_t *req)
     return HANDLER_DONE;
 }
 
-json_t *conversation_kernel_info(const conversation_t *c)
-{
-    json_t *info = c->kernel_info ? json_deep_copy(c->kernel_info) : json_object();
-    json_object_set_new(info, "status", json_string("ok"));
-    json_object_set_new(info, "protocol_version", json_string(HEADER_PROTOCOL_VERSION));
-    json_object_set_new(info, "debugger", json_false());
-    if (!json_object_get(info, "implementation"))
-        json_object_set_new(info, "implementation", json_string("sandcell"));
-    json_object_set_new(info, "implementation_version", json_string(PACKAGE_VERSION));
-    if (!json_object_get(info, "language_info"))
-        json_object_set_new(info, "language_info",
-                            json_pack("{s:s, s:s, s:s, s:s}", "name", "python", "version",
-                                      SC_PYTHON_VERSION, "mimetype", "text/x-python",
-                                      "file_extension", ".py"));
-    if (!json_object_get(info, "banner"))
-        json_object_set_new(info, "banner", json_string("sandcell " PACKAGE_VERSION));
-    if (!json_object_get(info, "help_links"))
-        json_object_set_new(info, "help_links", json_array());
-    return info;
-}
-
 static handler_result_t s_kernel_info(conversation_t *c, request_t *req)
 {
-    conversation_reply(c, req, conversation_kernel_info(c));
+    json_t *info = kernel_info_content();
+    if (!info)
+        conversation_reply_error(c, req, "MemoryError", "out of memory in the kernel");
+    else
+        conversation_reply(c, req, info);
     return HANDLER_DONE;
 }
 

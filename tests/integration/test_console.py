@@ -166,6 +166,15 @@ def test_console_session(console):
     c.quit()
 
 
+def test_console_prints_the_kernels_banner(console):
+    """The console prints the first kernel_info_reply's banner, which comes
+    before the interpreter ran anything: the Python version, as later."""
+    import platform
+    c = console
+    assert f"Python {platform.python_version()}" in c.screen()
+    c.quit()
+
+
 @pytest.mark.xfail(
     CONSOLE_CTRL_C_BROKEN, strict=True,
     reason="jupyter_console 6.4.4 does not forward Ctrl-C to the kernel (jupyter_console#296)",

@@ -128,12 +128,10 @@ def in_child(test):
 
 @in_child
 def test_kernel_info(k):
-    assert k.info["implementation"] == "sandcell"
-    language = k.info["language_info"]
-    assert language["name"] == "python" and language["version"] == sys.version.split()[0]
-    assert language["codemirror_mode"] == {"name": "ipython", "version": 3}
-    assert "sandcell" in k.info["banner"]
-    assert {link["text"] for link in k.info["help_links"]} >= {"pandas", "NumPy", "Matplotlib"}
+    """The ready record names the interpreter; the kernel_info_reply itself
+    is the manager's (test_conventions.py)."""
+    assert k.info == {"implementation": "sandcell", "implementation_version": k.rt.__version__,
+                      "python": sys.version.split()[0]}
 
 
 @in_child
