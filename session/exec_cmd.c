@@ -82,12 +82,13 @@ static term_filter_t *s_stream_filter(exec_t *x, FILE *fp)
 
 /* Prints |text| (the cell's) on |fp|, filtered unless --raw; a sequence
  * held from |fp|'s stream messages is shown first, so the order stays. */
-static void s_print(exec_t *x, FILE *fp, const char *text)
+static void s_print(exec_t *x, FILE *fp, const json_t *text)
 {
-    if (!text)
+    if (!json_is_string(text))
         return;
     term_filter_flush(s_stream_filter(x, fp), fp);
-    term_filter_write(NULL, fp, text, strlen(text), x->raw);
+    /* by length: a NUL is a character of the output (term_filter shows it) */
+    term_filter_write(NULL, fp, json_string_value(text), json_string_length(text), x->raw);
 }
 
 static int s_exec_send(exec_t *x, int sock, const char *msg_type, const json_t *content,
@@ -135,10 +136,11 @@ static void s_save_image(exec_t *x, const char *b64, const char *ext)
 
 static void s_show_data(exec_t *x, const json_t *data)
 {
-    const char *text = json_string_value(json_object_get(data, "text/plain"));
-    if (text && text[0]) {
-        s_print(x, stdout, text);
-        if (text[strlen(text) - 1] != '\n')
+    const json_t *plain = json_object_get(data, "text/plain");
+    size_t len = json_string_length(plain);
+    if (len > 0) {
+        s_print(x, stdout, plain);
+        if (json_string_value(plain)[len - 1] != '\n')
             putchar('\n');
     }
     const char *png = json_string_value(json_object_get(data, "image/png"));
@@ -160,10 +162,11 @@ static void s_on_iopub(exec_t *x, const wire_msg_t *msg)
         x->idle = x->idle || (state && strcmp(state, "idle") == 0);
     } else if (strcmp(type, "stream") == 0) {
         const char *name = json_string_value(json_object_get(c, "name"));
-        const char *text = json_string_value(json_object_get(c, "text"));
+        const json_t *text = json_object_get(c, "text");
         FILE *fp = name && strcmp(name, "stderr") == 0 ? stderr : stdout;
-        if (text)
-            term_filter_write(s_stream_filter(x, fp), fp, text, strlen(text), x->raw);
+        if (json_is_string(text))
+            term_filter_write(s_stream_filter(x, fp), fp, json_string_value(text),
+                              json_string_length(text), x->raw);
     } else if (strcmp(type, "execute_result") == 0 || strcmp(type, "display_data") == 0 ||
                strcmp(type, "update_display_data") == 0) {
         s_show_data(x, json_object_get(c, "data"));
@@ -172,14 +175,14 @@ static void s_on_iopub(exec_t *x, const wire_msg_t *msg)
         size_t i;
         const json_t *line;
         json_array_foreach(tb, i, line) {
-            s_print(x, stderr, json_string_value(line));
+            s_print(x, stderr, line);
             if (json_is_string(line))
                 fputc('\n', stderr);
         }
         if (json_array_size(tb) == 0) {
-            s_print(x, stderr, json_string_value(json_object_get(c, "ename")));
+            s_print(x, stderr, json_object_get(c, "ename"));
             fputs(": ", stderr);
-            s_print(x, stderr, json_string_value(json_object_get(c, "evalue")));
+            s_print(x, stderr, json_object_get(c, "evalue"));
             fputc('\n', stderr);
         }
         x->error_shown = true;
@@ -327,13 +330,12 @@ static int s_exec_run(exec_t *x, const char *code, double timeout_s)
     const char *status = json_string_value(json_object_get(x->reply, "status"));
     if (status && strcmp(status, "ok") == 0)
         return 0;
-    const char *ename = json_string_value(json_object_get(x->reply, "ename"));
-    const char *evalue = json_string_value(json_object_get(x->reply, "evalue"));
-    if (!x->error_shown && ename) {
+    const json_t *ename = json_object_get(x->reply, "ename");
+    if (!x->error_shown && json_is_string(ename)) {
         fputs("sandcell exec: ", stderr);
         s_print(x, stderr, ename);
         fputs(": ", stderr);
-        s_print(x, stderr, evalue ? evalue : "");
+        s_print(x, stderr, json_object_get(x->reply, "evalue"));
         fputc('\n', stderr);
     }
     else if (!x->error_shown && status && strcmp(status, "aborted") == 0)
