@@ -310,7 +310,11 @@ static char *s_prepare(const interp_config_t *config)
     json_t *errors = json_array();
     Py_ssize_t n = PyList_Check(failures) ? PyList_GET_SIZE(failures) : 0;
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *text = PyObject_Str(PyList_GET_ITEM(failures, i));
+        PyObject *item = PyList_GET_ITEM(failures, i);
+        PyObject *text = PyTuple_Check(item) && PyTuple_GET_SIZE(item) == 2
+                             ? PyUnicode_FromFormat("%S: %S", PyTuple_GET_ITEM(item, 0),
+                                                    PyTuple_GET_ITEM(item, 1))
+                             : PyObject_Str(item);
         if (text) {
             json_array_append_new(errors, json_string(PyUnicode_AsUTF8(text)));
             Py_DECREF(text);

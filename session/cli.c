@@ -216,6 +216,7 @@ static int s_parse_kernel(int argc, char **argv, int i, cli_options_t *out, char
             if (i + 1 >= argc)
                 return s_fail(why, why_len, "kernel: %s needs a list of modules", a);
             out->preload = argv[++i];
+            out->preload_given = true;
         } else if (strcmp(a, "--journal-dir") == 0) {
             if (i + 1 >= argc || !argv[i + 1][0])
                 return s_fail(why, why_len, "%s: %s needs a directory", argv[1], a);

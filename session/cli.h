@@ -35,6 +35,7 @@ typedef struct {
     /* kernel */
     const char *connection_file;
     const char *preload;
+    bool preload_given;       /* --preload was on the command line */
     bool mock_interpreter;
     bool verbose;
     long max_executions; /* 0: no cap */

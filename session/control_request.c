@@ -30,17 +30,26 @@ static const struct {
 /* What a request's content must carry besides being an object. */
 enum { NEEDS_ID = 1 << 0, NEEDS_ONE_BUFFER = 1 << 1, HAS_PATH = 1 << 2 };
 
+/* The keys each request takes besides start_request's numbers
+ * (NULL-terminated). Any other key is an error naming it: a misspelt
+ * limit must not silently leave the default in force. */
+static const char *const s_start_keys[] = {"restore", NULL};
+static const char *const s_no_keys[] = {NULL};
+static const char *const s_id_keys[] = {"id", NULL};
+static const char *const s_file_keys[] = {"id", "path", NULL};
+
 static const struct {
     const char *type;
     control_kind_t kind;
     unsigned needs;
+    const char *const *keys;
 } s_types[] = {
-    {"start_request", CONTROL_START, 0},
-    {"list_request", CONTROL_LIST, 0},
-    {"stop_request", CONTROL_STOP, NEEDS_ID},
-    {"connection_request", CONTROL_CONNECTION, NEEDS_ID},
-    {"put_file_request", CONTROL_PUT_FILE, NEEDS_ID | NEEDS_ONE_BUFFER | HAS_PATH},
-    {"get_file_request", CONTROL_GET_FILE, NEEDS_ID | HAS_PATH},
+    {"start_request", CONTROL_START, 0, s_start_keys},
+    {"list_request", CONTROL_LIST, 0, s_no_keys},
+    {"stop_request", CONTROL_STOP, NEEDS_ID, s_id_keys},
+    {"connection_request", CONTROL_CONNECTION, NEEDS_ID, s_id_keys},
+    {"put_file_request", CONTROL_PUT_FILE, NEEDS_ID | NEEDS_ONE_BUFFER | HAS_PATH, s_file_keys},
+    {"get_file_request", CONTROL_GET_FILE, NEEDS_ID | HAS_PATH, s_file_keys},
 };
 
 const char *control_number_key(control_number_t n)
@@ -54,6 +63,76 @@ static int s_fail(const char *ename, char *ename_buf, size_t ename_len, char *wh
     snprintf(ename_buf, ename_len, "%s", ename);
     snprintf(why, why_len, "%s", reason);
     return -1;
+}
+
+/* Edit distance of |a| and |b|, capped at 3 (enough for "did you mean"). */
+static size_t s_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 64 || lb > 64 || (la > lb ? la - lb : lb - la) > 2)
+        return 3;
+    size_t row[65];
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb] < 3 ? row[lb] : 3;
+}
+
+/* The |i|th key request type |t| takes, or NULL past the last. */
+static const char *s_key(size_t t, size_t i)
+{
+    if (s_types[t].kind == CONTROL_START) {
+        if (i < CONTROL_NNUMBERS)
+            return s_numbers[i].key;
+        i -= CONTROL_NNUMBERS;
+    }
+    return s_types[t].keys[i];
+}
+
+/* 0 if |content| holds only keys request type |t| takes; else -1 with a
+ * reason naming the first other key, and the nearest known one if any. */
+static int s_check_keys(size_t t, const json_t *content, char *why, size_t why_len)
+{
+    const char *key;
+    const json_t *value;
+    json_object_foreach((json_t *)content, key, value) {
+        const char *near = NULL, *k;
+        size_t i = 0, best = 3;
+        for (; (k = s_key(t, i)) && strcmp(k, key) != 0; i++)
+            if (s_distance(k, key) < best)
+                best = s_distance(k, key), near = k;
+        if (k)
+            continue;
+        size_t n = (size_t)snprintf(why, why_len, "%s has no key '%.64s'", s_types[t].type, key);
+        if (n >= why_len)
+            return -1;
+        if (near) {
+            snprintf(why + n, why_len - n, " (did you mean '%s'?)", near);
+        } else if (!s_key(t, 0)) {
+            snprintf(why + n, why_len - n, " (it takes none)");
+        } else {
+            n += (size_t)snprintf(why + n, why_len - n, " (it takes");
+            for (i = 0; (k = s_key(t, i)) && n < why_len; i++)
+                n += (size_t)snprintf(why + n, why_len - n, "%s %s", i ? "," : "", k);
+            if (n < why_len)
+                snprintf(why + n, why_len - n, ")");
+        }
+        return -1;
+    }
+    return 0;
 }
 
 /* Reads the numbers of a start_request and its journal to restore. */
@@ -107,6 +186,9 @@ int control_request_parse(const char *msg_type, const json_t *content, size_t n_
     if (!json_is_object(content))
         return s_fail("BadRequest", ename, ename_len, why, why_len,
                       "content must be an object");
+    char reason[512];
+    if (s_check_keys(t, content, reason, sizeof reason) < 0)
+        return s_fail("BadRequest", ename, ename_len, why, why_len, reason);
     if (needs & NEEDS_ID) {
         out->id = json_string_value(json_object_get(content, "id"));
         if (!out->id)

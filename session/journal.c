@@ -246,5 +246,25 @@ int journal_prepare_dir(const char *dir, char *out, size_t len, char *why, size_
                  strerror(-rc));
         return -1;
     }
+    /* It must hold journals: a folder this process can create files in
+     * (a file in its place, a folder without write access or a read-only
+     * mount fail here, at start, rather than at every conversation). */
+    struct stat st;
+    if (stat(out, &st) < 0 || !S_ISDIR(st.st_mode)) {
+        snprintf(why, why_len, "the journal folder %.400s is not a folder", dir);
+        return -1;
+    }
+    char probe[PATH_MAX];
+    if (snprintf(probe, sizeof probe, "%s/.sandcell-probe-XXXXXX", out) >= (int)sizeof probe) {
+        snprintf(why, why_len, "the journal folder %.400s: %s", dir, strerror(ENAMETOOLONG));
+        return -1;
+    }
+    int fd = mkostemp(probe, O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(why, why_len, "cannot write journals in %.400s: %s", dir, strerror(errno));
+        return -1;
+    }
+    close(fd);
+    unlink(probe);
     return 0;
 }

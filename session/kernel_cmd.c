@@ -145,6 +145,13 @@ int kernel_cmd_run(const cli_options_t *opts)
         connfile_clear(&conn);
         return 1;
     }
+    int preload_rc = zygote_client_check_preload(k.zygote, opts->preload_given, why, sizeof why);
+    if (preload_rc) {
+        fprintf(stderr, "sandcell kernel: %s\n", why);
+        zygote_client_stop(&k.zygote);
+        connfile_clear(&conn);
+        return preload_rc;
+    }
     if (parent > 0) {
         k.parent = parent_watch_new(parent, true);
         if (!k.parent) {

@@ -423,7 +423,7 @@ static bool s_dispatch(server_t *s, wire_msg_t *msg, bool last_try)
 {
     control_request_t req;
     control_req_t r = {s, msg, &req, false};
-    char ename[32], why[128];
+    char ename[32], why[512];
     if (control_request_parse(wire_msg_type(msg), msg->content, msg->n_buffers, &req, ename,
                               sizeof ename, why, sizeof why) < 0) {
         if (req.kind == CONTROL_NOT_A_REQUEST)
@@ -661,6 +661,13 @@ int serve_cmd_run(const cli_options_t *opts)
     if (!s.zygote) {
         runtime_file_release(&s.runtime);
         return 1;
+    }
+    int preload_rc = zygote_client_check_preload(s.zygote, opts->preload_given, why, sizeof why);
+    if (preload_rc) {
+        fprintf(stderr, "sandcell serve: %s\n", why);
+        zygote_client_stop(&s.zygote);
+        runtime_file_release(&s.runtime);
+        return preload_rc;
     }
     sigset_t term;
     sigemptyset(&term);

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,6 +143,57 @@ void zygote_client_set_listener(zygote_client_t *self, zygote_listener_fn fn, vo
 {
     self->listener = fn;
     self->listener_arg = arg;
+}
+
+int zygote_client_wait_ready(zygote_client_t *self, int timeout_ms, json_t **preload_errors,
+                             char *why, size_t why_len)
+{
+    struct pollfd pfd = {.fd = channel_fd(self->chan), .events = POLLIN};
+    for (int waited = 0; waited < timeout_ms; waited += 100) {
+        if (poll(&pfd, 1, 100) <= 0)
+            continue;
+        char *text;
+        size_t len;
+        int rc = channel_recv(self->chan, 1, &text, &len);
+        if (rc == 0 || rc == -EINTR)
+            continue;
+        if (rc < 0) {
+            snprintf(why, why_len, "the interpreter's zygote exited while it started (%s)",
+                     rc == -ECONNRESET ? "see its messages above" : strerror(-rc));
+            return -1;
+        }
+        json_auto_t *rec = json_loadb(text, len, 0, NULL);
+        free(text);
+        const json_t *errors = json_object_get(rec, "preload_errors");
+        *preload_errors = json_is_array(errors) ? json_incref((json_t *)errors) : json_array();
+        return *preload_errors ? 0 : -1;
+    }
+    snprintf(why, why_len, "the interpreter's zygote did not finish its preload in %d s",
+             timeout_ms / 1000);
+    return -1;
+}
+
+/* 120 s: pandas, numpy and matplotlib import in about a second, far longer
+ * on a machine busy with other work. */
+#define PRELOAD_WAIT_MS 120000
+
+int zygote_client_check_preload(zygote_client_t *self, bool strict, char *why, size_t why_len)
+{
+    json_auto_t *errors = NULL;
+    if (zygote_client_wait_ready(self, PRELOAD_WAIT_MS, &errors, why, why_len) < 0)
+        return 1;
+    size_t i;
+    json_t *e;
+    json_array_foreach(errors, i, e) {
+        const char *text = json_string_value(e);
+        if (strict) {
+            snprintf(why, why_len, "--preload: cannot import %s", text ? text : "a module");
+            return 2;
+        }
+        log_warn("a default preload module does not import (cells that use it import it "
+                 "themselves, or fail): %s", text ? text : "?");
+    }
+    return 0;
 }
 
 int zygote_client_dispatch(zygote_client_t *self)

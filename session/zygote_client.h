@@ -35,6 +35,20 @@ void zygote_client_stop(zygote_client_t **self_p);
 int zygote_client_fd(const zygote_client_t *self);
 void zygote_client_set_listener(zygote_client_t *self, zygote_listener_fn fn, void *arg);
 
+/* Waits (at most |timeout_ms|) for the zygote's first record, sent once
+ * its preload is done. Returns 0 with *preload_errors (new reference: an
+ * array of "module: error" strings, empty if every module imported), or -1
+ * with the reason in |why| (the zygote exited, or took too long). Call it
+ * before the listener is set: nothing else comes before that record. */
+int zygote_client_wait_ready(zygote_client_t *self, int timeout_ms, json_t **preload_errors,
+                             char *why, size_t why_len);
+
+/* Waits for the preload (zygote_client_wait_ready). A module that did not
+ * import is an error when |strict| (the user named the modules), else a
+ * warning in the log. Returns 0; 2 with "--preload: cannot import ..." in
+ * |why| (a usage error: exit status 2); 1 with the reason in |why|. */
+int zygote_client_check_preload(zygote_client_t *self, bool strict, char *why, size_t why_len);
+
 /* Reads and delivers every pending event. Returns 0, or -1 when the zygote
  * is gone (a fatal condition for the manager). */
 int zygote_client_dispatch(zygote_client_t *self);
