@@ -147,7 +147,7 @@ static int s_parse_start(const json_t *content, control_request_t *out, char *en
         /* Written so that NaN, which no comparison holds for, is refused. */
         if (!json_is_number(v) || !(x >= s_numbers[n].min && x <= s_numbers[n].max)) {
             char reason[128];
-            snprintf(reason, sizeof reason, "'%s' must be a number between %g and %g",
+            snprintf(reason, sizeof reason, "'%s' must be a number between %.15g and %.15g",
                      s_numbers[n].key, s_numbers[n].min, s_numbers[n].max);
             return s_fail("BadRequest", ename, ename_len, why, why_len, reason);
         }
