@@ -111,6 +111,8 @@ static long s_select(const history_t *self, const json_t *content, size_t *sel)
         if (!pattern)
             pattern = "*";
         for (size_t i = self->n; i-- > 0;) { /* newest first, for unique and n */
+            if (has_n && n >= 0 && k >= (size_t)n)
+                break; /* before the first match too: n = 0 selects none, as in tail */
             if (fnmatch(pattern, self->entries[i].input, 0) != 0)
                 continue;
             bool seen = false;
@@ -119,8 +121,6 @@ static long s_select(const history_t *self, const json_t *content, size_t *sel)
             if (seen)
                 continue;
             sel[k++] = i;
-            if (has_n && n >= 0 && k >= (size_t)n)
-                break;
         }
         for (size_t a = 0, b = k; a + 1 < b; a++, b--) { /* back to oldest first */
             size_t t = sel[a];
