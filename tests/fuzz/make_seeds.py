@@ -218,6 +218,20 @@ CONTENT = {
                                         "metadata": {}}),
 }
 
+HISTORY = {
+    "tail": {"hist_access_type": "tail", "n": 3, "output": True, "raw": True},
+    "tail-zero": {"hist_access_type": "tail", "n": 0},
+    "tail-negative": {"hist_access_type": "tail", "n": -5},
+    "range": {"hist_access_type": "range", "session": 0, "start": 2, "stop": 5},
+    "range-other-session": {"hist_access_type": "range", "session": 7},
+    "search": {"hist_access_type": "search", "pattern": "x*", "unique": True, "n": 2},
+    "search-glob": {"hist_access_type": "search", "pattern": "*[a-c]*?\\*", "output": True},
+    "search-stars": {"hist_access_type": "search", "pattern": "*a*a*a*a*a*a*a*a*a*b*"},
+    "bad-type": {"hist_access_type": "all"},
+    "no-type": {"n": 1},
+    "n-real": {"hist_access_type": "tail", "n": 1.5},
+}
+
 TERMINAL = {
     "osc52-clipboard": b"\x1b]52;c;aGVsbG8=\x07",
     "osc-title": b"before\x1b]0;owned\x07after\x1b]2;x\x1b\\",
@@ -235,7 +249,8 @@ TERMINAL = {
 
 
 def main():
-    for h in ("wire", "connfile", "control", "channel", "content", "journal", "term_filter"):
+    for h in ("wire", "connfile", "control", "channel", "content", "history", "journal",
+              "term_filter"):
         clear_seeds(h)
     for kind in ("valid", "invalid"):
         for p in sorted((TOP / "tests" / "vectors" / kind).glob("*.json")):
@@ -252,6 +267,9 @@ def main():
     write("control", "content-array", b"start_request\n[]")
     for name, data in CONTENT.items():
         write("content", name, data)
+    cells = [b"x = 1", b"print(x)", b"x = 1", b"import numpy as np", b"", b"a\nb*c?[d]"]
+    for name, req in HISTORY.items():
+        write("history", name, SEP.join([json.dumps(req).encode()] + cells))
     for name, text in TERMINAL.items():
         for chunk in (0, 2, 255):  # chunks of 1, 3 and 256 bytes
             write("term_filter", f"{name}-{chunk + 1}", bytes([chunk]) + text)
