@@ -41,9 +41,10 @@ static int s_blobs_copy(wire_blob_t **dst, const wire_frame_t *src, size_t n)
     return 0;
 }
 
-static json_t *s_parse_object(const wire_frame_t *frame, proto_err_t *err)
+static json_t *s_parse_object(const wire_frame_t *frame, size_t flags, proto_err_t *err)
 {
-    json_t *v = json_loadb(frame->data, frame->size, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, NULL);
+    json_t *v = json_loadb(frame->data, frame->size,
+                           JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | flags, NULL);
     if (!v) {
         *err = PROTO_ERR_BAD_JSON;
         return NULL;
@@ -54,6 +55,27 @@ static json_t *s_parse_object(const wire_frame_t *frame, proto_err_t *err)
         return NULL;
     }
     return v;
+}
+
+/* Whether a string anywhere in |v| holds a NUL character (jansson refuses
+ * one in a key even with JSON_ALLOW_NUL). */
+static bool s_holds_nul(const json_t *v)
+{
+    size_t i;
+    const char *key;
+    json_t *item;
+    switch (json_typeof(v)) {
+    case JSON_STRING:
+        return strlen(json_string_value(v)) != json_string_length(v);
+    case JSON_ARRAY:
+        json_array_foreach((json_t *)v, i, item) if (s_holds_nul(item)) return true;
+        return false;
+    case JSON_OBJECT:
+        json_object_foreach((json_t *)v, key, item) if (s_holds_nul(item)) return true;
+        return false;
+    default:
+        return false;
+    }
 }
 
 static bool s_has_string(const json_t *obj, const char *key, bool nonempty)
@@ -107,9 +129,21 @@ int wire_decode(signer_t *signer, const wire_frame_t *frames, size_t n,
 
     json_t **slots[4] = {&out->header, &out->parent, &out->metadata, &out->content};
     for (int i = 0; i < 4; i++) {
-        *slots[i] = s_parse_object(&json_frames[i], err);
+        *slots[i] = s_parse_object(&json_frames[i], i == 3 ? JSON_ALLOW_NUL : 0, err);
         if (!*slots[i])
             goto fail;
+    }
+    if (s_holds_nul(out->content)) {
+        /* No handler ever sees a string that C would cut short: the
+         * request is answered as one without fields, and the error says
+         * why. */
+        json_decref(out->content);
+        out->content = json_object();
+        out->content_error = "a string in the content holds a NUL character (\\u0000)";
+        if (!out->content) {
+            *err = PROTO_ERR_NOMEM;
+            goto fail;
+        }
     }
     if (!s_header_ok(out->header)) {
         *err = PROTO_ERR_BAD_HEADER;

@@ -5,7 +5,9 @@
  *
  * Decoding authenticates first: the signature is checked over the raw JSON
  * frames (and against the replay memory) before any JSON is parsed, so an
- * unauthenticated peer never reaches the parser. */
+ * unauthenticated peer never reaches the parser. A content string that
+ * holds a NUL (\u0000) does not make the message undecodable (its sender
+ * gets an answer): see wire_msg_t.content_error. */
 #ifndef SANDCELL_WIRE_H
 #define SANDCELL_WIRE_H
 
@@ -35,6 +37,11 @@ typedef struct {
     json_t *parent;
     json_t *metadata;
     json_t *content;
+    /* NULL, or why |content| was replaced by an empty object: a string in
+     * it held a NUL character (\u0000), which no C string can carry. The
+     * message is still answered; a handler that sees this replies with an
+     * error naming it. Static. */
+    const char *content_error;
     wire_blob_t *buffers;
     size_t n_buffers;
 } wire_msg_t;

@@ -158,7 +158,7 @@ static int s_parse_start(const json_t *content, control_request_t *out, char *en
     if (restore && !json_is_null(restore)) {
         if (!json_is_string(restore))
             return s_fail("BadRequest", ename, ename_len, why, why_len,
-                          "'restore' must be the path of a journal");
+                          "'restore' must be a conversation id or the path of a journal");
         out->restore = json_string_value(restore);
     }
     return 0;

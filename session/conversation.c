@@ -281,6 +281,8 @@ static void s_run(conversation_t *c, request_t *req, const handler_t *h)
         snprintf(why, sizeof why, "%s is not accepted on the %s channel", type,
                  s_channel_names[req->channel]);
         conversation_reply_error(c, req, "WrongChannel", why);
+    } else if (req->msg.content_error) {
+        conversation_reply_error(c, req, "BadRequest", req->msg.content_error);
     } else if (h->needs_interpreter && c->capped) {
         conversation_reply_capped(c, req);
     } else if (h->needs_interpreter && s_interpreter_broken(c)) {

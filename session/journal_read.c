@@ -1,24 +1,28 @@
 /* journal_read — one pass over a JSON Lines journal, checking each record
  * against a table of field types.
  *
- * The file is read line by line with getline, so a line of any length is
- * read whole and the line number of every complaint is exact. Only the last
+ * The file is read whole (it is bounded by JOURNAL_READ_MAX_BYTES), then
+ * split at newlines, so the line number of every complaint is exact and
+ * the parser is a pure function of the bytes. Only the last
  * line may lack its newline: that is what a write torn by SIGKILL leaves,
  * and it is skipped with a warning (even when the part written happens to
  * parse: a record that was not finished is not trusted). Duplicate keys are
  * refused, since the writer never produces them and a hand edit that adds a
- * second "code" should not silently win or lose. journal_parse runs the
- * same pass over bytes in memory (fmemopen), so the checks can be fuzzed
- * without a file. */
+ * second "code" should not silently win or lose. Until the first line has
+ * passed as a header the file is not known to be a journal, and no message
+ * quotes any of its bytes (jansson's "near '...'" is cut from every one). */
 #include "journal_read.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "output_compare.h"
 #include "util.h"
@@ -190,8 +194,7 @@ static int s_check_header(const json_t *rec, char *why, size_t why_len)
         return -1;
     const char *format = json_string_value(json_object_get(rec, "format"));
     if (strcmp(format, "sandcell-journal") != 0) {
-        snprintf(why, why_len, "unknown format \"%.64s\" (expected \"sandcell-journal\")",
-                 format);
+        snprintf(why, why_len, "unknown format (expected \"sandcell-journal\")");
         return -1;
     }
     json_int_t version = json_integer_value(json_object_get(rec, "version"));
@@ -344,16 +347,21 @@ static json_t *s_fail(char *why, size_t why_len, const char *fmt, ...)
     return NULL;
 }
 
-static void s_fclose(FILE **f)
+/* jansson's error text without the "near '...'" that quotes the input. */
+static void s_json_reason(const json_error_t *jerr, char *out, size_t out_len)
 {
-    if (*f)
-        fclose(*f);
+    snprintf(out, out_len, "%s", jerr->text);
+    char *near = strstr(out, " near ");
+    if (near)
+        *near = '\0';
 }
 
-/* Reads the records of |f|; |name| names the file in messages. */
-static json_t *s_parse_stream(FILE *f, const char *name, char *why, size_t why_len,
-                              char *warning, size_t warning_len)
+json_t *journal_parse(const char *name, const void *bytes, size_t len, char *why,
+                      size_t why_len, char *warning, size_t warning_len)
 {
+    const char *data = bytes;
+    if (warning_len)
+        warning[0] = '\0';
     json_t *result = json_object();
     json_t *executions = json_array();
     json_t *files = json_array();
@@ -362,13 +370,14 @@ static json_t *s_parse_stream(FILE *f, const char *name, char *why, size_t why_l
         json_decref(result);
         return s_fail(why, why_len, "%s: out of memory", name);
     }
-    _cleanup_free_ char *line = NULL;
-    size_t cap = 0;
-    ssize_t len;
     long lineno = 0;
-    while ((len = getline(&line, &cap, f)) >= 0) {
+    for (size_t off = 0; off < len;) {
         lineno++;
-        if (len == 0 || line[len - 1] != '\n') {
+        const char *line = data + off;
+        const char *nl = memchr(line, '\n', len - off);
+        size_t n = nl ? (size_t)(nl - line) + 1 : len - off;
+        off += n;
+        if (!nl) {
             /* Only the last line can end without a newline. */
             if (lineno == 1) {
                 json_decref(result);
@@ -382,27 +391,32 @@ static json_t *s_parse_stream(FILE *f, const char *name, char *why, size_t why_l
         }
         json_error_t jerr;
         /* NUL is a character of outputs (\u0000), as the writer keeps it. */
-        json_t *rec = json_loadb(line, (size_t)len,
+        json_t *rec = json_loadb(line, n,
                                  JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
-        char reason[320];
+        char reason[320], detail[200];
         reason[0] = '\0';
-        if (!rec)
-            snprintf(reason, sizeof reason, "not JSON: %s", jerr.text);
-        else if (!json_is_object(rec))
+        if (!rec) {
+            s_json_reason(&jerr, detail, sizeof detail);
+            snprintf(reason, sizeof reason, "not JSON (column %d: %s)", jerr.column, detail);
+        } else if (!json_is_object(rec)) {
             snprintf(reason, sizeof reason, "a record must be a JSON object, not %s",
                      s_kind_name(s_kind(rec)));
-        else if (lineno == 1)
+        } else if (lineno == 1) {
             s_check_header(rec, reason, sizeof reason);
-        else if (!json_is_string(json_object_get(rec, "type")))
+        } else if (!json_is_string(json_object_get(rec, "type"))) {
             snprintf(reason, sizeof reason, "record: \"type\" must be a string");
-        else if (strcmp(json_string_value(json_object_get(rec, "type")), "execution") == 0)
+        } else if (strcmp(json_string_value(json_object_get(rec, "type")), "execution") == 0) {
             s_check_execution(rec, reason, sizeof reason);
-        else if (strcmp(json_string_value(json_object_get(rec, "type")), "file") == 0)
+        } else if (strcmp(json_string_value(json_object_get(rec, "type")), "file") == 0) {
             s_check_file(rec, reason, sizeof reason);
+        }
         if (reason[0]) {
             json_decref(rec);
             json_decref(result);
-            return s_fail(why, why_len, "%s:%ld: %s", name, lineno, reason);
+            /* Until the header is valid the file is not known to be a
+             * journal: nothing of it is quoted (none of the reasons does). */
+            return s_fail(why, why_len, "%s:%ld: %s%s", name, lineno,
+                          lineno == 1 ? "not a sandcell journal: " : "", reason);
         }
         int rc = 0;
         const char *type = json_string_value(json_object_get(rec, "type"));
@@ -419,10 +433,6 @@ static json_t *s_parse_stream(FILE *f, const char *name, char *why, size_t why_l
             return s_fail(why, why_len, "%s:%ld: out of memory", name, lineno);
         }
     }
-    if (ferror(f)) {
-        json_decref(result);
-        return s_fail(why, why_len, "%s:%ld: read error: %s", name, lineno + 1, strerror(errno));
-    }
     if (lineno == 0) {
         json_decref(result);
         return s_fail(why, why_len, "%s:1: empty file: no header", name);
@@ -430,17 +440,67 @@ static json_t *s_parse_stream(FILE *f, const char *name, char *why, size_t why_l
     return result;
 }
 
-json_t *journal_parse(const char *name, const void *data, size_t len, char *why, size_t why_len,
-                      char *warning, size_t warning_len)
+/* What a file that is not a regular file is, for the message. */
+static const char *s_file_kind(mode_t mode)
 {
+    if (S_ISDIR(mode))
+        return "a directory";
+    if (S_ISFIFO(mode))
+        return "a FIFO";
+    if (S_ISSOCK(mode))
+        return "a socket";
+    if (S_ISCHR(mode) || S_ISBLK(mode))
+        return "a device";
+    return "not a regular file";
+}
+
+json_t *journal_read_fd(int fd, const char *name, char *why, size_t why_len, char *warning,
+                        size_t warning_len)
+{
+    _cleanup_close_ int owned = fd;
+    struct stat st;
     if (warning_len)
         warning[0] = '\0';
-    if (len == 0) /* fmemopen refuses a size of 0 */
-        return s_fail(why, why_len, "%s:1: empty file: no header", name);
-    __attribute__((cleanup(s_fclose))) FILE *f = fmemopen((void *)data, len, "r");
-    if (!f)
+    if (fstat(owned, &st) < 0)
         return s_fail(why, why_len, "%s: %s", name, strerror(errno));
-    return s_parse_stream(f, name, why, why_len, warning, warning_len);
+    if (!S_ISREG(st.st_mode))
+        return s_fail(why, why_len, "%s: not a regular file (%s); a journal is one", name,
+                      s_file_kind(st.st_mode));
+    if (st.st_size > (off_t)JOURNAL_READ_MAX_BYTES)
+        return s_fail(why, why_len, "%s: %lld MiB, larger than the %zu MiB a journal may have",
+                      name, (long long)(st.st_size >> 20), JOURNAL_READ_MAX_BYTES >> 20);
+    /* A regular file: reads never wait on another process; blocking reads
+     * from here on keep the loop below simple. */
+    int flags = fcntl(owned, F_GETFL);
+    if (flags >= 0)
+        fcntl(owned, F_SETFL, flags & ~O_NONBLOCK);
+    size_t cap = (size_t)st.st_size + 1, len = 0;
+    _cleanup_free_ char *data = malloc(cap);
+    if (!data)
+        return s_fail(why, why_len, "%s: out of memory", name);
+    for (;;) {
+        ssize_t n = read(owned, data + len, cap - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return s_fail(why, why_len, "%s: read error: %s", name, strerror(errno));
+        if (n == 0)
+            break;
+        len += (size_t)n;
+        if (len == cap) { /* it grows while read: take what it holds now, in bounds */
+            if (cap > JOURNAL_READ_MAX_BYTES)
+                return s_fail(why, why_len, "%s: larger than the %zu MiB a journal may have",
+                              name, JOURNAL_READ_MAX_BYTES >> 20);
+            size_t bigger = cap * 2 > JOURNAL_READ_MAX_BYTES + 1 ? JOURNAL_READ_MAX_BYTES + 1
+                                                                 : cap * 2;
+            char *grown = realloc(data, bigger);
+            if (!grown)
+                return s_fail(why, why_len, "%s: out of memory", name);
+            data = grown;
+            cap = bigger;
+        }
+    }
+    return journal_parse(name, data, len, why, why_len, warning, warning_len);
 }
 
 json_t *journal_read(const char *path, char *why, size_t why_len, char *warning,
@@ -448,30 +508,111 @@ json_t *journal_read(const char *path, char *why, size_t why_len, char *warning,
 {
     if (warning_len)
         warning[0] = '\0';
-    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-    struct stat st;
+    /* O_NONBLOCK: opening a FIFO or a device never waits; fstat refuses it. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
     if (fd < 0)
         return s_fail(why, why_len, "%s: cannot open: %s", path, strerror(errno));
-    if (fstat(fd, &st) < 0)
-        return s_fail(why, why_len, "%s: %s", path, strerror(errno));
-    if (!S_ISREG(st.st_mode))
-        return s_fail(why, why_len, "%s: not a regular file%s", path,
-                      S_ISDIR(st.st_mode) ? " (a directory)" : "");
-    __attribute__((cleanup(s_fclose))) FILE *f = fdopen(fd, "r");
-    if (!f)
-        return s_fail(why, why_len, "%s: %s", path, strerror(errno));
-    fd = -1; /* the stream owns it now */
-    return s_parse_stream(f, path, why, why_len, warning, warning_len);
+    return journal_read_fd(fd, path, why, why_len, warning, warning_len);
 }
 
-/* Appends the records of |path| and of the journals it was restored from,
- * oldest first, to |into| ("executions" and "files"); the first call keeps
- * |path|'s header. */
-static int s_read_chain(const char *path, json_t *into, int depth, char *why, size_t why_len,
-                        char *warning, size_t warning_len)
+/* A conversation id, or a journal's file name: one name of the folder. */
+static bool s_is_name(const char *text)
+{
+    size_t n = strlen(text);
+    if (n == 0 || n > 200 || text[0] == '.')
+        return false;
+    for (const char *p = text; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '-' || *p == '_' || *p == '.'))
+            return false;
+    return true;
+}
+
+int journal_open_in_folder(const char *dir, const char *given, char *path, size_t path_len,
+                           char *why, size_t why_len)
+{
+    char name[256];
+    const char *slash = strrchr(given, '/');
+    if (!slash) {
+        if (!s_is_name(given)) {
+            snprintf(why, why_len, "%.300s: not a conversation id, nor the path of a journal in "
+                                   "the journal folder", given);
+            return -1;
+        }
+        size_t n = strlen(given);
+        snprintf(name, sizeof name, "%s%s", given,
+                 n > 6 && strcmp(given + n - 6, ".jsonl") == 0 ? "" : ".jsonl");
+    } else {
+        if (given[0] != '/' || !s_is_name(slash + 1)) {
+            snprintf(why, why_len, "%.300s: restore takes a conversation id or the absolute path "
+                                   "of a journal in the journal folder %.300s", given, dir);
+            return -1;
+        }
+        snprintf(name, sizeof name, "%s", slash + 1);
+    }
+    _cleanup_close_ int dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    struct stat want, got;
+    if (dirfd < 0 || fstat(dirfd, &want) < 0) {
+        snprintf(why, why_len, "the journal folder %.300s cannot be opened: %s", dir,
+                 strerror(errno));
+        return -1;
+    }
+    if (slash) {
+        /* The folder the path names must be the journal folder itself:
+         * stat opens nothing, and the name is then opened in the folder
+         * this descriptor holds, whatever the path's folder becomes. */
+        char folder[PATH_MAX];
+        snprintf(folder, sizeof folder, "%.*s", slash == given ? 1 : (int)(slash - given), given);
+        if (stat(folder, &got) < 0 || got.st_dev != want.st_dev || got.st_ino != want.st_ino) {
+            snprintf(why, why_len, "%.300s: outside the journal folder %.300s; over the control "
+                                   "endpoint restore reads only journals of that folder (a "
+                                   "conversation id or a path in it)", given, dir);
+            return -1;
+        }
+    }
+    if (snprintf(path, path_len, "%s/%s", dir, name) >= (int)path_len) {
+        snprintf(why, why_len, "%.300s: path too long", given);
+        return -1;
+    }
+    int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0 && errno == ELOOP)
+        snprintf(why, why_len, "%.400s: a symbolic link; restore reads only journals in the "
+                               "journal folder itself", path);
+    else if (fd < 0 && errno == ENOENT)
+        snprintf(why, why_len, "%.400s: no such journal in the journal folder", path);
+    else if (fd < 0)
+        snprintf(why, why_len, "%.400s: cannot open: %s", path, strerror(errno));
+    return fd;
+}
+
+/* Reads the journal |given| names: inside |dir|, or any file the local
+ * user can read when |dir| is NULL. Writes its path to |path|. */
+static json_t *s_read_one(const char *dir, const char *given, char *path, size_t path_len,
+                          char *why, size_t why_len, char *warning, size_t warning_len)
+{
+    if (!dir) {
+        snprintf(path, path_len, "%s", given);
+        return journal_read(given, why, why_len, warning, warning_len);
+    }
+    int fd = journal_open_in_folder(dir, given, path, path_len, why, why_len);
+    if (fd < 0) {
+        if (warning_len)
+            warning[0] = '\0';
+        return NULL;
+    }
+    return journal_read_fd(fd, path, why, why_len, warning, warning_len);
+}
+
+/* Appends the records of |given| and of the journals it was restored
+ * from, oldest first, to |into| ("executions" and "files"); the first call
+ * keeps |given|'s header and writes its path to |path|. */
+static int s_read_chain(const char *dir, const char *given, char *path, size_t path_len,
+                        json_t *into, int depth, char *why, size_t why_len, char *warning,
+                        size_t warning_len)
 {
     char own_warning[512];
-    json_auto_t *journal = journal_read(path, why, why_len, own_warning, sizeof own_warning);
+    json_auto_t *journal = s_read_one(dir, given, path, path_len, why, why_len, own_warning,
+                                      sizeof own_warning);
     if (!journal)
         return -1;
     if (own_warning[0] && warning_len && !warning[0])
@@ -479,16 +620,22 @@ static int s_read_chain(const char *path, json_t *into, int depth, char *why, si
     json_t *header = json_object_get(journal, "header");
     if (depth == 0 && json_object_set(into, "header", header) < 0)
         return s_fail(why, why_len, "%s: out of memory", path), -1;
-    const char *older =
-        json_string_value(json_object_get(json_object_get(header, "restored_from"), "journal"));
+    const json_t *older_v = json_object_get(json_object_get(header, "restored_from"), "journal");
+    const char *older = json_string_value(older_v);
+    if (older && strlen(older) != json_string_length(older_v)) {
+        s_fail(why, why_len, "%.400s: the journal it was restored from is named with a NUL "
+                             "character", path);
+        return -1;
+    }
     if (older) {
         if (depth + 1 >= JOURNAL_CHAIN_MAX) {
             s_fail(why, why_len, "%.400s: restored from more than %d journals in a row", path,
                    JOURNAL_CHAIN_MAX - 1);
             return -1;
         }
-        char inner[600];
-        if (s_read_chain(older, into, depth + 1, inner, sizeof inner, warning, warning_len) < 0) {
+        char inner[600], older_path[PATH_MAX];
+        if (s_read_chain(dir, older, older_path, sizeof older_path, into, depth + 1, inner,
+                         sizeof inner, warning, warning_len) < 0) {
             snprintf(why, why_len, "%.300s was restored from a journal that cannot be read: %s",
                      path, inner);
             return -1;
@@ -509,17 +656,27 @@ static int s_read_chain(const char *path, json_t *into, int depth, char *why, si
     return 0;
 }
 
-json_t *journal_read_chain(const char *path, char *why, size_t why_len, char *warning,
-                           size_t warning_len)
+json_t *journal_read_chain_in(const char *journal_dir, const char *given, char *path,
+                              size_t path_len, char *why, size_t why_len, char *warning,
+                              size_t warning_len)
 {
     if (warning_len)
         warning[0] = '\0';
     json_t *chain = json_pack("{s:[], s:[]}", "executions", "files");
     if (!chain)
-        return s_fail(why, why_len, "%s: out of memory", path);
-    if (s_read_chain(path, chain, 0, why, why_len, warning, warning_len) < 0) {
+        return s_fail(why, why_len, "%s: out of memory", given);
+    if (s_read_chain(journal_dir, given, path, path_len, chain, 0, why, why_len, warning,
+                     warning_len) < 0) {
         json_decref(chain);
         return NULL;
     }
     return chain;
+}
+
+json_t *journal_read_chain(const char *path, char *why, size_t why_len, char *warning,
+                           size_t warning_len)
+{
+    char ignored[PATH_MAX];
+    return journal_read_chain_in(NULL, path, ignored, sizeof ignored, why, why_len, warning,
+                                 warning_len);
 }

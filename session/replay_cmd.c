@@ -628,7 +628,7 @@ int replay_cmd_run(const cli_options_t *opts)
         log_warn("UNSAFE: --no-cgroups: no memory, pids or cpu limits beyond rlimits");
     const char *from = json_string_value(
         json_object_get(json_object_get(header, "restored_from"), "journal"));
-    if (from && !(r.restore = restore_new(from, why, sizeof why))) {
+    if (from && !(r.restore = restore_new(NULL, from, why, sizeof why))) {
         fprintf(stderr, "sandcell replay: %s:1: the conversation was restored from a journal "
                 "that cannot be used: %s\n", opts->journal, why);
         return REPLAY_BAD_INPUT;

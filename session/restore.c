@@ -4,8 +4,11 @@
  * A journal that was itself restored from another names it in its header
  * ("restored_from"); that journal's cells come first, so restoring a
  * restored conversation gives back all of its state. The chain is followed
- * up to JOURNAL_CHAIN_MAX journals (journal_read_chain), file records
- * with it. */
+ * up to JOURNAL_CHAIN_MAX journals (journal_read_chain_in), file records
+ * with it. For the daemon every journal of the chain is opened in the
+ * journal folder only (journal_open_in_folder: an id or a path in it,
+ * O_NOFOLLOW, O_NONBLOCK, regular files only), so a client cannot make it
+ * read a file elsewhere, follow a link out, or wait on a FIFO. */
 #include "restore.h"
 
 #include <limits.h>
@@ -88,18 +91,19 @@ static int s_select(restore_t *self)
     return 0;
 }
 
-restore_t *restore_new(const char *path, char *why, size_t why_len)
+restore_t *restore_new(const char *journal_dir, const char *given, char *why, size_t why_len)
 {
-    char resolved[PATH_MAX];
-    if (!realpath(path, resolved))
-        snprintf(resolved, sizeof resolved, "%s", path); /* journal_read names the fault */
+    char resolved[PATH_MAX], path[PATH_MAX];
+    if (!journal_dir && realpath(given, resolved)) /* the local user's file, named absolutely */
+        given = resolved;
     char warning[512];
-    json_auto_t *chain = journal_read_chain(resolved, why, why_len, warning, sizeof warning);
+    json_auto_t *chain = journal_read_chain_in(journal_dir, given, path, sizeof path, why, why_len,
+                                               warning, sizeof warning);
     if (!chain)
         return NULL;
     if (warning[0])
-        log_warn("restoring %s: %s", resolved, warning);
-    restore_t *self = s_alloc(resolved);
+        log_warn("restoring %s: %s", path, warning);
+    restore_t *self = s_alloc(path);
     if (!self || json_array_extend(self->executions, json_object_get(chain, "executions")) < 0 ||
         json_array_extend(self->files, json_object_get(chain, "files")) < 0 ||
         s_select(self) < 0) {

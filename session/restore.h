@@ -20,11 +20,18 @@
 
 typedef struct restore restore_t;
 
-/* Reads the journal at |path| (journal_read) and selects its cells.
+/* Reads the journal |given| names, and the journals it was restored from,
+ * and selects their cells.
+ * With a |journal_dir| (the daemon, for a client): |given| is a
+ * conversation id (the journal JOURNAL_DIR/ID.jsonl) or the absolute path
+ * of a journal in that folder, and so is every journal of the chain;
+ * anything else, a symbolic link or a file that is not regular is refused
+ * without being read. Without one (NULL: the local command line, as the
+ * invoking user), |given| is any path.
  * Caller owns the result; NULL with "PATH:LINE: reason" in |why| for a
  * journal that cannot be used. A torn last line is skipped with a logged
- * warning. */
-restore_t *restore_new(const char *path, char *why, size_t why_len);
+ * warning. Blocks while it reads (up to JOURNAL_READ_MAX_BYTES a journal). */
+restore_t *restore_new(const char *journal_dir, const char *given, char *why, size_t why_len);
 
 /* The same selection over |executions| (borrowed; the "executions" of a
  * journal_read or journal_parse result, already in chain order), without
@@ -33,7 +40,7 @@ restore_t *restore_new(const char *path, char *why, size_t why_len);
 restore_t *restore_new_from(const char *name, const json_t *executions);
 void restore_destroy(restore_t **self_p);
 
-/* The journal's absolute path, as given to restore_new (made absolute). */
+/* The journal's absolute path (for a conversation id, the journal's). */
 const char *restore_journal(const restore_t *self);
 
 /* How many cells are re-run, and the execution count the journal reached

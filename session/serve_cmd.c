@@ -180,7 +180,12 @@ static void s_start(control_req_t *r)
     const control_request_t *req = r->req;
     char why[1024];
     restore_t *restore = NULL;
-    if (req->restore && !(restore = restore_new(req->restore, why, sizeof why))) {
+    if (req->restore && !s->journal_dir) {
+        s_reply_error(r, "RestoreFailed",
+                      "this daemon keeps no journals (--no-journal), so it restores none");
+        return;
+    }
+    if (req->restore && !(restore = restore_new(s->journal_dir, req->restore, why, sizeof why))) {
         s_reply_error(r, "RestoreFailed", why);
         return;
     }
@@ -424,8 +429,13 @@ static bool s_dispatch(server_t *s, wire_msg_t *msg, bool last_try)
     control_request_t req;
     control_req_t r = {s, msg, &req, false};
     char ename[32], why[512];
-    if (control_request_parse(wire_msg_type(msg), msg->content, msg->n_buffers, &req, ename,
-                              sizeof ename, why, sizeof why) < 0) {
+    int rc = control_request_parse(wire_msg_type(msg), msg->content, msg->n_buffers, &req, ename,
+                                   sizeof ename, why, sizeof why);
+    if (msg->content_error && req.kind != CONTROL_NOT_A_REQUEST) {
+        s_reply_error(&r, "BadRequest", msg->content_error); /* e.g. a path with a NUL in it */
+        return false;
+    }
+    if (rc < 0) {
         if (req.kind == CONTROL_NOT_A_REQUEST)
             log_warn("dropped message on the control endpoint: %s", why);
         else

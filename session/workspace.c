@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <sys/fsuid.h>
 #include <sys/syscall.h>
+#include <sodium.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -100,6 +101,57 @@ static void s_owner(pid_t pid, uid_t *uid, gid_t *gid)
     fclose(f);
 }
 
+/* Why a write into the workspace failed, for the reply. */
+static const char *s_write_error(int err)
+{
+    switch (err) {
+    case ENOSPC:
+    case EDQUOT:
+        return "the workspace is full (its --disk limit); nothing was written";
+    case EFBIG:
+        return "larger than the workspace accepts; nothing was written";
+    default:
+        return strerror(err);
+    }
+}
+
+/* Writes |data| to a new temporary file in |dir| and renames it to |name|
+ * (replacing a regular file of that name in one step). On any failure the
+ * temporary file is removed. Returns 0 or an errno; *stage says which step
+ * failed ("open", "write", "rename"). */
+static int s_write_renamed(int dir, const char *name, const void *data, size_t len,
+                           const char **stage)
+{
+    unsigned char rnd[6];
+    char tmp[64];
+    randombytes_buf(rnd, sizeof rnd);
+    snprintf(tmp, sizeof tmp, ".sandcell-put-%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2],
+             rnd[3], rnd[4], rnd[5]);
+    *stage = "open";
+    _cleanup_close_ int fd = s_openat2(dir, tmp, O_WRONLY | O_CREAT | O_EXCL, 0644);
+    if (fd < 0)
+        return errno;
+    int err = 0;
+    *stage = "write";
+    for (size_t off = 0; off < len && !err;) {
+        ssize_t n = write(fd, (const char *)data + off, len - off);
+        if (n < 0 && errno != EINTR)
+            err = errno;
+        else if (n > 0)
+            off += (size_t)n;
+    }
+    if (!err && close(steal_fd(&fd)) < 0) /* tmpfs and others report ENOSPC here too */
+        err = errno;
+    if (!err) {
+        *stage = "rename";
+        if (renameat(dir, tmp, dir, name) < 0)
+            err = errno;
+    }
+    if (err)
+        unlinkat(dir, tmp, 0);
+    return err;
+}
+
 int workspace_put(pid_t pid, bool jailed, const char *path, const void *data, size_t len,
                   char *why, size_t why_len)
 {
@@ -107,11 +159,41 @@ int workspace_put(pid_t pid, bool jailed, const char *path, const void *data, si
         return -1;
     if (len > WORKSPACE_MAX_FILE)
         return s_fail(why, why_len, path, "larger than the 16 MiB limit of put");
+    const char *slash = strrchr(path, '/');
+    const char *name = slash ? slash + 1 : path;
+    if (!name[0] || strcmp(name, ".") == 0)
+        return s_fail(why, why_len, path, "names a folder, not a file");
     _cleanup_close_ int root = s_open_root(pid, jailed, why, why_len);
     if (root < 0)
         return -1;
-    /* Look before writing: never truncate or write into a FIFO or device. */
-    _cleanup_close_ int probe = s_openat2(root, path, O_PATH, 0);
+    _cleanup_close_ int dir = -1;
+    if (slash) {
+        char folder[1100];
+        snprintf(folder, sizeof folder, "%.*s", (int)(slash - path), path);
+        dir = s_openat2(root, folder, O_PATH | O_DIRECTORY, 0);
+        if (dir < 0 && errno == ENOTDIR) { /* a symbolic link says ENOTDIR too */
+            _cleanup_close_ int what = s_openat2(root, folder, O_PATH, 0);
+            struct stat lst;
+            if (what >= 0 && fstat(what, &lst) == 0 && S_ISLNK(lst.st_mode))
+                errno = ELOOP;
+            else
+                errno = ENOTDIR;
+        }
+        if (dir < 0) {
+            char reason[1200];
+            snprintf(reason, sizeof reason,
+                     errno == ENOENT    ? "the folder %s does not exist in the workspace"
+                     : errno == ENOTDIR ? "%s is not a folder"
+                                        : "the folder %s: cannot be reached",
+                     folder);
+            return s_fail(why, why_len, path, errno == ENOENT || errno == ENOTDIR
+                                                  ? reason
+                                                  : s_open_error(errno));
+        }
+    }
+    int at = slash ? dir : root;
+    /* Look before writing: never replace a FIFO, a device or a folder. */
+    _cleanup_close_ int probe = s_openat2(at, name, O_PATH, 0);
     struct stat st;
     if (probe >= 0 && (fstat(probe, &st) < 0 || !S_ISREG(st.st_mode)))
         return s_fail(why, why_len, path, "exists and is not a regular file");
@@ -128,25 +210,15 @@ int workspace_put(pid_t pid, bool jailed, const char *path, const void *data, si
         setfsgid(gid);
         setfsuid(uid);
     }
-    _cleanup_close_ int fd = s_openat2(root, path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int err = errno;
+    const char *stage;
+    int err = s_write_renamed(at, name, data, len, &stage);
     if (become) {
         setfsuid(old_uid);
         setfsgid(old_gid);
     }
-    if (fd < 0)
-        return s_fail(why, why_len, path, s_open_error(err));
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
-        return s_fail(why, why_len, path, "not a regular file");
-    for (size_t off = 0; off < len;) {
-        ssize_t n = write(fd, (const char *)data + off, len - off);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return s_fail(why, why_len, path, strerror(errno));
-        }
-        off += (size_t)n;
-    }
+    if (err)
+        return s_fail(why, why_len, path,
+                      strcmp(stage, "write") == 0 ? s_write_error(err) : s_open_error(err));
     return 0;
 }
 

@@ -220,11 +220,11 @@ def test_restore_after_the_cap(daemon):
 
 def test_restore_of_a_bad_journal_fails_at_once(daemon, tmp_path):
     d = daemon()
-    missing = tmp_path / "nothing.jsonl"
+    conv = d.control.start()
+    missing = d.journal_dir / "nothing.jsonl"  # restore reads only the journal folder
     reply = d.control.error("start_request", {"restore": str(missing)})
     assert reply["ename"] == "RestoreFailed" and str(missing) in reply["evalue"], reply
-    broken = tmp_path / "broken.jsonl"
-    conv = d.control.start()
+    broken = d.journal_dir / "broken.jsonl"
     t = connect(d, conv)
     t.run_ok("a = 1")
     t.run_ok("b = 2")
@@ -265,7 +265,7 @@ def test_sigkill_mid_cell_leaves_a_journal_that_restores(daemon, tmp_path):
     assert [c["code"].split("\n")[0] for c in cells] == [f"v{i} = {i}" for i in range(20)]
 
     # A torn last line (a write cut by SIGKILL) is skipped by the reader.
-    torn_copy = tmp_path / "torn.jsonl"
+    torn_copy = journals / "torn.jsonl"  # where a daemon of that folder may restore it
     torn_copy.write_bytes(open(path, "rb").read() + b'{"type":"execution","code":"v99 =')
 
     # It exports with every finished cell.
@@ -279,7 +279,7 @@ def test_sigkill_mid_cell_leaves_a_journal_that_restores(daemon, tmp_path):
         nbformat.validate(nb)
         code = [c.source for c in nb.cells if c.cell_type == "code"]
         assert [c.split("\n")[0] for c in code] == [f"v{i} = {i}" for i in range(20)], code
-    d2 = daemon()
+    d2 = daemon(["--journal-dir", journals])
     for journal in (path, str(torn_copy)):
         new = d2.control.start(restore=journal)
         assert new["restored_from"]["executions"] == 20, new

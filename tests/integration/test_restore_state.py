@@ -77,7 +77,7 @@ def test_a_file_that_cannot_come_back_is_named(daemon, tmp_path):
     t.run_ok("x = 1")
     d.control.stop(conv["id"])
     # The record keeps the file's name and size but not its content.
-    edited = tmp_path / "edited.jsonl"
+    edited = d.journal_dir / "edited.jsonl"  # restore reads only the journal folder
     with open(edited, "w") as out:
         for rec in journal_records(conv["journal"]):
             if rec["type"] == "file":

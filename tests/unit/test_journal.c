@@ -238,7 +238,7 @@ static void test_restore(void)
         s_execution(6, "c = 3", "ok", 3, NULL),
     };
     const char *path = s_write("newer", recs, sizeof recs / sizeof *recs, older);
-    restore_t *r = restore_new(path, why, sizeof why);
+    restore_t *r = restore_new(s_root, path, why, sizeof why);
     CHECK(r != NULL);
     if (!r)
         TAP_BAIL("restore_new: %s", why);
@@ -278,16 +278,69 @@ static void test_restore(void)
 static void test_restore_bad(void)
 {
     char why[512] = "";
-    CHECK(restore_new("/nonexistent/j.jsonl", why, sizeof why) == NULL);
+    CHECK(restore_new(NULL, "/nonexistent/j.jsonl", why, sizeof why) == NULL);
     CHECK(strstr(why, "/nonexistent/j.jsonl") != NULL);
     char path[512];
     snprintf(path, sizeof path, "%s/bad.jsonl", s_root);
     FILE *f = fopen(path, "w");
     fputs("{\"type\":\"header\",\"format\":\"other\",\"version\":1,\"limits\":{}}\n", f);
     fclose(f);
-    CHECK(restore_new(path, why, sizeof why) == NULL);
+    CHECK(restore_new(NULL, path, why, sizeof why) == NULL);
     CHECK(strstr(why, ":1:") != NULL);
     tap_case("restore of a missing or foreign journal fails, naming the file and line: %s", why);
+}
+
+/* The daemon's rule: an id or a journal of the folder, nothing else. */
+static void test_restore_confined(void)
+{
+    char why[512] = "", path[600];
+    json_t *recs[] = {s_execution(1, "a = 1", "ok", 1, NULL)};
+    snprintf(path, sizeof path, "%s", s_write("inside", recs, 1, NULL));
+    restore_t *r = restore_new(s_root, "inside", why, sizeof why);
+    CHECK(r && strcmp(restore_journal(r), path) == 0);
+    restore_destroy(&r);
+    r = restore_new(s_root, "inside.jsonl", why, sizeof why);
+    CHECK(r != NULL);
+    restore_destroy(&r);
+    tap_case("a conversation id, or a journal's name, is a journal of the folder");
+
+    const char *refused[] = {"/etc/passwd", "../inside", "./inside", "", "a b", "relative/x.jsonl",
+                             "/"};
+    for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
+        CHECK(restore_new(s_root, refused[i], why, sizeof why) == NULL);
+        tap_case("refused without reading: \"%s\" (%s)", refused[i], why);
+    }
+    char dotdot[700];
+    snprintf(dotdot, sizeof dotdot, "%s/../%s", s_root, strrchr(s_root, '/') + 1);
+    CHECK(restore_new(s_root, dotdot, why, sizeof why) == NULL);
+    CHECK(strstr(why, "outside the journal folder") != NULL);
+    tap_case("a path whose folder is not the journal folder is outside it (%s)", why);
+
+    char link[600];
+    snprintf(link, sizeof link, "%s/link.jsonl", s_root);
+    CHECK(symlink(path, link) == 0);
+    CHECK(restore_new(s_root, link, why, sizeof why) == NULL);
+    CHECK(strstr(why, "symbolic link") != NULL);
+    CHECK(restore_new(s_root, "link", why, sizeof why) == NULL);
+    restore_t *local = restore_new(NULL, link, why, sizeof why); /* the local CLI follows it */
+    CHECK(local != NULL);
+    restore_destroy(&local);
+    unlink(link);
+    tap_case("a symbolic link in the folder is refused (%s)", why);
+
+    char fifo[600];
+    snprintf(fifo, sizeof fifo, "%s/fifo.jsonl", s_root);
+    CHECK(mkfifo(fifo, 0600) == 0);
+    CHECK(restore_new(s_root, "fifo", why, sizeof why) == NULL);
+    CHECK(strstr(why, "FIFO") != NULL);
+    unlink(fifo);
+    tap_case("a FIFO in the folder is refused at once (%s)", why);
+
+    json_t *chained[] = {s_execution(2, "b = 2", "ok", 1, NULL)};
+    s_write("chained", chained, 1, "/etc/passwd");
+    CHECK(restore_new(s_root, "chained", why, sizeof why) == NULL);
+    CHECK(strstr(why, "outside the journal folder") != NULL);
+    tap_case("a journal restored from a file outside the folder is refused (%s)", why);
 }
 
 int main(void)
@@ -299,6 +352,7 @@ int main(void)
     test_default_dir();
     test_restore();
     test_restore_bad();
+    test_restore_confined();
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", s_root);
     if (system(cmd) != 0)

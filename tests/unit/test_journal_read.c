@@ -152,7 +152,10 @@ static const struct {
     {HEADER "{\"type\":\"execution\",\"code\":\"x\",\"code\":\"y\"}\n", ":2: ", "duplicate"},
     {HEADER "{\"type\":\"execution\",\"code\":\"\xff\"}\n", ":2: ", "not JSON"},
     {"{\"type\":\"header\",\"format\":\"\\u001b[2J\",\"version\":1,\"limits\":{}}\n", ":1: ",
-     "\"?[2J\""},
+     "unknown format"},
+    {"hunter2 secret\n", ":1: ", "not a sandcell journal"},
+    {"{\"type\":\"header\",\"format\":\"hunter2\",\"version\":1,\"limits\":{}}\n", ":1: ",
+     "not a sandcell journal"},
     {HEADER "\x1b[31m\n", ":2: ", "not JSON"},
 };
 
@@ -166,6 +169,8 @@ static void test_invalid(void)
         CHECK(strstr(why, s_invalid[i].line) != NULL);
         CHECK(strstr(why, s_invalid[i].reason) != NULL);
         CHECK(strchr(why, '\x1b') == NULL);
+        CHECK(strstr(why, "hunter") == NULL); /* nothing of a non-journal is quoted */
+        CHECK(strstr(why, "near") == NULL);
         json_decref(j);
         tap_case("invalid journal %zu: %s", i, why);
     }
@@ -182,6 +187,16 @@ static void test_not_a_file(void)
     CHECK(journal_read(s_dir, why, sizeof why, warn, sizeof warn) == NULL);
     CHECK(strstr(why, s_dir) && strstr(why, "directory"));
     tap_case("a directory is refused (%s)", why);
+
+    snprintf(path, sizeof path, "%s/fifo.jsonl", s_dir);
+    CHECK(mkfifo(path, 0600) == 0);
+    CHECK(journal_read(path, why, sizeof why, warn, sizeof warn) == NULL);
+    CHECK(strstr(why, path) && strstr(why, "FIFO"));
+    tap_case("a FIFO is refused at once, never waited on (%s)", why);
+
+    CHECK(journal_read("/dev/zero", why, sizeof why, warn, sizeof warn) == NULL);
+    CHECK(strstr(why, "device") != NULL);
+    tap_case("a device is refused (%s)", why);
 }
 
 int main(void)
