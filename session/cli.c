@@ -2,6 +2,7 @@
  * hand (not getopt) so that each command accepts exactly its own flags and
  * a misplaced one is named in the error. */
 #include "cli.h"
+#include "journal_retention.h"
 
 #include "client_cmd.h"
 
@@ -37,7 +38,7 @@ static const command_t s_commands[] = {
      "sandcell serve [--control tcp://IP:PORT] [--runtime-file PATH] [--pool K]\n"
      "               [--max-conversations N] [--max-executions N] [--idle-timeout S]\n"
      "               [--lifetime S] [--preload MODULES] [--journal-dir DIR | --no-journal]\n"
-     "               [LIMITS] [--verbose]\n"
+     "               [--journal-retention DAYS] [--journal-max-size MIB] [LIMITS] [--verbose]\n"
      "    Run the daemon: many conversations, each started over the control endpoint\n"
      "    and reached on its own Jupyter connection. Defaults: control on 127.0.0.1,\n"
      "    a random port; runtime file $SANDCELL_RUNTIME_FILE, else\n"
@@ -47,7 +48,10 @@ static const command_t s_commands[] = {
      "    --idle-timeout 3600 s; --lifetime 86400 s.\n"
      "    Each conversation's journal is DIR/ID.jsonl (0600); DIR defaults to\n"
      "    $XDG_STATE_HOME/sandcell/journals, else ~/.local/state/sandcell/journals;\n"
-     "    --no-journal writes none.\n"
+     "    --no-journal writes none. Journals not written to for --journal-retention\n"
+     "    30 days are removed, then the oldest while the folder's journals pass\n"
+     "    --journal-max-size 1024 MiB (0: no limit), at start and hourly; never a\n"
+     "    live conversation's.\n"
      "    LIMITS are the defaults of every conversation (start_request may change them).\n"
      "    One daemon per runtime file: it holds a lock on RUNTIME_FILE.lock while it\n"
      "    runs, and another serve on the same file exits 2 naming the daemon's pid.\n"},
@@ -197,6 +201,11 @@ static bool s_serve_flag(cli_options_t *out, int argc, char **argv, int *i, char
         out->lifetime_s = (double)n;
         return true;
     }
+    if (s_long_flag(a, "--journal-retention", argc, argv, i, 0, 1000000,
+                    &out->journal_retention_days, why, why_len, rc) ||
+        s_long_flag(a, "--journal-max-size", argc, argv, i, 0, 1L << 30, &out->journal_max_mib,
+                    why, why_len, rc))
+        return true;
     return false;
 }
 
@@ -341,6 +350,8 @@ int cli_parse(int argc, char **argv, cli_options_t *out, char *why, size_t why_l
             out->max_executions = CLI_DEFAULT_SERVE_MAX_EXECUTIONS;
             out->idle_timeout_s = CLI_DEFAULT_IDLE_TIMEOUT;
             out->lifetime_s = CLI_DEFAULT_LIFETIME;
+            out->journal_retention_days = JOURNAL_RETENTION_DEFAULT_DAYS;
+            out->journal_max_mib = JOURNAL_RETENTION_DEFAULT_MIB;
         }
         return s_parse_kernel(argc, argv, 2, out, why, why_len);
     }

@@ -48,6 +48,8 @@ typedef struct {
     long max_conversations;
     double idle_timeout_s;    /* 0: none */
     double lifetime_s;        /* 0: none */
+    long journal_retention_days; /* journals unchanged this long are removed; 0: kept */
+    long journal_max_mib;        /* the journal folder's cap, oldest removed first; 0: none */
     /* export, replay */
     const char *journal;
     const char *output;   /* export -o: a file, or "-" for stdout */

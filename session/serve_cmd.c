@@ -29,6 +29,7 @@
 #include "conversation.h"
 #include "header.h"
 #include "journal.h"
+#include "journal_retention.h"
 #include "log.h"
 #include "msgtype.h"
 #include "paths.h"
@@ -88,6 +89,7 @@ typedef struct {
     runtime_file_t *runtime; /* claimed before the zygote starts */
     pending_t pending[PENDING_MAX];
     size_t npending;
+    long long retention_next_ms; /* when the journal folder is next trimmed */
 } server_t;
 
 typedef struct {
@@ -546,11 +548,48 @@ static void s_before_sleep(void *arg)
     s->n = k;
 }
 
+#define RETENTION_EVERY_MS (3600LL * 1000)
+
+static bool s_journal_is_live(const char *name, void *arg)
+{
+    const server_t *s = arg;
+    for (size_t i = 0; i < s->n; i++) {
+        size_t n = strlen(s->entries[i].id);
+        if (strncmp(name, s->entries[i].id, n) == 0 && strcmp(name + n, ".jsonl") == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Applies --journal-retention and --journal-max-size to the journal
+ * folder (journal_retention.h); a conversation still listed, ending or
+ * not, keeps its journal. */
+static void s_apply_retention(server_t *s)
+{
+    const cli_options_t *o = s->opts;
+    if (!s->journal_dir || (o->journal_retention_days <= 0 && o->journal_max_mib <= 0))
+        return;
+    journal_retention_stats_t st;
+    int rc = journal_retention_apply(s->journal_dir, (double)o->journal_retention_days * 86400,
+                                     (uint64_t)o->journal_max_mib << 20, time(NULL),
+                                     s_journal_is_live, s, &st);
+    if (rc < 0)
+        log_warn("journal retention: cannot read %s: %s", s->journal_dir, strerror(-rc));
+    else if (st.removed)
+        log_info("journal retention: removed %zu journals (%llu bytes), kept %zu (%llu bytes)",
+                 st.removed, (unsigned long long)st.removed_bytes, st.kept,
+                 (unsigned long long)st.kept_bytes);
+}
+
 static void s_tick(void *arg)
 {
     server_t *s = arg;
     long long now = reactor_now_ms();
     s_retry_pending(s, now);
+    if (now >= s->retention_next_ms) {
+        s_apply_retention(s);
+        s->retention_next_ms = now + RETENTION_EVERY_MS;
+    }
     for (size_t i = 0; i < s->n; i++) {
         entry_t *e = &s->entries[i];
         if (e->ending)
@@ -726,6 +765,8 @@ int serve_cmd_run(const cli_options_t *opts)
         s.status = 1;
         goto out;
     }
+    s_apply_retention(&s); /* at start, then hourly on the tick */
+    s.retention_next_ms = reactor_now_ms() + RETENTION_EVERY_MS;
     reactor_set_hooks(s.reactor, s_before_sleep, s_tick, 100, &s);
     log_info("serving on tcp://%s:%d; runtime file %s; journals %s; up to %ld conversations "
              "(open-file limit %ld)",
