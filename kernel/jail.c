@@ -215,6 +215,11 @@ static pid_t s_clone(jail_t *jail, bool attach, int parent_fd, int child_fd, cha
     pid_t pid = (pid_t)syscall(SYS_clone, flags, NULL, NULL, NULL, 0);
     if (pid == 0) {
         close(parent_fd);
+        /* Its own process group, before seccomp forbids it: the manager
+         * stops and kills the group, and nothing in the jail may leave it
+         * (setsid and setpgid fail with EPERM there). */
+        if (setpgid(0, 0) < 0)
+            _exit(JAIL_EXIT_FAILED);
         return 0;
     }
     int err = errno;
@@ -247,6 +252,8 @@ pid_t jail_spawn(const jail_config_t *config, const char *name, jail_t *jail, ch
         memset(jail, 0, sizeof *jail);
         jail->peak_memory = -1;
         pid_t pid = fork();
+        if (pid == 0 && setpgid(0, 0) < 0)
+            _exit(JAIL_EXIT_FAILED);
         if (pid < 0)
             snprintf(why, why_len, "fork: %s", strerror(errno));
         jail->pid = pid;

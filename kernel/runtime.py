@@ -920,10 +920,23 @@ def _execute(request):
         _send("error", error)
         return {"status": "error", "execution_count": count, **error,
                 **({"payload": payload} if payload else {})}
-    expressions = request.get("user_expressions") or {}
     return {"status": "ok", "execution_count": count, "payload": payload,
-            "user_expressions": {name: _user_expression(expression)
-                                 for name, expression in expressions.items()}}
+            "user_expressions": _user_expressions(request.get("user_expressions") or {})}
+
+
+def _user_expressions(expressions):
+    """Each expression's result.  Once one is interrupted (the manager's time
+    limit, which it reports as TimeoutError), the rest are not run: they get
+    the same error."""
+    results, stopped = {}, None
+    for name, expression in expressions.items():
+        if stopped is None:
+            results[name] = _user_expression(expression)
+            if results[name].get("ename") == "KeyboardInterrupt":
+                stopped = results[name]
+        else:
+            results[name] = dict(stopped)
+    return results
 
 
 # ---------------------------------------------------------------- complete, inspect

@@ -5,7 +5,10 @@
  * they do on an older kernel. The calls a sandbox must never allow fail with
  * EPERM — a clean PermissionError in Python, never a kill — and clone3
  * fails with ENOSYS, so glibc falls back to clone, whose flags can be
- * checked (clone3 passes them in memory a filter cannot read). socket() is
+ * checked (clone3 passes them in memory a filter cannot read). setsid and
+ * setpgid fail with EPERM: every process of the jail stays in the
+ * interpreter's process group, which the manager stops between cells.
+ * socket() is
  * allowed for AF_UNIX only: local pipes for multiprocessing, no network.
  *
  * libseccomp turns the rules into a BPF program in about 5 ms of CPU. The
@@ -63,8 +66,8 @@ static const char *const s_allowed[] = {
     "sched_setaffinity", "sched_setattr", "sched_setparam", "sched_setscheduler",
     "sched_yield", "select", "semctl", "semget", "semop", "semtimedop", "sendfile",
     "sendmmsg", "sendmsg", "sendto", "set_robust_list", "set_thread_area", "set_tid_address",
-    "setfsgid", "setfsuid", "setgid", "setgroups", "setitimer", "setpgid", "setpriority",
-    "setregid", "setresgid", "setresuid", "setreuid", "setrlimit", "setsid", "setsockopt",
+    "setfsgid", "setfsuid", "setgid", "setgroups", "setitimer", "setpriority",
+    "setregid", "setresgid", "setresuid", "setreuid", "setrlimit", "setsockopt",
     "setuid", "setxattr", "shmat", "shmctl", "shmdt", "shmget", "shutdown", "sigaltstack",
     "signalfd", "signalfd4", "socketpair", "splice", "stat", "statfs", "statx", "symlink",
     "symlinkat", "sync", "sync_file_range", "syncfs", "sysinfo", "tee", "tgkill", "time",
@@ -88,6 +91,10 @@ static const char *const s_denied[] = {
     "vhangup", "iopl", "ioperm", "uselib", "ustat", "sysfs", "_sysctl", "personality",
     "nfsservctl", "landlock_create_ruleset", "memfd_secret",
     "process_madvise", "process_mrelease", "seccomp", "sethostname", "setdomainname",
+    /* The manager stops the interpreter's process group between cells
+     * (docs/design-decisions.md, "What the daemon believes from an
+     * interpreter"): nothing may leave it. */
+    "setsid", "setpgid",
 };
 
 #define NS_FLAGS                                                                         \

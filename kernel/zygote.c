@@ -115,7 +115,11 @@ static void s_become_interpreter(channel_t **control, int sigfd, int fd,
     channel_destroy(control);
     close(sigfd);
     free(s_jails.items);
-    setpgid(0, 0); /* kill(-pid) reaches everything the interpreter starts */
+    /* jail_spawn made it the leader of its own process group (a spare did
+     * so before its seccomp): kill(-pid) and the manager's SIGSTOP between
+     * cells reach everything the interpreter starts. */
+    if (getpgid(0) != getpid())
+        _exit(JAIL_EXIT_FAILED);
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);

@@ -196,6 +196,7 @@ static const struct {
 } s_start_limits[] = {
     {"--max-executions", "max_executions", false},
     {"--timeout", "timeout", true},
+    {"--input-timeout", "input_timeout", true},
     {"--memory", "memory", false},
     {"--pids", "pids", false},
     {"--cpus", "cpus", true},

@@ -25,6 +25,7 @@ static const struct {
     [CONTROL_DISK] = {"disk", 1, 1 << 20},
     [CONTROL_OPEN_FILES] = {"open_files", 16, 1 << 20},
     [CONTROL_MAX_OUTPUT] = {"max_output", 0, 4096},
+    [CONTROL_INPUT_TIMEOUT] = {"input_timeout", 0, 86400},
 };
 
 /* What a request's content must carry besides being an object. */

@@ -37,6 +37,7 @@ typedef enum {
     CONTROL_DISK,
     CONTROL_OPEN_FILES,
     CONTROL_MAX_OUTPUT,
+    CONTROL_INPUT_TIMEOUT,
     CONTROL_NNUMBERS
 } control_number_t;
 

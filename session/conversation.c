@@ -10,7 +10,12 @@
  * replaced), checked against the Jupyter schema of their type
  * (content_check, worker_record_parse), and only the iopub message types
  * it knows as outputs are published; a record that fails becomes an
- * InvalidOutput error. */
+ * InvalidOutput error. No limit rests on a record: the time limits run on
+ * the daemon's clock from the forward, and between a reply (or an
+ * input_request) and the next request (or input_reply) the interpreter's
+ * process group is stopped, so a forged record only ends or holds its own
+ * cell sooner (docs/design-decisions.md, "What the daemon believes from an
+ * interpreter"). */
 #include "conversation_internal.h"
 
 #include <czmq.h>
@@ -210,23 +215,6 @@ void conversation_reply_error(conversation_t *c, request_t *req, const char *ena
     conversation_reply(c, req, error);
 }
 
-/* The clock of a cell stops while it waits for the user's input. */
-static void s_pause_deadline(conversation_t *c)
-{
-    if (c->deadline_ms) {
-        c->remaining_ms = c->deadline_ms - reactor_now_ms();
-        c->deadline_ms = 0;
-    }
-}
-
-static void s_resume_deadline(conversation_t *c)
-{
-    if (c->remaining_ms) {
-        c->deadline_ms = reactor_now_ms() + (c->remaining_ms > 0 ? c->remaining_ms : 0);
-        c->remaining_ms = 0;
-    }
-}
-
 /* -------------------------------------------------------------- requests */
 
 static void s_request_free(request_t *req)
@@ -329,15 +317,7 @@ static void s_pump(conversation_t *c)
         const handler_t *h = handlers_lookup(wire_msg_type(&c->queue_head->msg));
         if (h->needs_interpreter && !s_interpreter_usable(c) && !s_interpreter_broken(c))
             return; /* wait for the interpreter */
-        request_t *req = s_dequeue(c);
-        free(c->last_parent.data);
-        c->last_parent.size = req->msg.raw_header.size;
-        c->last_parent.data = malloc(req->msg.raw_header.size);
-        if (c->last_parent.data)
-            memcpy(c->last_parent.data, req->msg.raw_header.data, req->msg.raw_header.size);
-        else
-            c->last_parent.size = 0;
-        s_run(c, req, h);
+        s_run(c, s_dequeue(c), h);
     }
 }
 
@@ -373,7 +353,8 @@ static void s_on_input_reply(conversation_t *c, wire_msg_t *msg)
     const char *value = json_string_value(json_object_get(msg->content, "value"));
     json_auto_t *rec = json_pack("{s:s, s:s}", "op", "input_reply", "value", value ? value : "");
     c->awaiting_input = false;
-    s_resume_deadline(c);
+    c->input_deadline_ms = 0;
+    worker_thaw(c->worker); /* the time limit ran on meanwhile */
     if (worker_send(c->worker, rec) < 0)
         worker_mark_dying(c->worker, reactor_now_ms());
 }
@@ -448,20 +429,35 @@ static void s_on_worker_ready(conversation_t *c, json_t *rec)
     c->start_failures = 0;
 }
 
+/* What the limit that stopped |req| (NULL: the running cell) was, for
+ * an error's evalue. */
+static void s_limit_text(const conversation_t *c, const request_t *req, char *out, size_t len)
+{
+    const char *type = req ? wire_msg_type(&req->msg) : "execute_request";
+    bool cell = strcmp(type, "execute_request") == 0;
+    if (c->stopped_by == LIMIT_INPUT)
+        snprintf(out, len,
+                 "the cell waited for input longer than the %g s input timeout and was "
+                 "interrupted; the interpreter and its state are kept",
+                 c->limits.input_timeout_s);
+    else
+        snprintf(out, len,
+                 "%s%.64s exceeded the %g s time limit and was interrupted; the interpreter "
+                 "and its state are kept",
+                 cell ? "the cell" : "the ", cell ? "" : type, c->limits.timeout_s);
+}
+
 /* Says which limit an error came from: a KeyboardInterrupt the manager
- * caused at the time limit, a MemoryError at the address-space limit.
- * Edits |content| (an error output or reply) in place. */
-static void s_explain_error(conversation_t *c, json_t *content)
+ * caused at a time limit, a MemoryError at the address-space limit.
+ * Edits |content| (an error output, reply or user expression) in place. */
+static void s_explain_error(conversation_t *c, const request_t *req, json_t *content)
 {
     const char *ename = json_string_value(json_object_get(content, "ename"));
-    char evalue[200];
+    char evalue[240];
     if (!ename)
         return;
-    if (c->timed_out && strcmp(ename, "KeyboardInterrupt") == 0) {
-        snprintf(evalue, sizeof evalue,
-                 "the cell exceeded the %g s time limit and was interrupted; the interpreter "
-                 "and its state are kept",
-                 c->limits.timeout_s);
+    if (c->stopped_by != LIMIT_NONE && strcmp(ename, "KeyboardInterrupt") == 0) {
+        s_limit_text(c, req, evalue, sizeof evalue);
         json_object_set_new(content, "ename", json_string("TimeoutError"));
     } else if (strcmp(ename, "MemoryError") == 0 && !c->limits.no_jail) {
         snprintf(evalue, sizeof evalue, "the cell exceeded the %ld MiB memory limit",
@@ -472,17 +468,56 @@ static void s_explain_error(conversation_t *c, json_t *content)
     json_object_set_new(content, "evalue", json_string(evalue));
     json_t *tb = json_object_get(content, "traceback");
     if (json_is_array(tb) && json_array_size(tb) > 0) {
-        char last[256];
+        char last[300];
         snprintf(last, sizeof last, "%s: %s",
                  json_string_value(json_object_get(content, "ename")), evalue);
         json_array_set_new(tb, json_array_size(tb) - 1, json_string(last));
     }
 }
 
+/* A reply to a request that a limit stopped is an error TimeoutError,
+ * whatever the interpreter answered; for a cell, the user expressions the
+ * interrupt stopped say TimeoutError, and a cell that swallowed the
+ * interrupt with none stopped becomes an error too. Replaces *reply. */
+static void s_limit_reply(conversation_t *c, request_t *req, json_t **reply)
+{
+    char evalue[240];
+    s_limit_text(c, req, evalue, sizeof evalue);
+    if (strcmp(wire_msg_type(&req->msg), "execute_request") != 0) {
+        json_decref(*reply);
+        *reply = json_pack("{s:s, s:s, s:s, s:[s++]}", "status", "error", "ename",
+                           "TimeoutError", "evalue", evalue, "traceback", "TimeoutError", ": ",
+                           evalue);
+        return;
+    }
+    const char *status = json_string_value(json_object_get(*reply, "status"));
+    if (status && strcmp(status, "ok") != 0)
+        return; /* s_finish_execute explains its error */
+    bool stopped = false;
+    const char *name;
+    json_t *value;
+    json_object_foreach(json_object_get(*reply, "user_expressions"), name, value)
+    {
+        const char *ename = json_string_value(json_object_get(value, "ename"));
+        if (json_is_object(value) && ename && strcmp(ename, "KeyboardInterrupt") == 0) {
+            s_explain_error(c, req, value);
+            stopped = true;
+        }
+    }
+    if (stopped)
+        return;
+    json_t *error = json_pack("{s:s, s:s, s:[s++]}", "ename", "TimeoutError", "evalue", evalue,
+                              "traceback", "TimeoutError", ": ", evalue);
+    conversation_publish(c, &req->msg.raw_header, "error", json_deep_copy(error));
+    json_object_set_new(error, "status", json_string("error"));
+    json_decref(*reply);
+    *reply = error;
+}
+
 static void s_finish_execute(conversation_t *c, request_t *req, json_t *content)
 {
     if (json_is_string(json_object_get(content, "ename")))
-        s_explain_error(c, content);
+        s_explain_error(c, req, content);
     json_object_set_new(content, "execution_count", json_integer(c->execution_count));
     const char *status = json_string_value(json_object_get(content, "status"));
     if (status && strcmp(status, "ok") != 0 && req->stop_on_error)
@@ -518,25 +553,33 @@ static void s_on_worker_reply(conversation_t *c, json_t *rec, json_t *content)
     request_t *req = c->current;
     double cpu_s;
     long long peak;
-    worker_take_usage(c->worker, rec, &cpu_s, &peak);
-    if (!req && c->restoring) {
-        c->worker->state = WORKER_IDLE;
-        conversation_restore_done(c, content);
+    if (!req && !c->restoring) {
+        log_warn("ignoring a reply from the interpreter: no request is running");
         return;
     }
+    /* The request ends here, whoever sent the record: nothing of the
+     * interpreter runs until the next one (a forged reply only ends its
+     * cell sooner). */
+    worker_freeze(c->worker);
+    worker_take_usage(c->worker, rec, &cpu_s, &peak);
+    c->worker->state = WORKER_IDLE;
+    c->awaiting_input = false;
+    c->deadline_ms = 0;
+    c->input_deadline_ms = 0;
     if (!req) {
-        log_warn("ignoring a reply from the interpreter: no request is running");
+        c->stopped_by = LIMIT_NONE;
+        conversation_restore_done(c, content);
         return;
     }
     req->cpu_s = cpu_s;
     req->peak_memory = peak;
     c->current = NULL;
-    c->awaiting_input = false;
-    c->worker->state = WORKER_IDLE;
-    c->deadline_ms = 0;
     json_t *reply = s_checked_reply(c, req, content);
+    if (c->stopped_by != LIMIT_NONE)
+        s_limit_reply(c, req, &reply);
     if (strcmp(wire_msg_type(&req->msg), "execute_request") == 0)
         s_finish_execute(c, req, reply);
+    c->stopped_by = LIMIT_NONE;
     conversation_reply(c, req, reply);
     s_end(c, req);
     if (c->capped && c->worker) { /* the cap is reached: nothing of it stays */
@@ -574,11 +617,19 @@ static void s_on_worker_output(conversation_t *c, const char *type, json_t *cont
     request_t *req = c->current;
     if (c->restoring)
         return; /* restored cells are not shown again */
+    if (!req) {
+        /* Sent before the interpreter was stopped at its last reply (a
+         * forked child, a forged reply): no request accounts for it. */
+        c->stray_bytes += len;
+        c->stray_note_bytes += len;
+        log_warn("dropped %s output from the interpreter: no request is running", type);
+        return;
+    }
     if (!s_output_allowed(c, req, type, len))
         return;
     json_t *out = json_incref(content); /* the record is ours to change */
     if (strcmp(type, "error") == 0)
-        s_explain_error(c, out);
+        s_explain_error(c, req, out);
     if (req && strcmp(type, "execute_result") == 0) {
         json_object_set_new(out, "execution_count", json_integer(req->execution_count));
         const char *text =
@@ -586,18 +637,24 @@ static void s_on_worker_output(conversation_t *c, const char *type, json_t *cont
         if (text && !req->result_text)
             req->result_text = strdup(text);
     }
-    conversation_publish(c, req ? &req->msg.raw_header : &c->last_parent, type, out);
+    conversation_publish(c, &req->msg.raw_header, type, out);
 }
 
 static void s_on_worker_input_request(conversation_t *c, json_t *content)
 {
     request_t *req = c->current;
-    if (!req || strcmp(wire_msg_type(&req->msg), "execute_request") != 0) {
-        log_warn("ignoring an input request from the interpreter outside a cell");
+    if (!req || strcmp(wire_msg_type(&req->msg), "execute_request") != 0 || !req->allow_stdin ||
+        c->awaiting_input || c->stopped_by != LIMIT_NONE) {
+        log_warn("ignoring an input request from the interpreter: no cell may ask for input now");
         return;
     }
+    /* Nothing of the interpreter runs while it waits; the time limit runs
+     * on, and the input timeout starts. */
+    worker_freeze(c->worker);
     c->awaiting_input = true;
-    s_pause_deadline(c);
+    c->input_deadline_ms = c->limits.input_timeout_s > 0
+                               ? reactor_now_ms() + (long long)(c->limits.input_timeout_s * 1000)
+                               : 0;
     s_send(c, CONN_STDIN, req->msg.identities, req->msg.n_identities, "input_request",
            &req->msg.raw_header, json_deep_copy(content));
 }
@@ -680,6 +737,12 @@ static void s_worker_gone(conversation_t *c)
     if (w->oom_killed)
         snprintf(how, sizeof how, "exceeded the %ld MiB memory limit and was killed",
                  c->limits.memory_mib);
+    else if (c->stopped_by == LIMIT_TIME && (c->current || c->restoring))
+        snprintf(how, sizeof how, "exceeded the %g s time limit, did not stop when interrupted "
+                 "and was killed", c->limits.timeout_s);
+    else if (c->stopped_by == LIMIT_INPUT && (c->current || c->restoring))
+        snprintf(how, sizeof how, "waited for input past the %g s input timeout, did not stop "
+                 "when interrupted and was killed", c->limits.input_timeout_s);
     request_t *req = c->current;
     c->current = NULL;
     c->awaiting_input = false;
@@ -687,13 +750,22 @@ static void s_worker_gone(conversation_t *c)
         conversation_restore_done(c, NULL);
     if (req) {
         const char *ename = "InterpreterDied";
-        if (c->timed_out) {
+        const char *type = wire_msg_type(&req->msg);
+        bool cell = strcmp(type, "execute_request") == 0;
+        if (c->stopped_by == LIMIT_TIME) {
             ename = "TimeoutError";
             snprintf(evalue, sizeof evalue,
-                     "The cell exceeded the %g s time limit and did not stop when "
+                     "%s%.64s exceeded the %g s time limit and did not stop when "
                      "interrupted; the interpreter was killed. Its state (variables, imports, "
                      "loaded data) is lost; the next cell runs in a fresh interpreter.",
-                     c->limits.timeout_s);
+                     cell ? "The cell" : "The ", cell ? "" : type, c->limits.timeout_s);
+        } else if (c->stopped_by == LIMIT_INPUT) {
+            ename = "TimeoutError";
+            snprintf(evalue, sizeof evalue,
+                     "The cell waited for input longer than the %g s input timeout and did not "
+                     "stop when interrupted; the interpreter was killed. Its state (variables, "
+                     "imports, loaded data) is lost; the next cell runs in a fresh interpreter.",
+                     c->limits.input_timeout_s);
         } else {
             snprintf(evalue, sizeof evalue,
                      "The interpreter %s while running this request. Its state (variables, "
@@ -713,8 +785,9 @@ static void s_worker_gone(conversation_t *c)
         }
         s_end(c, req);
     }
-    c->timed_out = false;
+    c->stopped_by = LIMIT_NONE;
     c->deadline_ms = 0;
+    c->input_deadline_ms = 0;
     if (started) {
         free(c->pending_note);
         if (asprintf(&c->pending_note,
@@ -874,8 +947,9 @@ pid_t conversation_interpreter_pid(const conversation_t *c, bool *jailed)
                : 0;
 }
 
-int conversation_forward(conversation_t *c, request_t *req, json_t *record)
+int conversation_send_request(conversation_t *c, json_t *record)
 {
+    worker_thaw(c->worker);
     if (worker_send(c->worker, record) < 0) {
         log_warn("the interpreter does not accept requests; killing it");
         reactor_remove(c->reactor, NULL, channel_fd(c->worker->chan));
@@ -883,23 +957,57 @@ int conversation_forward(conversation_t *c, request_t *req, json_t *record)
         return -1;
     }
     c->worker->state = WORKER_BUSY;
-    conversation_begin(c, req);
-    if (strcmp(wire_msg_type(&req->msg), "execute_request") == 0) {
-        c->deadline_ms =
-            c->limits.timeout_s > 0 ? reactor_now_ms() + (long long)(c->limits.timeout_s * 1000) : 0;
-        c->remaining_ms = 0;
-        c->timed_out = false;
-        c->output_bytes = 0;
-        c->output_capped = false;
-        c->executions++;
-    }
+    /* Every request runs code of the interpreter's (an object's __dir__ or
+     * __repr__ for complete and inspect): each gets the time limit, and
+     * the output limit, less what arrived since the last request. */
+    c->deadline_ms =
+        c->limits.timeout_s > 0 ? reactor_now_ms() + (long long)(c->limits.timeout_s * 1000) : 0;
+    c->input_deadline_ms = 0;
+    c->stopped_by = LIMIT_NONE;
+    c->output_bytes = c->stray_bytes;
+    c->stray_bytes = 0;
+    c->output_capped = false;
     return 0;
+}
+
+int conversation_forward(conversation_t *c, request_t *req, json_t *record)
+{
+    if (conversation_send_request(c, record) < 0)
+        return -1;
+    conversation_begin(c, req);
+    if (strcmp(wire_msg_type(&req->msg), "execute_request") == 0)
+        c->executions++;
+    return 0;
+}
+
+void conversation_publish_notes(conversation_t *c, request_t *req)
+{
+    if (c->pending_note) {
+        conversation_publish(c, &req->msg.raw_header, "stream",
+                             json_pack("{s:s, s:s}", "name", "stderr", "text", c->pending_note));
+        free(steal_pointer(&c->pending_note));
+    }
+    if (c->stray_note_bytes) {
+        char note[240];
+        snprintf(note, sizeof note,
+                 "[sandcell] %zu bytes of output arrived from the interpreter while no request "
+                 "was running (a background process?) and were dropped; they count against "
+                 "this request's output limit.\n",
+                 c->stray_note_bytes);
+        conversation_publish(c, &req->msg.raw_header, "stream",
+                             json_pack("{s:s, s:s}", "name", "stderr", "text", note));
+        c->stray_note_bytes = 0;
+    }
 }
 
 void conversation_interrupt(conversation_t *c)
 {
-    if (c->worker && c->worker->state == WORKER_BUSY)
+    if (c->worker && c->worker->state == WORKER_BUSY) {
+        c->awaiting_input = false; /* input() raises KeyboardInterrupt */
+        c->input_deadline_ms = 0;
+        worker_thaw(c->worker);
         worker_interrupt(c->worker);
+    }
 }
 
 bool conversation_zygote_event(conversation_t *c, json_t *event)
@@ -913,7 +1021,7 @@ bool conversation_zygote_event(conversation_t *c, json_t *event)
     if (!type)
         return false;
     if (strcmp(type, "spawned") == 0 && id == w->spawn_id) {
-        w->pid = (pid_t)pid;
+        worker_set_pid(w, (pid_t)pid);
     } else if (strcmp(type, "spawn_failed") == 0 && id == w->spawn_id) {
         const char *error = json_string_value(json_object_get(event, "error"));
         log_error("the zygote could not fork an interpreter: %s", error ? error : "?");
@@ -940,18 +1048,35 @@ bool conversation_zygote_event(conversation_t *c, json_t *event)
 /* Grace between the interrupt at the time limit and the kill. */
 #define TIMEOUT_GRACE_MS 2000
 
+/* The limit |c|'s running request has reached at |now_ms|, if any. */
+static limit_t s_limit_reached(const conversation_t *c, long long now_ms)
+{
+    if (c->deadline_ms && now_ms >= c->deadline_ms)
+        return LIMIT_TIME;
+    if (c->awaiting_input && c->input_deadline_ms && now_ms >= c->input_deadline_ms)
+        return LIMIT_INPUT;
+    return LIMIT_NONE;
+}
+
 void conversation_tick(conversation_t *c, long long now_ms)
 {
     worker_t *w = c->worker;
-    if (w && w->state == WORKER_BUSY && c->deadline_ms && now_ms >= c->deadline_ms) {
-        if (!c->timed_out) {
-            log_info("a cell exceeded the %g s time limit; interrupting it", c->limits.timeout_s);
-            c->timed_out = true;
+    if (w && w->state == WORKER_BUSY) {
+        limit_t hit = c->stopped_by == LIMIT_NONE ? s_limit_reached(c, now_ms) : LIMIT_NONE;
+        if (hit != LIMIT_NONE) {
+            if (hit == LIMIT_TIME)
+                log_info("a request exceeded the %g s time limit; interrupting it",
+                         c->limits.timeout_s);
+            else
+                log_info("a cell waited for input past the %g s input timeout; interrupting it",
+                         c->limits.input_timeout_s);
+            c->stopped_by = hit;
             c->kill_at_ms = now_ms + TIMEOUT_GRACE_MS;
+            c->awaiting_input = false; /* a late input_reply is dropped */
+            worker_thaw(w);
             worker_interrupt(w);
-        } else if (now_ms >= c->kill_at_ms) {
-            log_info("the cell did not stop when interrupted; killing the interpreter");
-            c->deadline_ms = 0;
+        } else if (c->stopped_by != LIMIT_NONE && now_ms >= c->kill_at_ms) {
+            log_info("the request did not stop when interrupted; killing the interpreter");
             reactor_remove(c->reactor, NULL, channel_fd(w->chan));
             worker_mark_dying(w, now_ms);
         }
@@ -1125,7 +1250,6 @@ void conversation_destroy(conversation_t **self_p)
     history_destroy(&c->history);
     json_decref(c->jail);
     connfile_clear(&c->conn);
-    free(c->last_parent.data);
     free(c->pending_note);
     free(c->start_error);
     free(c);

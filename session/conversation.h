@@ -111,7 +111,8 @@ long long conversation_last_activity_ms(const conversation_t *self);
 /* The interpreter's pid and whether it is jailed; 0 if there is none. */
 pid_t conversation_interpreter_pid(const conversation_t *self, bool *jailed);
 
-/* Periodic work: the per-cell time limit (interrupt, then kill), and
+/* Periodic work: the time limit of the running request and the input
+ * timeout of a cell waiting for input (interrupt, then kill), and
  * interpreters that died without an exit report. */
 void conversation_tick(conversation_t *self, long long now_ms);
 

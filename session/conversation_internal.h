@@ -19,6 +19,7 @@ typedef struct request {
     bool busy_sent;         /* status busy is out for it */
     /* execute_request only */
     bool stop_on_error;
+    bool allow_stdin;
     bool store_history;
     int execution_count;
     char *code;        /* owned copy, for history */
@@ -35,6 +36,13 @@ typedef struct {
     struct conversation *c;
     conn_channel_t channel;
 } socket_ctx_t;
+
+/* Which limit stopped a request. */
+typedef enum {
+    LIMIT_NONE,
+    LIMIT_TIME,  /* --timeout, from when the request was forwarded */
+    LIMIT_INPUT, /* --input-timeout, from an input_request */
+} limit_t;
 
 /* A message held back while a journal record before it is on its way to
  * the disk (conversation.c: s_hold). */
@@ -64,7 +72,6 @@ struct conversation {
     request_t *queue_head, *queue_tail;
     request_t *current; /* the shell request the interpreter is handling */
     worker_t *worker;
-    wire_blob_t last_parent; /* header of the latest shell request */
     int execution_count;
     history_t *history;
     char *pending_note; /* told to the next cell: why its state is fresh */
@@ -75,13 +82,20 @@ struct conversation {
     sandbox_limits_t limits;
     char data_dir[512]; /* storage for limits.data_dir */
     json_t *jail;       /* limits as the zygote reads them */
-    /* the running cell's limits */
-    long long deadline_ms;   /* when to interrupt it; 0: no deadline */
-    long long remaining_ms;  /* time left while it waits for input */
-    long long kill_at_ms;    /* when to kill it after the interrupt */
-    bool timed_out;
+    /* The running request's limits, measured by the daemon from the moment
+     * it forwarded the request; no record of the interpreter moves them
+     * (docs/design-decisions.md, "What the daemon believes from an
+     * interpreter"). */
+    long long deadline_ms;       /* when to interrupt it; 0: no deadline */
+    long long input_deadline_ms; /* while it waits for input: when to give up; 0: none */
+    long long kill_at_ms;        /* when to kill it after the interrupt */
+    limit_t stopped_by;          /* the limit that interrupted it, or LIMIT_NONE */
     size_t output_bytes;
     bool output_capped;
+    /* Output that arrived while no request was in flight: dropped, counted
+     * against the next request's output limit and told to the next cell. */
+    size_t stray_bytes;
+    size_t stray_note_bytes;
     /* the cap on executions */
     long executions;
     long max_executions;
@@ -142,6 +156,16 @@ void conversation_begin(conversation_t *c, request_t *req);
  * busy (the interpreter starts working while the kernel announces it); on
  * failure the interpreter is treated as dead. Returns 0 or -1. */
 int conversation_forward(conversation_t *c, request_t *req, json_t *record);
+
+/* Continues the interpreter (stopped between requests), sends it |record|
+ * (borrowed) and starts the request's time and output limits. On failure
+ * the interpreter is treated as dead. Returns 0 or -1. Used by
+ * conversation_forward and for restored cells. */
+int conversation_send_request(conversation_t *c, json_t *record);
+
+/* Publishes, with |req|, the notes the next cell is owed: why its state is
+ * fresh, output dropped since the last request. */
+void conversation_publish_notes(conversation_t *c, request_t *req);
 
 /* Aborts every queued execute_request (after an error, stop_on_error). */
 void conversation_abort_queue(conversation_t *c);

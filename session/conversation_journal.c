@@ -283,17 +283,7 @@ bool conversation_restore_step(conversation_t *c)
     op = restore_next_op(c->restore);
     if (!op)
         goto done;
-    if (worker_send(w, op) < 0) {
-        log_warn("the interpreter does not accept restored cells; killing it");
-        reactor_remove(c->reactor, NULL, channel_fd(w->chan));
-        worker_mark_dying(w, reactor_now_ms());
-    } else {
-        w->state = WORKER_BUSY;
-        c->deadline_ms = c->limits.timeout_s > 0
-                             ? reactor_now_ms() + (long long)(c->limits.timeout_s * 1000)
-                             : 0;
-        c->timed_out = false;
-    }
+    conversation_send_request(c, op); /* on failure the interpreter is dying */
     c->restoring = true;
     return true;
 done:

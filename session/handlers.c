@@ -89,6 +89,7 @@ static handler_result_t s_execute(conversation_t *c, request_t *req)
         return HANDLER_DONE;
     }
     req->store_history = store_history && !silent;
+    req->allow_stdin = allow_stdin;
     if (req->store_history)
         c->execution_count++;
     req->execution_count = c->execution_count;
@@ -111,11 +112,7 @@ static handler_result_t s_execute(conversation_t *c, request_t *req)
         conversation_publish(c, &req->msg.raw_header, "execute_input",
                              json_pack("{s:s, s:i}", "code", code, "execution_count",
                                        req->execution_count));
-    if (c->pending_note) {
-        conversation_publish(c, &req->msg.raw_header, "stream",
-                             json_pack("{s:s, s:s}", "name", "stderr", "text", c->pending_note));
-        free(steal_pointer(&c->pending_note));
-    }
+    conversation_publish_notes(c, req);
     return r;
 }
 

@@ -12,6 +12,7 @@ void sandbox_limits_default(sandbox_limits_t *out)
 {
     *out = (sandbox_limits_t){
         .timeout_s = 30,
+        .input_timeout_s = 300,
         .memory_mib = 512,
         .pids = 64,
         .cpus = 1,
@@ -46,7 +47,7 @@ int sandbox_limits_parse_flag(sandbox_limits_t *limits, int argc, char **argv, i
         {"--timeout", 0, 86400, false},   {"--memory", 16, 1 << 20, true},
         {"--pids", 4, 1 << 16, true},     {"--cpus", 0.01, 1024, false},
         {"--disk", 1, 1 << 20, true},     {"--open-files", 16, 1 << 20, true},
-        {"--max-output", 0, 1 << 12, true},
+        {"--max-output", 0, 1 << 12, true}, {"--input-timeout", 0, 86400, false},
     };
     const char *flag = argv[*i];
     if (strcmp(flag, "--no-jail") == 0) {
@@ -84,7 +85,8 @@ int sandbox_limits_parse_flag(sandbox_limits_t *limits, int argc, char **argv, i
         case 3: limits->cpus = v; break;
         case 4: limits->disk_mib = (long)v; break;
         case 5: limits->open_files = (long)v; break;
-        default: limits->max_output_mib = (long)v; break;
+        case 6: limits->max_output_mib = (long)v; break;
+        default: limits->input_timeout_s = v; break;
         }
         (*i)++;
         return 1;

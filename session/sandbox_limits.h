@@ -11,7 +11,8 @@
 #include <stddef.h>
 
 typedef struct {
-    double timeout_s;    /* wall clock per execution; 0: none */
+    double timeout_s;    /* wall clock per request, from when it is forwarded; 0: none */
+    double input_timeout_s; /* wall clock a cell may wait for an input_reply; 0: none */
     long memory_mib;     /* cgroup memory (and swap) */
     long pids;           /* processes and threads */
     double cpus;         /* CPU time per wall-clock second */
@@ -25,6 +26,7 @@ typedef struct {
 
 #define LIMITS_HELP                                                                      \
     "    --timeout S        wall-clock limit per cell, seconds (default 30; 0: none)\n"    \
+    "    --input-timeout S  how long input() waits for the client (default 300; 0: none)\n" \
     "    --memory MIB       memory limit of the interpreter, swap included (default 512)\n" \
     "    --pids N           processes and threads (default 64)\n"                          \
     "    --cpus N           CPU time per second of wall clock (default 1)\n"               \

@@ -208,6 +208,7 @@ static void s_start(control_req_t *r)
     s_number(req, CONTROL_DISK, &disk);
     s_number(req, CONTROL_OPEN_FILES, &files);
     s_number(req, CONTROL_MAX_OUTPUT, &output);
+    s_number(req, CONTROL_INPUT_TIMEOUT, &limits.input_timeout_s);
     limits.memory_mib = (long)memory;
     limits.pids = (long)pids;
     limits.disk_mib = (long)disk;

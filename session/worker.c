@@ -81,6 +81,35 @@ int worker_interrupt(worker_t *self)
     return kill(self->pid, SIGINT) < 0 ? -errno : 0;
 }
 
+static void s_signal_group(worker_t *self, int sig)
+{
+    if (self->pid > 0 && !self->exited)
+        kill(-self->pid, sig);
+}
+
+void worker_freeze(worker_t *self)
+{
+    if (self->frozen)
+        return;
+    self->frozen = true;
+    s_signal_group(self, SIGSTOP);
+}
+
+void worker_thaw(worker_t *self)
+{
+    if (!self->frozen)
+        return;
+    self->frozen = false;
+    s_signal_group(self, SIGCONT);
+}
+
+void worker_set_pid(worker_t *self, pid_t pid)
+{
+    self->pid = pid;
+    if (self->frozen)
+        s_signal_group(self, SIGSTOP);
+}
+
 void worker_mark_dying(worker_t *self, long long now_ms)
 {
     if (self->state == WORKER_DYING || self->state == WORKER_DEAD)

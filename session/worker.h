@@ -36,6 +36,7 @@ typedef struct worker {
     int exit_code;      /* -1 if killed by a signal */
     int exit_signal;    /* 0 if it exited */
     long long dying_since_ms;
+    bool frozen;        /* its process group is stopped (worker_freeze) */
 } worker_t;
 
 /* Asks the zygote for a new interpreter jailed with |jail| (borrowed).
@@ -52,6 +53,18 @@ int worker_send(worker_t *self, json_t *request);
 
 /* Delivers SIGINT to the interpreter. Returns 0 or -errno. */
 int worker_interrupt(worker_t *self);
+
+/* Stops the interpreter's whole process group (SIGSTOP): nothing of it
+ * runs until worker_thaw. Asked before the pid is known, the stop is
+ * applied by worker_set_pid. Every process of a jail is in that group:
+ * setsid and setpgid fail there (kernel/seccomp_filter.c). */
+void worker_freeze(worker_t *self);
+
+/* Continues the process group stopped by worker_freeze (SIGCONT). */
+void worker_thaw(worker_t *self);
+
+/* Records the pid the zygote reported; applies a freeze asked before. */
+void worker_set_pid(worker_t *self, pid_t pid);
 
 /* Marks the channel closed and kills the process group; the worker waits in
  * WORKER_DYING for its exit status. */

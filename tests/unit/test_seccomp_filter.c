@@ -62,6 +62,8 @@ static int p_tiocsti(void)
 static int p_mknod_char(void) { return s_errno_of(mknod("/nonexistent/x", S_IFCHR | 0600, 0)); }
 static int p_mknod_fifo(void) { return s_errno_of(mknod("/nonexistent/x", S_IFIFO | 0600, 0)); }
 static int p_bpf(void) { return s_errno_of(syscall(SYS_bpf, 0, NULL, 0)); }
+static int p_setsid(void) { return s_errno_of(setsid()); }
+static int p_setpgid(void) { return s_errno_of(setpgid(0, 0)); }
 
 static const struct {
     const char *name;
@@ -80,6 +82,8 @@ static const struct {
     {"mknod of a device fails with EPERM", p_mknod_char, EPERM},
     {"mknod of a FIFO reaches the file system (ENOENT)", p_mknod_fifo, ENOENT},
     {"bpf fails with EPERM", p_bpf, EPERM},
+    {"setsid fails with EPERM", p_setsid, EPERM},
+    {"setpgid fails with EPERM", p_setpgid, EPERM},
 };
 
 /* Runs |probe| in a child under |filter|; returns its errno, or -1 if the
