@@ -76,6 +76,7 @@ static char *s_handle(const char *request, size_t len)
 {
     json_t *req = json_loadb(request, len, 0, NULL);
     const char *op = json_string_value(json_object_get(req, "op"));
+    json_t *seq = json_incref(json_object_get(req, "seq"));
     json_t *content;
     if (op && strcmp(op, "execute") == 0)
         content = s_execute(json_string_value(json_object_get(req, "code")) ?: "");
@@ -85,7 +86,8 @@ static char *s_handle(const char *request, size_t len)
         content = json_pack("{s:s, s:[], s:i, s:i, s:{}}", "status", "ok", "matches",
                             "cursor_start", 0, "cursor_end", 0, "metadata");
     json_decref(req);
-    return s_record(json_pack("{s:s, s:o}", "type", "reply", "content", content));
+    return s_record(json_pack("{s:s, s:o, s:o*}", "type", "reply", "content", content, "seq",
+                              seq));
 }
 
 const interp_ops_t mock_interp_ops = {

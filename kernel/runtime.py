@@ -1412,9 +1412,13 @@ def handle(text):
                    "traceback": _traceback_lines(exc)}
         if isinstance(request, dict) and request.get("op") == "execute":
             content["execution_count"] = request.get("execution_count", 0)
+    # The request's number, so that the manager can tell this reply from a
+    # stale one (a cell that a forged reply ended early answers later).
+    seq = request.get("seq") if isinstance(request, dict) else None
+    seq = seq if isinstance(seq, int) else None
     try:
-        return _dumps({"type": "reply", "content": content, "usage": usage()})
+        return _dumps({"type": "reply", "content": content, "usage": usage(), "seq": seq})
     except BaseException as exc:
-        return json.dumps({"type": "reply", "content": {
+        return json.dumps({"type": "reply", "seq": seq, "content": {
             "status": "error", "ename": type(exc).__name__,
             "evalue": "the reply could not be encoded", "traceback": []}})

@@ -557,6 +557,15 @@ static void s_on_worker_reply(conversation_t *c, json_t *rec, json_t *content)
         log_warn("ignoring a reply from the interpreter: no request is running");
         return;
     }
+    /* A reply to an earlier request (its cell was ended by a forged reply
+     * and answers now) would shift every later reply by one. The number is
+     * no secret from user code: matching it only keeps the honest runtime
+     * in step, it proves nothing. */
+    json_t *seq = json_object_get(rec, "seq");
+    if (!json_is_integer(seq) || json_integer_value(seq) != c->request_seq) {
+        log_warn("ignoring a reply from the interpreter to an earlier request");
+        return;
+    }
     /* The request ends here, whoever sent the record: nothing of the
      * interpreter runs until the next one (a forged reply only ends its
      * cell sooner). */
@@ -949,6 +958,7 @@ pid_t conversation_interpreter_pid(const conversation_t *c, bool *jailed)
 
 int conversation_send_request(conversation_t *c, json_t *record)
 {
+    json_object_set_new(record, "seq", json_integer(++c->request_seq));
     worker_thaw(c->worker);
     if (worker_send(c->worker, record) < 0) {
         log_warn("the interpreter does not accept requests; killing it");

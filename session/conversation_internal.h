@@ -90,6 +90,7 @@ struct conversation {
     long long input_deadline_ms; /* while it waits for input: when to give up; 0: none */
     long long kill_at_ms;        /* when to kill it after the interrupt */
     limit_t stopped_by;          /* the limit that interrupted it, or LIMIT_NONE */
+    json_int_t request_seq;      /* number of the last request sent to the interpreter */
     size_t output_bytes;
     bool output_capped;
     /* Output that arrived while no request was in flight: dropped, counted
@@ -157,8 +158,9 @@ void conversation_begin(conversation_t *c, request_t *req);
  * failure the interpreter is treated as dead. Returns 0 or -1. */
 int conversation_forward(conversation_t *c, request_t *req, json_t *record);
 
-/* Continues the interpreter (stopped between requests), sends it |record|
- * (borrowed) and starts the request's time and output limits. On failure
+/* Continues the interpreter (stopped between requests), numbers |record|
+ * (borrowed; its "seq" is set), sends it and starts the request's time and
+ * output limits. On failure
  * the interpreter is treated as dead. Returns 0 or -1. Used by
  * conversation_forward and for restored cells. */
 int conversation_send_request(conversation_t *c, json_t *record);

@@ -48,6 +48,18 @@ FORGERS = {
 
 FORGED_REPLY = {"type": "reply", "content": {"status": "ok", "execution_count": 1,
                                              "user_expressions": {}, "payload": []}}
+
+# The number of the running request, which the daemon matches replies by
+# (to keep the honest runtime in step): no secret from user code, which
+# finds it in the runtime's frames.
+STEAL_SEQ = """
+import sys
+_sc_f = sys._getframe()
+while 'request' not in _sc_f.f_locals:
+    _sc_f = _sc_f.f_back
+_sc_seq = _sc_f.f_locals['request']['seq']
+del _sc_f
+"""
 FORGED_INPUT = {"type": "input_request", "content": {"prompt": "forged> ", "password": False}}
 
 # Appends the wall-clock time to TICKS every 50 ms, for ever.
@@ -70,13 +82,29 @@ def _err(res):
 
 
 @pytest.mark.parametrize("how", sorted(FORGERS))
-def test_a_forged_reply_does_not_let_the_cell_run_on(start_kernel, how):
-    """The cell sends a reply of its own, then loops. The daemon takes the
-    record as the cell's end, but nothing of the interpreter runs until the
-    next request, and that request's time limit stops the loop."""
+def test_a_forged_reply_does_not_end_the_time_limit(start_kernel, how):
+    """A reply record without the running request's number is not the
+    cell's end: the cell is still stopped at its limit."""
     km, kc = start_kernel("--timeout", "3")
     t = ku.Tracker(kc)
-    res = t.run(FORGERS[how] + f"_sc_forge({FORGED_REPLY!r})\n" + TICK_LOOP, timeout=20)
+    res = t.run(FORGERS[how] + f"_sc_forge({FORGED_REPLY!r})\nwhile True: pass", timeout=20)
+    took = res.reply_time - res.sent_time
+    err = _err(res)
+    assert err["ename"] == "TimeoutError" and "3 s time limit" in err["evalue"], res.describe()
+    assert 2.5 < took < 9, f"the time limit took {took:.1f} s"
+    ku.assert_answers(t)
+
+
+@pytest.mark.parametrize("how", sorted(FORGERS))
+def test_a_forged_reply_does_not_let_the_cell_run_on(start_kernel, how):
+    """The cell sends a reply of its own, numbered as the daemon expects,
+    then loops. The daemon takes the record as the cell's end, but nothing
+    of the interpreter runs until the next request, and that request's time
+    limit stops the loop."""
+    km, kc = start_kernel("--timeout", "3")
+    t = ku.Tracker(kc)
+    res = t.run(FORGERS[how] + STEAL_SEQ + f"_sc_forge(dict({FORGED_REPLY!r}, seq=_sc_seq))\n"
+                + TICK_LOOP, timeout=20)
     assert res.status == "ok", res.describe()  # the forged reply, taken at its word
     replied = time.time()
     time.sleep(5)  # past the 3 s limit: on the interpreter's word, the loop would run on
