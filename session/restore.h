@@ -30,7 +30,8 @@ typedef struct restore restore_t;
  * invoking user), |given| is any path.
  * Caller owns the result; NULL with "PATH:LINE: reason" in |why| for a
  * journal that cannot be used. A torn last line is skipped with a logged
- * warning. Blocks while it reads (up to JOURNAL_READ_MAX_BYTES a journal). */
+ * warning. Blocks while it reads (up to JOURNAL_READ_MAX_BYTES a journal):
+ * the daemon calls it from restore_loader's thread. */
 restore_t *restore_new(const char *journal_dir, const char *given, char *why, size_t why_len);
 
 /* The same selection over |executions| (borrowed; the "executions" of a

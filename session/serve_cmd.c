@@ -36,6 +36,7 @@
 #include "pool.h"
 #include "reactor.h"
 #include "restore.h"
+#include "restore_loader.h"
 #include "runtime_file.h"
 #include "util.h"
 #include "wire_io.h"
@@ -74,6 +75,7 @@ typedef struct {
     reactor_t *reactor;
     zygote_client_t *zygote;
     journal_sync_t *journal_sync; /* writes the journals off the loop, or NULL */
+    restore_loader_t *restore_loader; /* reads journals to restore off the loop, or NULL */
     pool_t *pool;
     capacity_t *capacity;
     json_t *default_jail;
@@ -97,6 +99,12 @@ typedef struct {
     wire_msg_t *msg;
     const control_request_t *req; /* the parsed content of msg */
     bool retry; /* set by a handler that must wait for an interpreter */
+    /* start_request with "restore", second pass: the journals were read
+     * off the loop (restore_loader); |restored| is owned by s_start, NULL
+     * with |restore_why| when they could not be used. */
+    bool restore_read;
+    restore_t *restored;
+    const char *restore_why;
 } control_req_t;
 
 
@@ -187,8 +195,24 @@ static void s_start(control_req_t *r)
                       "this daemon keeps no journals (--no-journal), so it restores none");
         return;
     }
-    if (req->restore && !(restore = restore_new(s->journal_dir, req->restore, why, sizeof why))) {
-        s_reply_error(r, "RestoreFailed", why);
+    if (req->restore && !r->restore_read) {
+        /* First pass: the journals are read by the loader's thread, and
+         * the request waits for them, off the loop (s_on_restored). */
+        wire_msg_t *held = malloc(sizeof *held);
+        if (!held || restore_loader_start(s->restore_loader, req->restore, held, why,
+                                          sizeof why) < 0) {
+            if (!held)
+                snprintf(why, sizeof why, "out of memory in the daemon");
+            free(held);
+            s_reply_error(r, "RestoreFailed", why);
+            return;
+        }
+        *held = *r->msg; /* the loader's tag owns the request now */
+        memset(r->msg, 0, sizeof *r->msg);
+        return;
+    }
+    if (req->restore && !(restore = r->restored)) {
+        s_reply_error(r, "RestoreFailed", r->restore_why);
         return;
     }
     double max_exec = (double)o->max_executions;
@@ -430,7 +454,7 @@ static void (*const s_handlers[])(control_req_t *r) = {
 static bool s_dispatch(server_t *s, wire_msg_t *msg, bool last_try)
 {
     control_request_t req;
-    control_req_t r = {s, msg, &req, false};
+    control_req_t r = {.s = s, .msg = msg, .req = &req};
     char ename[32], why[512];
     int rc = control_request_parse(wire_msg_type(msg), msg->content, msg->n_buffers, &req, ename,
                                    sizeof ename, why, sizeof why);
@@ -489,6 +513,37 @@ static void s_on_control(void *arg)
 }
 
 /* --------------------------------------------------------------- loop */
+
+/* The loader read a restore's journals: the start_request it held runs
+ * again, with them. */
+static void s_on_restored(void *arg)
+{
+    server_t *s = arg;
+    void *tag;
+    restore_t *restore;
+    char why[1024];
+    while (restore_loader_take(s->restore_loader, &tag, &restore, why, sizeof why)) {
+        wire_msg_t *msg = tag;
+        control_request_t req;
+        char ename[32], reason[512];
+        control_req_t r = {.s = s, .msg = msg, .req = &req, .restore_read = true,
+                           .restored = restore, .restore_why = why};
+        if (control_request_parse(wire_msg_type(msg), msg->content, msg->n_buffers, &req, ename,
+                                  sizeof ename, reason, sizeof reason) == 0 &&
+            req.kind == CONTROL_START)
+            s_start(&r);
+        else
+            restore_destroy(&restore); /* it parsed once; it cannot fail now */
+        wire_msg_clear(msg);
+        free(msg);
+    }
+}
+
+static void s_drop_held(void *tag)
+{
+    wire_msg_clear(tag);
+    free(tag);
+}
 
 static void s_on_signal(void *arg)
 {
@@ -755,6 +810,13 @@ int serve_cmd_run(const cli_options_t *opts)
             s.status = 1;
             goto out;
         }
+        s.restore_loader = restore_loader_new(s.journal_dir);
+        if (!s.restore_loader || reactor_add(s.reactor, NULL, restore_loader_fd(s.restore_loader),
+                                             s_on_restored, &s) < 0) {
+            fprintf(stderr, "sandcell serve: cannot set up the journal reader\n");
+            s.status = 1;
+            goto out;
+        }
     }
     if (opts->pool > 0)
         s.pool = pool_new(s.reactor, s.zygote, s.default_jail, (int)opts->pool);
@@ -779,6 +841,10 @@ out:
     for (size_t i = 0; i < s.n; i++) {
         conversation_end_journal(s.entries[i].conv, "daemon-exit");
         conversation_destroy(&s.entries[i].conv);
+    }
+    if (s.restore_loader) {
+        reactor_remove(s.reactor, NULL, restore_loader_fd(s.restore_loader));
+        restore_loader_destroy(&s.restore_loader, s_drop_held); /* waits for the one it reads */
     }
     if (s.journal_sync) {
         reactor_remove(s.reactor, NULL, journal_sync_fd(s.journal_sync));

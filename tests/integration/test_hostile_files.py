@@ -284,3 +284,40 @@ def test_a_nul_in_a_string_gets_an_error_reply(daemon):
         assert reply["status"] == "error", (msg_type, content, reply)
         assert re.search(r"NUL|\\u0000", reply["evalue"]), (msg_type, reply)
     assert d.control.ids() == [conv["id"]]
+
+
+def test_list_is_answered_while_a_big_journal_is_restored(daemon):
+    """A journal of about 100 MiB takes the daemon a second or more to read;
+    a list_request sent just after the restore is answered before it."""
+    d = daemon()
+    d.control.start()
+    big = d.journal_dir / "big.jsonl"
+    header = {"type": "header", "format": "sandcell-journal", "version": 1, "limits": {}}
+    cell = json.dumps({"type": "execution", "code": "#" + "x" * 2000,
+                       "execution_count": None, "status": "aborted"}) + "\n"
+    with open(big, "w") as f:
+        f.write(json.dumps(header) + "\n")
+        chunk = cell * 1000
+        for _ in range(50):
+            f.write(chunk)
+    restore_id = d.control.send("start_request", {"restore": str(big)})
+    time.sleep(0.05)
+    list_id = d.control.send("list_request")
+    got = replies(d.control, [restore_id, list_id], timeout=120)
+    order = [m["msg_type"] for m in got.values()]
+    assert order == ["list_reply", "start_reply"], order
+    big.unlink()
+
+
+def test_a_journal_over_the_size_bound_is_refused_unread(daemon):
+    """1 GiB (sparse: it takes no disk) is over the 256 MiB a journal may
+    have: refused at once, from its size."""
+    d = daemon()
+    d.control.start()
+    huge = d.journal_dir / "huge.jsonl"
+    with open(huge, "wb") as f:
+        f.truncate(1 << 30)
+    t0 = time.monotonic()
+    evalue = restore_error(d, huge, timeout=30)
+    assert "256 MiB" in evalue, evalue
+    assert time.monotonic() - t0 < 10
