@@ -50,7 +50,7 @@
 #include "seccomp_filter.h"
 
 #define NEWROOT "/tmp" /* staging point; only this mount namespace sees it */
-#define OUTER_NOBODY 65534
+#define OUTER_NOBODY JAIL_OUTER_NOBODY
 
 const char *const jail_environment[] = {
     "PATH=/usr/local/bin:/usr/bin:/bin",
@@ -116,6 +116,12 @@ int jail_config_from_json(const json_t *obj, jail_config_t *out, char *why, size
         return -1;
     }
     snprintf(out->data_dir, sizeof out->data_dir, "%s", data ? data : "");
+    const char *work = json_string_value(json_object_get(obj, "work_dir"));
+    if (work && strlen(work) >= sizeof out->work_dir) {
+        snprintf(why, why_len, "work_dir is too long");
+        return -1;
+    }
+    snprintf(out->work_dir, sizeof out->work_dir, "%s", work ? work : "");
     if (!s_get_long(obj, "memory_mib", 0, &out->limits.memory_mib, why, why_len) ||
         !s_get_long(obj, "pids", 0, &out->limits.pids, why, why_len) ||
         !s_get_long(obj, "disk_mib", 1, &out->disk_mib, why, why_len) ||
@@ -269,6 +275,7 @@ pid_t jail_spawn(const jail_config_t *config, const char *name, jail_t *jail, ch
         cgroup_destroy(&jail->cgroup);
         return rc;
     }
+
     pid_t pid = s_clone(jail, true, sync[1], sync[0], why, why_len);
     if (pid == 0) {
         char go;
@@ -445,7 +452,30 @@ static void s_build_etc(void)
     s_write_new(NEWROOT "/etc/nsswitch.conf", "passwd: files\ngroup: files\nhosts: files\n");
 }
 
-static void s_build_root(const jail_config_t *config, int data_fd)
+/* /workspace as an overlay: the host folder |work_fd| below (never written:
+ * overlayfs copies a file up before changing it), a tmpfs of the disk limit
+ * above. The tmpfs is detached once the overlay holds it, so the jail sees
+ * only the merged folder. */
+static void s_mount_overlay_workspace(const jail_config_t *config, int work_fd)
+{
+    s_mount_tmpfs(NEWROOT "/.upper", config->disk_mib, "0755", false);
+    CHECK("filesystem", "/.upper/files", mkdir(NEWROOT "/.upper/files", 0755));
+    CHECK("filesystem", "/.upper/work", mkdir(NEWROOT "/.upper/work", 0755));
+    CHECK("filesystem", "/.upper/files", chown(NEWROOT "/.upper/files", JAIL_UID, JAIL_GID));
+    CHECK("filesystem", JAIL_WORKSPACE, mkdir(NEWROOT JAIL_WORKSPACE, 0755));
+    char opts[160];
+    snprintf(opts, sizeof opts,
+             "lowerdir=/proc/self/fd/%d,upperdir=" NEWROOT "/.upper/files,workdir=" NEWROOT
+             "/.upper/work",
+             work_fd);
+    CHECK("filesystem", config->work_dir,
+          mount("overlay", NEWROOT JAIL_WORKSPACE, "overlay", MS_NOSUID | MS_NODEV, opts));
+    CHECK("filesystem", "/.upper", umount2(NEWROOT "/.upper", MNT_DETACH));
+    CHECK("filesystem", "/.upper", rmdir(NEWROOT "/.upper"));
+    close(work_fd);
+}
+
+static void s_build_root(const jail_config_t *config, int data_fd, int work_fd)
 {
     CHECK("filesystem", NEWROOT,
           mount("tmpfs", NEWROOT, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m"));
@@ -459,7 +489,10 @@ static void s_build_root(const jail_config_t *config, int data_fd)
     CHECK("proc", "/proc", mkdir(NEWROOT "/proc", 0555));
     CHECK("proc", "/proc",
           mount("proc", NEWROOT "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL));
-    s_mount_tmpfs(NEWROOT JAIL_WORKSPACE, config->disk_mib, "0755", true);
+    if (work_fd >= 0)
+        s_mount_overlay_workspace(config, work_fd);
+    else
+        s_mount_tmpfs(NEWROOT JAIL_WORKSPACE, config->disk_mib, "0755", true);
     s_mount_tmpfs(NEWROOT "/tmp", config->disk_mib, "1777", false);
     if (data_fd >= 0) {
         char src[64];
@@ -584,7 +617,16 @@ static void s_enter_layers(const jail_config_t *config)
         data_fd = open(config->data_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
         CHECK("filesystem", config->data_dir, data_fd);
     }
-    s_build_root(config, data_fd);
+    /* Opened as the jail's user: what it may read of the host folder is
+     * what that user may (overlayfs reads the lower layer with the
+     * mounter's rights), and a descriptor from outside cannot be a lower
+     * layer, since it belongs to another mount namespace. */
+    int work_fd = -1;
+    if (config->work_dir[0]) {
+        work_fd = open(config->work_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        CHECK("filesystem", config->work_dir, work_fd);
+    }
+    s_build_root(config, data_fd, work_fd);
     s_pivot();
     CHECK("uts namespace", "sethostname", sethostname("sandcell", 8));
     s_drop_capabilities();
@@ -679,7 +721,8 @@ bool jail_spare_ready(const jail_spare_t *spare)
 static bool s_same_jail(const jail_config_t *a, const jail_config_t *b)
 {
     return a->enabled && b->enabled && a->require_cgroups == b->require_cgroups &&
-           a->disk_mib == b->disk_mib && strcmp(a->data_dir, b->data_dir) == 0;
+           a->disk_mib == b->disk_mib && strcmp(a->data_dir, b->data_dir) == 0 &&
+           strcmp(a->work_dir, b->work_dir) == 0;
 }
 
 bool jail_spare_fits(const jail_spare_t *spare, const jail_config_t *config)
@@ -701,6 +744,7 @@ pid_t jail_spare_make(const jail_config_t *shape, const char *name, jail_spare_t
         cgroup_destroy(&spare->jail.cgroup);
         return rc;
     }
+
     pid_t pid = s_clone(&spare->jail, false, sv[0], sv[1], why, why_len);
     if (pid == 0) {
         s_spare_main(shape, &spare->jail, sv[1], config_out, fd_out);

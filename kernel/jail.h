@@ -19,6 +19,8 @@
 
 /* The uid and gid the interpreter has inside its user namespace. */
 #define JAIL_UID 1000
+/* Who the jail's user is outside it when the zygote runs as root. */
+#define JAIL_OUTER_NOBODY 65534
 #define JAIL_GID 1000
 #define JAIL_WORKSPACE "/workspace"
 /* The process name (comm) of a spare until it becomes an interpreter. */
@@ -33,6 +35,8 @@ typedef struct {
     long disk_mib;         /* size of /workspace and of /tmp */
     long open_files;
     char data_dir[512];    /* mounted read-only at /data; "" for none */
+    char work_dir[512];    /* the files /workspace starts with, under an overlay whose
+                            * writes stay in the jail; "" for an empty /workspace */
 } jail_config_t;
 
 /* The state the zygote keeps for one jailed child. */

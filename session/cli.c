@@ -23,8 +23,8 @@ static const command_t s_commands[] = {
      "    /usr/local/share/jupyter/kernels; --user: in ~/.local/share/jupyter/kernels\n"
      "    (or $XDG_DATA_HOME/jupyter/kernels); --prefix DIR: in DIR/share/jupyter/kernels.\n"},
     {"kernel", CMD_KERNEL,
-     "sandcell kernel -f CONNECTION_FILE [--preload MODULES] [--journal-dir DIR] [LIMITS]\n"
-     "               [--verbose]\n"
+     "sandcell kernel -f CONNECTION_FILE [--preload MODULES] [--journal-dir DIR]\n"
+     "               [--workspace-from DIR | --empty-workspace] [LIMITS] [--verbose]\n"
      "    Run one kernel (one conversation) on the sockets a Jupyter connection file\n"
      "    names; this is what the kernelspec starts. Every interpreter is jailed.\n"
      "    --preload MODULES  comma-separated modules imported once before the first\n"
@@ -32,6 +32,10 @@ static const command_t s_commands[] = {
      "    --max-executions N cells before the interpreter is stopped (default 0: none)\n"
      "    --journal-dir DIR  write the conversation's journal to DIR/kernel-PID-TIME.jsonl\n"
      "                       (default: no journal)\n"
+     "    --workspace-from DIR  /workspace starts with DIR's files, read-only to the host:\n"
+     "                       writes stay in the sandbox (default: the folder the kernel\n"
+     "                       was started in, the notebook's; never / or your home folder)\n"
+     "    --empty-workspace  start with an empty /workspace instead\n"
      LIMITS_HELP
      "    --verbose          log debug messages too\n"},
     {"serve", CMD_SERVE,
@@ -230,6 +234,12 @@ static int s_parse_kernel(int argc, char **argv, int i, cli_options_t *out, char
             if (i + 1 >= argc || !argv[i + 1][0])
                 return s_fail(why, why_len, "%s: %s needs a directory", argv[1], a);
             out->journal_dir = argv[++i];
+        } else if (out->command == CMD_KERNEL && strcmp(a, "--workspace-from") == 0) {
+            if (i + 1 >= argc || !argv[i + 1][0])
+                return s_fail(why, why_len, "kernel: %s needs a directory", a);
+            out->workspace_from = argv[++i];
+        } else if (out->command == CMD_KERNEL && strcmp(a, "--empty-workspace") == 0) {
+            out->empty_workspace = true;
         } else if (strcmp(a, "--mock-interpreter") == 0) {
             out->mock_interpreter = true;
         } else if (strcmp(a, "--verbose") == 0) {
@@ -253,6 +263,9 @@ static int s_parse_kernel(int argc, char **argv, int i, cli_options_t *out, char
     }
     if (!out->connection_file && out->command == CMD_KERNEL)
         return s_fail(why, why_len, "kernel: %s is required", "-f CONNECTION_FILE");
+    if (out->workspace_from && out->empty_workspace)
+        return s_fail(why, why_len,
+                      "kernel: --workspace-from and --empty-workspace exclude each other");
     if (out->journal_dir && out->no_journal)
         return s_fail(why, why_len, "%s: --journal-dir and --no-journal exclude each other",
                       argv[1]);

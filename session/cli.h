@@ -37,6 +37,8 @@ typedef struct {
     const char *preload;
     bool preload_given;       /* --preload was on the command line */
     bool mock_interpreter;
+    const char *workspace_from; /* kernel --workspace-from DIR, or NULL: its working folder */
+    bool empty_workspace;       /* kernel --empty-workspace */
     bool verbose;
     long max_executions; /* 0: no cap */
     const char *journal_dir;  /* --journal-dir, or NULL (serve: the default) */

@@ -1148,6 +1148,10 @@ conversation_t *conversation_new(reactor_t *reactor, zygote_client_t *zygote, co
         snprintf(c->data_dir, sizeof c->data_dir, "%s", limits->data_dir);
         c->limits.data_dir = c->data_dir;
     }
+    if (limits->work_dir) {
+        snprintf(c->work_dir, sizeof c->work_dir, "%s", limits->work_dir);
+        c->limits.work_dir = c->work_dir;
+    }
     header_new_id(c->session_id);
     c->signer = signer_new(conn->key, strlen(conn->key));
     c->history = history_new();

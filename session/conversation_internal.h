@@ -81,6 +81,7 @@ struct conversation {
     char *start_error; /* why the last interpreter could not start, if known */
     sandbox_limits_t limits;
     char data_dir[512]; /* storage for limits.data_dir */
+    char work_dir[512]; /* storage for limits.work_dir */
     json_t *jail;       /* limits as the zygote reads them */
     /* The running request's limits, measured by the daemon from the moment
      * it forwarded the request; no record of the interpreter moves them

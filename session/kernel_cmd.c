@@ -16,12 +16,17 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/signalfd.h>
+#include <grp.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "connfile.h"
 #include "conversation.h"
+#include "jail.h"
 #include "journal.h"
 #include "log.h"
 #include "parent_watch.h"
@@ -101,6 +106,84 @@ static void s_tick(void *arg)
     conversation_tick(k->conversation, reactor_now_ms());
 }
 
+/* Whether the jail's user can read folder |dir|: the kernel's own user,
+ * or nobody when sandcell runs as root (kernel/jail.c maps the jail to
+ * nobody then). Checked in a child that takes on that user's ids. */
+static bool s_jail_can_read(const char *dir)
+{
+    if (geteuid() != 0)
+        return access(dir, R_OK | X_OK) == 0;
+    pid_t pid = fork();
+    if (pid < 0)
+        return false;
+    if (pid == 0) {
+        if (setgroups(0, NULL) < 0 || setresgid(JAIL_OUTER_NOBODY, JAIL_OUTER_NOBODY,
+                                                JAIL_OUTER_NOBODY) < 0 ||
+            setresuid(JAIL_OUTER_NOBODY, JAIL_OUTER_NOBODY, JAIL_OUTER_NOBODY) < 0)
+            _exit(1);
+        _exit(access(dir, R_OK | X_OK) == 0 ? 0 : 1);
+    }
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            return false;
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+/* The folder /workspace starts with, into |out|: --workspace-from DIR, else
+ * the folder the kernel was started in (Jupyter starts a notebook's kernel
+ * in the notebook's folder, so `pd.read_csv("sales.csv")` next to it works
+ * as under ipykernel), but not / or the home folder: those hold every file
+ * of the machine or of the user, and a sandbox only shows them when asked.
+ * Returns 1 with |out| set, 0 for an empty workspace, -1 with |why|. */
+static int s_workspace_from(const cli_options_t *opts, char *out, size_t len, char *why,
+                            size_t why_len)
+{
+    if (opts->empty_workspace || opts->limits.no_jail)
+        return 0;
+    char resolved[PATH_MAX];
+    if (opts->workspace_from) {
+        struct stat st;
+        if (!realpath(opts->workspace_from, resolved) || stat(resolved, &st) < 0 ||
+            !S_ISDIR(st.st_mode)) {
+            snprintf(why, why_len, "--workspace-from %s: not a directory", opts->workspace_from);
+            return -1;
+        }
+    } else {
+        if (!getcwd(resolved, sizeof resolved))
+            return 0;
+        const char *home = getenv("HOME");
+        char home_resolved[PATH_MAX];
+        if (strcmp(resolved, "/") == 0 ||
+            (home && realpath(home, home_resolved) && strcmp(resolved, home_resolved) == 0)) {
+            log_info("/workspace starts empty: the kernel was started in %s (/ or the home "
+                     "folder); --workspace-from %s shows its files anyway",
+                     resolved, resolved);
+            return 0;
+        }
+    }
+    if (!s_jail_can_read(resolved)) {
+        const char *who = geteuid() == 0 ? "nobody, the sandbox's user outside it when sandcell "
+                                           "runs as root"
+                                         : "you";
+        if (opts->workspace_from) {
+            snprintf(why, why_len, "--workspace-from %.300s: the sandbox cannot read it (as %s)",
+                     resolved, who);
+            return -1;
+        }
+        log_warn("/workspace starts empty: the sandbox cannot read %s (as %s); make it "
+                 "readable to others, or pass --empty-workspace to say so",
+                 resolved, who);
+        return 0;
+    }
+    if (strlen(resolved) >= len || strlen(resolved) >= 512) {
+        snprintf(why, why_len, "--workspace-from %.300s...: path too long", resolved);
+        return -1;
+    }
+    memcpy(out, resolved, strlen(resolved) + 1);
+    return 1;
+}
+
 int kernel_cmd_run(const cli_options_t *opts)
 {
     /* Read first: a frontend killed while the zygote preloads must still
@@ -116,8 +199,11 @@ int kernel_cmd_run(const cli_options_t *opts)
         return 2;
     }
     sandbox_limits_t limits = opts->limits;
-    char data_dir[PATH_MAX], journal_dir[PATH_MAX];
-    if (sandbox_limits_resolve(&limits, data_dir, sizeof data_dir, why, sizeof why) < 0 ||
+    char data_dir[PATH_MAX], journal_dir[PATH_MAX], work_dir[PATH_MAX];
+    int work = s_workspace_from(opts, work_dir, sizeof work_dir, why, sizeof why);
+    if (work > 0)
+        limits.work_dir = work_dir;
+    if (work < 0 || sandbox_limits_resolve(&limits, data_dir, sizeof data_dir, why, sizeof why) < 0 ||
         (opts->journal_dir && journal_prepare_dir(opts->journal_dir, journal_dir,
                                                   sizeof journal_dir, why, sizeof why) < 0)) {
         fprintf(stderr, "sandcell kernel: %s\n", why);

@@ -117,10 +117,11 @@ int sandbox_limits_resolve(sandbox_limits_t *limits, char *storage, size_t stora
 
 json_t *sandbox_limits_to_jail_json(const sandbox_limits_t *limits)
 {
-    return json_pack("{s:b, s:b, s:I, s:I, s:f, s:I, s:I, s:s}", "enabled", !limits->no_jail,
+    return json_pack("{s:b, s:b, s:I, s:I, s:f, s:I, s:I, s:s, s:s}", "enabled", !limits->no_jail,
                      "require_cgroups", !limits->no_cgroups, "memory_mib",
                      (json_int_t)limits->memory_mib, "pids", (json_int_t)limits->pids, "cpus",
                      limits->cpus, "disk_mib", (json_int_t)limits->disk_mib, "open_files",
                      (json_int_t)limits->open_files, "data_dir",
-                     limits->data_dir ? limits->data_dir : "");
+                     limits->data_dir ? limits->data_dir : "", "work_dir",
+                     limits->work_dir ? limits->work_dir : "");
 }

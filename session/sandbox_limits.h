@@ -20,6 +20,8 @@ typedef struct {
     long open_files;     /* RLIMIT_NOFILE */
     long max_output_mib; /* output bytes per execution */
     const char *data_dir; /* host folder mounted read-only at /data, or NULL */
+    const char *work_dir; /* host folder /workspace starts with (read-only to the host:
+                           * writes stay in the jail), or NULL for an empty one */
     bool no_jail;
     bool no_cgroups;
 } sandbox_limits_t;
