@@ -284,6 +284,11 @@ def test_a_nul_in_a_string_gets_an_error_reply(daemon):
         assert reply["status"] == "error", (msg_type, content, reply)
         assert re.search(r"NUL|\\u0000", reply["evalue"]), (msg_type, reply)
     assert d.control.ids() == [conv["id"]]
+    # On a conversation's own channels too: an answer, never silence.
+    t = connect(d, conv)
+    res = t.run("x = 'a\u0000b'")
+    assert res.status == "error" and "NUL" in res.content.get("evalue", ""), res.describe()
+    assert t.run_ok("1 + 1").result_data()["text/plain"] == "2"
 
 
 def test_list_is_answered_while_a_big_journal_is_restored(daemon):

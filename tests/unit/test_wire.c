@@ -671,6 +671,45 @@ static void test_error_strings(void)
     tap_case("proto_err_to_string names every code and never returns NULL");
 }
 
+/* A content string with \u0000 decodes, as an empty content with the
+ * reason, so the request can be answered and no handler sees the string cut
+ * short; without one, content_error stays NULL. */
+static void test_nul_in_content(void)
+{
+    signer_t *signer = signer_new("nul-key", 7);
+    const char *contents[] = {"{\"path\":\"a\\u0000/etc/passwd\"}",
+                              "{\"deep\":[1,{\"x\":\"\\u0000\"}]}", "{\"path\":\"plain\"}"};
+    for (size_t i = 0; i < 3; i++) {
+        json_auto_t *content = json_loads(contents[i], JSON_ALLOW_NUL, NULL);
+        json_auto_t *header = json_pack("{s:s, s:s, s:s}", "msg_id", "m", "msg_type",
+                                        "get_file_request", "session", "s");
+        char id[16];
+        snprintf(id, sizeof id, "m%zu", i);
+        json_object_set_new(header, "msg_id", json_string(id));
+        wire_outgoing_t out = {.header = header, .content = content};
+        wire_frames_t frames = {0};
+        proto_err_t err;
+        CHECK_INT(wire_encode(signer, &out, &frames, &err), 0);
+        wire_frame_t views[16];
+        for (size_t k = 0; k < frames.n && k < 16; k++)
+            views[k] = (wire_frame_t){frames.frames[k].data, frames.frames[k].size};
+        wire_msg_t msg;
+        CHECK_INT(wire_decode(signer, views, frames.n, &msg, &err), 0);
+        if (i < 2) {
+            CHECK(msg.content_error && strstr(msg.content_error, "NUL"));
+            CHECK(json_is_object(msg.content) && json_object_size(msg.content) == 0);
+        } else {
+            CHECK(msg.content_error == NULL);
+            CHECK(json_equal(msg.content, content));
+        }
+        wire_msg_clear(&msg);
+        wire_frames_clear(&frames);
+        tap_case("content %s: %s", i < 2 ? "with a NUL is emptied, with the reason" : "without one is kept",
+                 contents[i]);
+    }
+    signer_destroy(&signer);
+}
+
 int main(int argc, char **argv)
 {
     if (sodium_init() < 0)
@@ -687,5 +726,6 @@ int main(int argc, char **argv)
     test_encode_defaults();
     test_encode_views();
     test_error_strings();
+    test_nul_in_content();
     return tap_done();
 }
