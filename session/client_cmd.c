@@ -325,7 +325,7 @@ static void s_limits_text(const json_t *entry, char *out, size_t out_len)
     static const struct {
         const char *key, *unit;
     } fields[] = {
-        {"timeout", "s"}, {"memory", "MiB"}, {"pids", ""},         {"cpus", ""},
+        {"timeout", "s"}, {"input_timeout", "s"}, {"memory", "MiB"}, {"pids", ""}, {"cpus", ""},
         {"disk", "MiB"},  {"open_files", ""}, {"max_output", "MiB"}, {"idle_timeout", "s"},
         {"lifetime", "s"},
     };

@@ -330,12 +330,13 @@ static void s_iso_ago(long long ago_ms, char *out, size_t len)
 }
 
 /* A conversation's limits under start_request's names and units (memory,
- * disk and max_output in MiB, timeout and the idle and lifetime limits in
+ * disk and max_output in MiB, the timeouts and the idle and lifetime limits in
  * seconds; 0 for none). New reference. */
 static json_t *s_limits_json(const entry_t *e)
 {
     const sandbox_limits_t *l = conversation_limits(e->conv);
-    return json_pack("{s:f, s:I, s:I, s:f, s:I, s:I, s:I, s:I, s:f, s:f}", "timeout", l->timeout_s,
+    return json_pack("{s:f, s:f, s:I, s:I, s:f, s:I, s:I, s:I, s:I, s:f, s:f}", "timeout",
+                     l->timeout_s, "input_timeout", l->input_timeout_s,
                      "memory", (json_int_t)l->memory_mib, "pids", (json_int_t)l->pids, "cpus",
                      l->cpus, "disk", (json_int_t)l->disk_mib, "open_files",
                      (json_int_t)l->open_files, "max_output", (json_int_t)l->max_output_mib,

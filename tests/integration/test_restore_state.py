@@ -118,8 +118,9 @@ def test_list_and_ls_show_limits_by_start_names(daemon):
                            idle_timeout=600, lifetime=7200)
     entry = next(c for c in d.control.list() if c["id"] == conv["id"])
     limits = entry["limits"]
-    assert set(limits) == {"timeout", "memory", "pids", "cpus", "disk", "open_files",
-                           "max_output", "max_executions", "idle_timeout", "lifetime"}, limits
+    assert set(limits) == {"timeout", "input_timeout", "memory", "pids", "cpus", "disk",
+                           "open_files", "max_output", "max_executions", "idle_timeout",
+                           "lifetime"}, limits
     assert (limits["memory"], limits["disk"], limits["open_files"], limits["cpus"],
             limits["timeout"], limits["idle_timeout"], limits["lifetime"]) == (
         200, 50, 100, 0.5, 30, 600, 7200), limits
