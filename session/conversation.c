@@ -314,8 +314,10 @@ static void s_pump(conversation_t *c)
     if (conversation_restore_step(c))
         return; /* restored cells run first */
     while (!c->current && c->queue_head && !c->closed) {
-        const handler_t *h = handlers_lookup(wire_msg_type(&c->queue_head->msg));
-        if (h->needs_interpreter && !s_interpreter_usable(c) && !s_interpreter_broken(c))
+        const char *type = wire_msg_type(&c->queue_head->msg);
+        const handler_t *h = handlers_lookup(type);
+        if (h->needs_interpreter && !s_interpreter_usable(c) && !s_interpreter_broken(c) &&
+            !(h = handlers_while_starting(type)))
             return; /* wait for the interpreter */
         s_run(c, s_dequeue(c), h);
     }

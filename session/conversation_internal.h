@@ -139,6 +139,10 @@ typedef struct {
  * Returns NULL for unknown types that are not requests (dropped). */
 const handler_t *handlers_lookup(const char *msg_type);
 
+/* The handler that answers |msg_type| while the interpreter is still
+ * starting, instead of waiting for it, or NULL (the request waits). */
+const handler_t *handlers_while_starting(const char *msg_type);
+
 /* Sends |content| (stolen) as the reply to |req|. */
 void conversation_reply(conversation_t *c, request_t *req, json_t *content);
 

@@ -237,6 +237,29 @@ static const handler_t s_handlers[] = {
 
 static const handler_t s_unknown_handler = {NULL, s_unknown, false};
 
+/* A frontend asks is_complete when its user presses Enter and waits for
+ * the answer before it shows anything (jupyter_console: 1 s, after which it
+ * stops asking for the rest of the session). While the interpreter starts
+ * (seconds, on a loaded machine, with its preloads), "unknown" — the
+ * frontend decides itself, as the protocol allows — beats a wait. */
+static handler_result_t s_is_complete_unknown(conversation_t *c, request_t *req)
+{
+    conversation_reply(c, req, json_pack("{s:s}", "status", "unknown"));
+    return HANDLER_DONE;
+}
+
+static const handler_t s_starting_handlers[] = {
+    {"is_complete_request", s_is_complete_unknown, false},
+};
+
+const handler_t *handlers_while_starting(const char *msg_type)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(s_starting_handlers); i++)
+        if (strcmp(s_starting_handlers[i].msg_type, msg_type) == 0)
+            return &s_starting_handlers[i];
+    return NULL;
+}
+
 const handler_t *handlers_lookup(const char *msg_type)
 {
     for (size_t i = 0; i < ARRAY_SIZE(s_handlers); i++)

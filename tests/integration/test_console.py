@@ -21,6 +21,16 @@ import kernel_util as ku
 # 6.4.4.
 CONSOLE_CTRL_C_BROKEN = jupyter_console.__version__ in {"6.4.4"}
 
+# The console asks the kernel whether each line is complete and, if one
+# answer takes longer than its kernel_is_complete_timeout (1 s by default,
+# passed on a loaded machine even by a ready interpreter), falls back for
+# the rest of the session to "a blank line ends the cell", which every later
+# step would trip on. A much longer wait is no better: the console waits
+# inside prompt_toolkit's key handler, which then fails with "generator
+# already executing". While the interpreter starts, sandcell answers at
+# once ("unknown"), so only a slow ready interpreter needs the margin.
+IS_COMPLETE_TIMEOUT = "--ZMQTerminalInteractiveShell.kernel_is_complete_timeout=5"
+
 ENV_VARS = (
     "JUPYTER_PATH", "JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR",
     "IPYTHONDIR", "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "PYDEVD_DISABLE_FILE_VALIDATION",
@@ -47,12 +57,7 @@ class Console:
         command = (
             f"env {env} TERM=xterm-256color /usr/bin/python3 -m jupyter_console "
             f"--kernel {shlex.quote(ku.KERNEL_NAME)} "
-            # The console asks the kernel whether each line is complete and,
-            # if one answer takes longer than this (1 s by default, easily
-            # passed on a loaded CI machine while the first interpreter
-            # starts), falls back for the rest of the session to "a blank
-            # line ends the cell", which every later step here would trip on.
-            f"--ZMQTerminalInteractiveShell.kernel_is_complete_timeout={ku.TIMEOUT}"
+            f"{IS_COMPLETE_TIMEOUT}"
         )
         self.tmux("new-session", "-d", "-s", self.name, "-x", "200", "-y", "50", command)
         self.tmux("set-option", "-t", self.name, "remain-on-exit", "on", check=False)

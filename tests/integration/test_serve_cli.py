@@ -15,7 +15,7 @@ import time
 import pytest
 
 import kernel_util as ku
-from test_console import ENV_VARS, Console
+from test_console import ENV_VARS, IS_COMPLETE_TIMEOUT, Console
 
 pytestmark = ku.requires_sandcell
 
@@ -236,7 +236,7 @@ class ExistingConsole(Console):
         )
         command = (
             f"env {env} TERM=xterm-256color /usr/bin/python3 -m jupyter_console "
-            f"--existing {shlex.quote(self.connection_file)}"
+            f"--existing {shlex.quote(self.connection_file)} {IS_COMPLETE_TIMEOUT}"
         )
         self.tmux("new-session", "-d", "-s", self.name, "-x", "200", "-y", "50", command)
         self.tmux("set-option", "-t", self.name, "remain-on-exit", "on", check=False)
