@@ -137,7 +137,7 @@ int wire_decode(signer_t *signer, const wire_frame_t *frames, size_t n,
         /* No handler ever sees a string that C would cut short: the
          * request is answered as one without fields, and the error says
          * why. */
-        json_decref(out->content);
+        out->content_nul = out->content;
         out->content = json_object();
         out->content_error = "a string in the content holds a NUL character (\\u0000)";
         if (!out->content) {
@@ -174,6 +174,7 @@ void wire_msg_clear(wire_msg_t *msg)
     json_decref(msg->parent);
     json_decref(msg->metadata);
     json_decref(msg->content);
+    json_decref(msg->content_nul);
     memset(msg, 0, sizeof *msg);
 }
 

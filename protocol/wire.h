@@ -42,6 +42,10 @@ typedef struct {
      * message is still answered; a handler that sees this replies with an
      * error naming it. Static. */
     const char *content_error;
+    /* With content_error: the content as it came, NUL characters kept, for
+     * a reader that goes by string lengths (a client showing a cell's
+     * output, as ipykernel's clients do); never for a handler. Owned. */
+    json_t *content_nul;
     wire_blob_t *buffers;
     size_t n_buffers;
 } wire_msg_t;

@@ -205,6 +205,12 @@ static void s_exec_drain(exec_t *x, bool *iopub_seen)
                 *iopub_seen = true;
             if (rc != WIRE_IO_MESSAGE)
                 continue;
+            if (msg.content_nul) { /* output with a NUL: shown, by length */
+                json_decref(msg.content);
+                msg.content = msg.content_nul;
+                msg.content_nul = NULL;
+                msg.content_error = NULL;
+            }
             if (s == X_IOPUB)
                 s_on_iopub(x, &msg);
             else if (s == X_SHELL && !x->reply &&

@@ -6,6 +6,7 @@ messages and the text of a result or a traceback; SGR colours pass; with
 --raw every byte comes through as the cell wrote it."""
 
 import re
+import subprocess
 
 import pytest
 
@@ -80,3 +81,15 @@ def test_exec_raw_keeps_the_bytes(d):
                 "c1:\x9b2J", "split:\x1b]0;split-title\x07", "repr:\x1b]0;repr-title\x07"):
         assert raw in res.stdout, f"--raw did not keep {raw!r}:\n{res.stdout!r}"
     assert "err:\x1b]0;stderr-title\x07" in res.stderr
+
+
+def test_exec_shows_output_that_holds_a_nul(d):
+    # Nothing is lost with it: the text after the NUL, and the next print.
+    cid = start(d)
+    res = d.cli("exec", "-c", cid, "print('a\\x00b'); print('after')")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert res.stdout == "a^@b\nafter\n", repr(res.stdout)
+    raw = subprocess.run([str(ku.SANDCELL), "exec", "-c", cid, "--raw", "print('c\\x00d')"],
+                         capture_output=True, env=d.cli_env(), timeout=ku.TIMEOUT)
+    assert raw.returncode == 0, raw.stderr
+    assert raw.stdout == b"c\x00d\n", raw.stdout
