@@ -73,6 +73,7 @@ __version__ = "0.1.0"
 BACKEND = "module://sandcell_inline"
 STREAM_INTERVAL = 0.05      # seconds between two sends of one stream at newlines
 STREAM_MAX = 8192           # characters buffered before a stream is sent anyway
+STREAM_RECORD_MAX = 1 << 17  # characters a stream record carries at most (JSON: < 1 MiB)
 _FLAGS = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
 _MISSING = object()
 
@@ -215,7 +216,11 @@ class _Stream(io.TextIOBase):
         text = "".join(self._parts)
         self._parts, self._size = [], 0
         self._last_send = time.monotonic()
-        _send("stream", {"name": self.name, "text": text})
+        # One write may be larger than a record the daemon accepts: sent in
+        # slices, the output limit keeps its beginning rather than nothing.
+        for start in range(0, len(text), STREAM_RECORD_MAX):
+            _send("stream", {"name": self.name,
+                             "text": text[start:start + STREAM_RECORD_MAX]})
 
 
 def _flush_streams(final=False):

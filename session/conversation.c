@@ -431,6 +431,19 @@ static void s_on_worker_ready(conversation_t *c, json_t *rec)
     c->start_failures = 0;
 }
 
+/* Whether a line of |content|'s traceback mentions |word|. */
+static bool s_traceback_mentions(const json_t *content, const char *word)
+{
+    size_t i;
+    const json_t *line;
+    json_array_foreach(json_object_get(content, "traceback"), i, line) {
+        const char *text = json_string_value(line);
+        if (text && strstr(text, word))
+            return true;
+    }
+    return false;
+}
+
 /* What the limit that stopped |req| (NULL: the running cell) was, for
  * an error's evalue. */
 static void s_limit_text(const conversation_t *c, const request_t *req, char *out, size_t len)
@@ -450,15 +463,39 @@ static void s_limit_text(const conversation_t *c, const request_t *req, char *ou
 }
 
 /* Says which limit an error came from: a KeyboardInterrupt the manager
- * caused at a time limit, a MemoryError at the address-space limit.
- * Edits |content| (an error output, reply or user expression) in place. */
+ * caused at a time limit, a MemoryError at the address-space limit, and
+ * the errors the kernel gives at the disk, open-file and process limits
+ * (their own messages name no limit: "File too large", "Too many open
+ * files", "Resource temporarily unavailable" from fork). Edits |content|
+ * (an error output, reply or user expression) in place; for the last
+ * three the interpreter's words are kept and the limit is added. */
 static void s_explain_error(conversation_t *c, const request_t *req, json_t *content)
 {
     const char *ename = json_string_value(json_object_get(content, "ename"));
-    char evalue[240];
+    const char *was = json_string_value(json_object_get(content, "evalue"));
+    char evalue[600];
     if (!ename)
         return;
-    if (c->stopped_by != LIMIT_NONE && strcmp(ename, "KeyboardInterrupt") == 0) {
+    if (!was)
+        was = "";
+    bool jailed = !c->limits.no_jail;
+    if (jailed && (strncmp(was, "[Errno 27]", 10) == 0 || strncmp(was, "[Errno 28]", 10) == 0)) {
+        snprintf(evalue, sizeof evalue,
+                 "%.400s (the cell reached the %ld MiB disk limit of /workspace and /tmp)", was,
+                 c->limits.disk_mib);
+    } else if (jailed && strncmp(was, "[Errno 24]", 10) == 0) {
+        snprintf(evalue, sizeof evalue, "%.400s (the cell reached the limit of %ld open files)",
+                 was, c->limits.open_files);
+    } else if (jailed && c->limits.pids > 0 &&
+               ((strcmp(ename, "BlockingIOError") == 0 && strncmp(was, "[Errno 11]", 10) == 0 &&
+                 (s_traceback_mentions(content, "fork") ||
+                  s_traceback_mentions(content, "spawn"))) ||
+                (strcmp(ename, "RuntimeError") == 0 &&
+                 strcmp(was, "can't start new thread") == 0))) {
+        snprintf(evalue, sizeof evalue,
+                 "%.400s (the cell reached the limit of %ld processes and threads)", was,
+                 c->limits.pids);
+    } else if (c->stopped_by != LIMIT_NONE && strcmp(ename, "KeyboardInterrupt") == 0) {
         s_limit_text(c, req, evalue, sizeof evalue);
         json_object_set_new(content, "ename", json_string("TimeoutError"));
     } else if (strcmp(ename, "MemoryError") == 0 && !c->limits.no_jail) {
@@ -470,7 +507,7 @@ static void s_explain_error(conversation_t *c, const request_t *req, json_t *con
     json_object_set_new(content, "evalue", json_string(evalue));
     json_t *tb = json_object_get(content, "traceback");
     if (json_is_array(tb) && json_array_size(tb) > 0) {
-        char last[300];
+        char last[700];
         snprintf(last, sizeof last, "%s: %s",
                  json_string_value(json_object_get(content, "ename")), evalue);
         json_array_set_new(tb, json_array_size(tb) - 1, json_string(last));
@@ -600,15 +637,41 @@ static void s_on_worker_reply(conversation_t *c, json_t *rec, json_t *content)
     }
 }
 
+/* The first |keep| bytes of |content|'s "text", cut back to a whole UTF-8
+ * character; false if nothing of it would be left. */
+static bool s_keep_text(json_t *content, size_t keep)
+{
+    const char *text = json_string_value(json_object_get(content, "text"));
+    size_t len = text ? strlen(text) : 0;
+    if (!text || keep == 0)
+        return false;
+    if (keep >= len)
+        return true;
+    while (keep > 0 && ((unsigned char)text[keep] & 0xc0) == 0x80)
+        keep--;
+    if (keep == 0)
+        return false;
+    json_object_set_new(content, "text", json_stringn(text, keep));
+    return true;
+}
+
 /* Counts a cell's output against --max-output; returns false once over it
- * (errors always pass: they say what went wrong). */
-static bool s_output_allowed(conversation_t *c, request_t *req, const char *type, size_t len)
+ * (errors always pass: they say what went wrong). The stream output that
+ * crosses the limit keeps the part that fits (|content| edited), so an
+ * oversized write shows its beginning rather than nothing. */
+static bool s_output_allowed(conversation_t *c, request_t *req, const char *type, size_t len,
+                             json_t *content)
 {
     if (!req || strcmp(type, "error") == 0 || c->limits.max_output_mib <= 0)
         return true;
+    size_t cap = (size_t)c->limits.max_output_mib << 20, before = c->output_bytes;
     c->output_bytes += len;
-    if (c->output_bytes <= (size_t)c->limits.max_output_mib << 20)
+    if (c->output_bytes <= cap)
         return true;
+    bool part = !c->output_capped && content && strcmp(type, "stream") == 0 && before < cap &&
+                s_keep_text(content, cap - before);
+    if (part) /* the part first, then the note */
+        conversation_publish(c, &req->msg.raw_header, "stream", json_incref(content));
     if (!c->output_capped) {
         char note[160];
         snprintf(note, sizeof note,
@@ -636,7 +699,7 @@ static void s_on_worker_output(conversation_t *c, const char *type, json_t *cont
         log_warn("dropped %s output from the interpreter: no request is running", type);
         return;
     }
-    if (!s_output_allowed(c, req, type, len))
+    if (!s_output_allowed(c, req, type, len, content))
         return;
     json_t *out = json_incref(content); /* the record is ours to change */
     if (strcmp(type, "error") == 0)
@@ -689,7 +752,7 @@ static void s_on_worker_jail_failed(conversation_t *c, json_t *content)
  * ends as a flood of good ones does: errors alone would pass the limit. */
 static void s_invalid_output(conversation_t *c, const char *what, size_t len)
 {
-    if (!c->restoring && !s_output_allowed(c, c->current, "stream", len))
+    if (!c->restoring && !s_output_allowed(c, c->current, "stream", len, NULL))
         return;
     char evalue[INTERP_RECORD_WHY_LEN + 64];
     snprintf(evalue, sizeof evalue, "the interpreter sent an output sandcell cannot use: %s",
@@ -836,7 +899,7 @@ static void s_on_worker(void *arg)
         if (rc == -EMSGSIZE) {
             log_warn("dropped a record from the interpreter larger than the output limit");
             if (c->current && !c->output_capped)
-                s_output_allowed(c, c->current, "stream", s_max_record(c) + 1);
+                s_output_allowed(c, c->current, "stream", s_max_record(c) + 1, NULL);
             continue;
         }
         if (rc < 0) {

@@ -66,6 +66,16 @@ typedef struct {
 #define PENDING_MAX 256
 #define PENDING_WAIT_MS 30000
 
+/* A conversation that ended, and why and when: a request naming it later
+ * is told so rather than that no such conversation exists. The last
+ * ENDED_MAX are kept. */
+typedef struct {
+    char id[16];
+    char why[200];
+} ended_t;
+
+#define ENDED_MAX 256
+
 typedef struct {
     const cli_options_t *opts;
     sandbox_limits_t limits; /* the defaults, resolved */
@@ -92,6 +102,8 @@ typedef struct {
     pending_t pending[PENDING_MAX];
     size_t npending;
     long long retention_next_ms; /* when the journal folder is next trimmed */
+    ended_t ended[ENDED_MAX]; /* a ring; ended_next is the next slot */
+    size_t ended_next;
 } server_t;
 
 typedef struct {
@@ -135,10 +147,38 @@ static entry_t *s_find(server_t *s, control_req_t *r)
     for (size_t i = 0; i < s->n; i++)
         if (strcmp(s->entries[i].id, id) == 0 && !s->entries[i].ending)
             return &s->entries[i];
-    char why[128];
+    char why[300];
     snprintf(why, sizeof why, "no conversation with id %.40s", id);
+    for (size_t i = 0; i < ENDED_MAX; i++)
+        if (s->ended[i].id[0] && strcmp(s->ended[i].id, id) == 0)
+            snprintf(why, sizeof why, "conversation %s %s", s->ended[i].id, s->ended[i].why);
     s_reply_error(r, "UnknownConversation", why);
     return NULL;
+}
+
+static void s_iso_ago(long long ago_ms, char *out, size_t len);
+
+/* Remembers that |e| ended now, and why, for s_find. */
+static void s_remember_end(server_t *s, const entry_t *e)
+{
+    ended_t *slot = &s->ended[s->ended_next];
+    s->ended_next = (s->ended_next + 1) % ENDED_MAX;
+    char when[40], why[140];
+    s_iso_ago(0, when, sizeof when);
+    const char *reason = e->end_reason ? e->end_reason : "";
+    if (strcmp(reason, "idle") == 0)
+        snprintf(why, sizeof why, "it was idle for more than %g s (idle_timeout)",
+                 e->idle_timeout_s);
+    else if (strcmp(reason, "lifetime") == 0)
+        snprintf(why, sizeof why, "it reached its lifetime of %g s (lifetime)", e->lifetime_s);
+    else if (strcmp(reason, "stop") == 0)
+        snprintf(why, sizeof why, "it was stopped (stop_request)");
+    else if (strcmp(reason, "shutdown") == 0)
+        snprintf(why, sizeof why, "its client shut it down (shutdown_request)");
+    else
+        snprintf(why, sizeof why, "%s", e->ending ? e->ending : "it was ended");
+    snprintf(slot->id, sizeof slot->id, "%s", e->id);
+    snprintf(slot->why, sizeof slot->why, "ended at %s: %s", when, why);
 }
 
 static size_t s_active(const server_t *s)
@@ -596,6 +636,7 @@ static void s_before_sleep(void *arg)
         }
         if (e->ending) {
             log_info("conversation %s ended: %s", e->id, e->ending);
+            s_remember_end(s, e);
             conversation_end_journal(e->conv, e->end_reason);
             conversation_destroy(&e->conv);
             continue;
