@@ -25,6 +25,7 @@
 
 #include "client_cmd_internal.h"
 #include "connfile.h"
+#include "journal_read.h"
 #include "util.h"
 
 typedef struct {
@@ -209,6 +210,66 @@ static const struct {
 
 #define N_START_LIMITS (sizeof s_start_limits / sizeof *s_start_limits)
 
+/* The daemon reads journals only from its own journal folder; a journal
+ * elsewhere is read here, as the invoking user, with the journals it was
+ * restored from, and sent as the request's buffer: one journal whose
+ * records are the whole chain's (a header without "restored_from", then
+ * the execution and file records in order). Up to RESTORE_SEND_MAX bytes;
+ * a bigger one, or a name that is no file here (a conversation id), is
+ * sent as a name for the daemon to find in its folder. Returns 0 with
+ * *out (caller frees) or NULL, or 1 after printing why. */
+#define RESTORE_SEND_MAX ((size_t)24 << 20)
+
+static int s_restore_read(const char *given, const char *name, char **out, size_t *out_len)
+{
+    *out = NULL;
+    *out_len = 0;
+    struct stat st;
+    if (stat(given, &st) < 0 || !S_ISREG(st.st_mode))
+        return 0; /* an id, or a file the daemon may know: it says */
+    char why[1024], warning[1024];
+    json_auto_t *chain = journal_read_chain(name, why, sizeof why, warning, sizeof warning);
+    if (!chain)
+        return client_cmd_fail("start", "RestoreFailed: %s", why);
+    if (warning[0])
+        fprintf(stderr, "sandcell start: warning: %s\n", warning);
+    json_t *header = json_object_get(chain, "header");
+    json_object_del(header, "restored_from");
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f)
+        return client_cmd_fail("start", "out of memory");
+    bool ok = json_dumpf(header, f, JSON_COMPACT) == 0 && fputc('\n', f) != EOF;
+    const json_t *files = json_object_get(chain, "files");
+    const json_t *executions = json_object_get(chain, "executions");
+    size_t next_file = 0, n = json_array_size(executions);
+    for (size_t i = 0; ok && i <= n; i++) {
+        const json_t *file;
+        while (ok && (file = json_array_get(files, next_file)) &&
+               (i == n || (size_t)json_integer_value(json_object_get(file, "after")) <= i)) {
+            json_auto_t *copy = json_copy((json_t *)file);
+            ok = copy && json_object_del(copy, "after") == 0 &&
+                 json_dumpf(copy, f, JSON_COMPACT) == 0 && fputc('\n', f) != EOF;
+            next_file++;
+        }
+        if (ok && i < n)
+            ok = json_dumpf(json_array_get(executions, i), f, JSON_COMPACT) == 0 &&
+                 fputc('\n', f) != EOF;
+    }
+    if (fclose(f) != 0 || !ok) {
+        free(text);
+        return client_cmd_fail("start", "out of memory");
+    }
+    if (len > RESTORE_SEND_MAX) {
+        free(text);
+        return 0; /* too big to send: the daemon reads it if it is in its folder */
+    }
+    *out = text;
+    *out_len = len;
+    return 0;
+}
+
 /* Writes the conversation's connection file. Returns 0 or 1 (printed). */
 static int s_write_connection(const json_t *connection, const char *path)
 {
@@ -256,15 +317,22 @@ static int s_start(int argc, char **argv)
                             v == floor(v) && v <= 1e15 ? json_integer((json_int_t)v)
                                                        : json_real(v));
     }
+    _cleanup_free_ char *sent = NULL;
+    size_t sent_len = 0;
     if (restore) { /* the daemon has its own working directory */
         char abs[PATH_MAX];
-        json_object_set_new(content, "restore", json_string(realpath(restore, abs) ? abs : restore));
+        const char *name = realpath(restore, abs) ? abs : restore;
+        if (s_restore_read(restore, name, &sent, &sent_len))
+            return 1;
+        json_object_set_new(content, "restore", json_string(name));
     }
+    wire_frame_t journal = {sent, sent_len};
     control_client_t *cc = NULL;
     if (client_cmd_connect("start", runtime_file, &cc))
         return 1;
     wire_msg_t reply;
-    rc = client_cmd_call(cc, "start", "start_request", content, NULL, 0, &reply);
+    rc = client_cmd_call(cc, "start", "start_request", content, sent ? &journal : NULL,
+                         sent ? 1 : 0, &reply);
     if (rc == 0) {
         const char *id = json_string_value(json_object_get(reply.content, "id"));
         if (!id) {

@@ -201,7 +201,14 @@ int control_request_parse(const char *msg_type, const json_t *content, size_t n_
                       "put_file_request carries the file as one buffer");
     if (needs & HAS_PATH)
         out->path = json_string_value(json_object_get(content, "path"));
-    if (out->kind == CONTROL_START)
-        return s_parse_start(content, out, ename, ename_len, why, why_len);
+    if (out->kind == CONTROL_START) {
+        if (s_parse_start(content, out, ename, ename_len, why, why_len) < 0)
+            return -1;
+        if (n_buffers > 1 || (n_buffers == 1 && !out->restore))
+            return s_fail("BadRequest", ename, ename_len, why, why_len,
+                          "start_request carries at most one buffer: the journal to restore, "
+                          "named by 'restore'");
+        out->restore_sent = n_buffers == 1;
+    }
     return 0;
 }

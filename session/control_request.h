@@ -49,6 +49,9 @@ typedef struct {
     const char *path;    /* put_file, get_file: as given, or NULL (workspace.c
                             refuses it) */
     const char *restore; /* start: the journal to restore, or NULL */
+    bool restore_sent;   /* start: the journal itself is the request's one
+                            buffer (sent by the local command line);
+                            |restore| only names it */
     bool given[CONTROL_NNUMBERS]; /* start: which numbers the request sets */
     double number[CONTROL_NNUMBERS]; /* start: their values, within bounds */
 } control_request_t;

@@ -91,6 +91,22 @@ static int s_select(restore_t *self)
     return 0;
 }
 
+/* The restore of |chain| ({"header", "executions", "files"}), named
+ * |name|; NULL with |why| when out of memory. */
+static restore_t *s_from_chain(const char *name, const json_t *chain, char *why, size_t why_len)
+{
+    restore_t *self = s_alloc(name);
+    if (!self || json_array_extend(self->executions, json_object_get(chain, "executions")) < 0 ||
+        json_array_extend(self->files, json_object_get(chain, "files")) < 0 ||
+        s_select(self) < 0) {
+        restore_destroy(&self);
+        snprintf(why, why_len, "out of memory");
+        return NULL;
+    }
+    self->limits = json_incref(json_object_get(json_object_get(chain, "header"), "limits"));
+    return self;
+}
+
 restore_t *restore_new(const char *journal_dir, const char *given, char *why, size_t why_len)
 {
     char resolved[PATH_MAX], path[PATH_MAX];
@@ -103,16 +119,19 @@ restore_t *restore_new(const char *journal_dir, const char *given, char *why, si
         return NULL;
     if (warning[0])
         log_warn("restoring %s: %s", path, warning);
-    restore_t *self = s_alloc(path);
-    if (!self || json_array_extend(self->executions, json_object_get(chain, "executions")) < 0 ||
-        json_array_extend(self->files, json_object_get(chain, "files")) < 0 ||
-        s_select(self) < 0) {
-        restore_destroy(&self);
-        snprintf(why, why_len, "out of memory");
+    return s_from_chain(path, chain, why, why_len);
+}
+
+restore_t *restore_new_bytes(const char *name, const void *data, size_t len, char *why,
+                             size_t why_len)
+{
+    char warning[512];
+    json_auto_t *journal = journal_parse(name, data, len, why, why_len, warning, sizeof warning);
+    if (!journal)
         return NULL;
-    }
-    self->limits = json_incref(json_object_get(json_object_get(chain, "header"), "limits"));
-    return self;
+    if (warning[0])
+        log_warn("restoring %s: %s", name, warning);
+    return s_from_chain(name, journal, why, why_len);
 }
 
 restore_t *restore_new_from(const char *name, const json_t *executions)

@@ -34,6 +34,14 @@ typedef struct restore restore_t;
  * the daemon calls it from restore_loader's thread. */
 restore_t *restore_new(const char *journal_dir, const char *given, char *why, size_t why_len);
 
+/* The restore of the journal held in |data| (|len| bytes, borrowed), named
+ * |name|: a journal the local command line read as its user and sent, its
+ * chain of restores already flattened into it. Its header's
+ * "restored_from" is not followed. Caller owns the result; NULL with
+ * "NAME:LINE: reason" in |why|. */
+restore_t *restore_new_bytes(const char *name, const void *data, size_t len, char *why,
+                             size_t why_len);
+
 /* The same selection over |executions| (borrowed; the "executions" of a
  * journal_read or journal_parse result, already in chain order), without
  * reading any file: |name| stands for the journal's path. Caller owns the

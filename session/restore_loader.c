@@ -22,7 +22,9 @@
 #include "util.h"
 
 typedef struct job {
-    char *given;
+    char *given;      /* a journal of the folder, or the name of |data| */
+    const void *data; /* a journal sent as bytes (borrowed), or NULL */
+    size_t len;
     void *tag;
     restore_t *result;
     char why[1024];
@@ -70,7 +72,9 @@ static void *s_run(void *arg)
             break;
         job_t *job = s_pop(&self->todo, &self->todo_tail);
         pthread_mutex_unlock(&self->mu);
-        job->result = restore_new(self->dir, job->given, job->why, sizeof job->why);
+        job->result = job->data ? restore_new_bytes(job->given, job->data, job->len, job->why,
+                                                    sizeof job->why)
+                                : restore_new(self->dir, job->given, job->why, sizeof job->why);
         pthread_mutex_lock(&self->mu);
         s_push(&self->done_tail, job);
         uint64_t one = 1;
@@ -139,8 +143,8 @@ int restore_loader_fd(const restore_loader_t *self)
     return self->efd;
 }
 
-int restore_loader_start(restore_loader_t *self, const char *given, void *tag, char *why,
-                         size_t why_len)
+static int s_start(restore_loader_t *self, const char *given, const void *data, size_t len,
+                   void *tag, char *why, size_t why_len)
 {
     if (self->held >= RESTORE_LOADER_QUEUE) {
         snprintf(why, why_len, "%d restores are being read already; try again when one has "
@@ -153,6 +157,8 @@ int restore_loader_start(restore_loader_t *self, const char *given, void *tag, c
         snprintf(why, why_len, "out of memory in the daemon");
         return -1;
     }
+    job->data = data;
+    job->len = len;
     job->tag = tag;
     if (!self->started) {
         int rc = pthread_create(&self->thread, NULL, s_run, self);
@@ -171,6 +177,18 @@ int restore_loader_start(restore_loader_t *self, const char *given, void *tag, c
     pthread_cond_signal(&self->cv);
     pthread_mutex_unlock(&self->mu);
     return 0;
+}
+
+int restore_loader_start(restore_loader_t *self, const char *given, void *tag, char *why,
+                         size_t why_len)
+{
+    return s_start(self, given, NULL, 0, tag, why, why_len);
+}
+
+int restore_loader_start_bytes(restore_loader_t *self, const char *name, const void *data,
+                               size_t len, void *tag, char *why, size_t why_len)
+{
+    return s_start(self, name, data ? data : "", len, tag, why, why_len);
 }
 
 bool restore_loader_take(restore_loader_t *self, void **tag, restore_t **restore, char *why,

@@ -39,6 +39,12 @@ int restore_loader_fd(const restore_loader_t *self);
 int restore_loader_start(restore_loader_t *self, const char *given, void *tag, char *why,
                          size_t why_len);
 
+/* As restore_loader_start, for a journal sent as bytes (restore_new_bytes):
+ * |data| is borrowed and must stay valid until the restore is taken (or
+ * dropped by restore_loader_destroy). */
+int restore_loader_start_bytes(restore_loader_t *self, const char *name, const void *data,
+                               size_t len, void *tag, char *why, size_t why_len);
+
 /* Takes one finished restore: true with its *tag and *restore (caller owns
  * it), or *restore NULL and the reason in |why|; false when none is
  * finished. */

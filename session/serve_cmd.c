@@ -239,8 +239,12 @@ static void s_start(control_req_t *r)
         /* First pass: the journals are read by the loader's thread, and
          * the request waits for them, off the loop (s_on_restored). */
         wire_msg_t *held = malloc(sizeof *held);
-        if (!held || restore_loader_start(s->restore_loader, req->restore, held, why,
-                                          sizeof why) < 0) {
+        const wire_blob_t *sent = req->restore_sent ? &r->msg->buffers[0] : NULL;
+        if (!held || (sent ? restore_loader_start_bytes(s->restore_loader, req->restore,
+                                                        sent->data, sent->size, held, why,
+                                                        sizeof why)
+                           : restore_loader_start(s->restore_loader, req->restore, held, why,
+                                                  sizeof why)) < 0) {
             if (!held)
                 snprintf(why, sizeof why, "out of memory in the daemon");
             free(held);

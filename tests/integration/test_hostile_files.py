@@ -326,3 +326,37 @@ def test_a_journal_over_the_size_bound_is_refused_unread(daemon):
     evalue = restore_error(d, huge, timeout=30)
     assert "256 MiB" in evalue, evalue
     assert time.monotonic() - t0 < 10
+
+
+def test_the_cli_restores_a_journal_from_elsewhere_as_its_user(daemon, tmp_path):
+    """Outside the journal folder a journal is read by `sandcell start
+    --restore`, which sends it; the daemon parses what it is sent and
+    follows no path in it."""
+    d = daemon()
+    conv = d.control.start()
+    connect(d, conv).run_ok("w = 7")
+    d.control.stop(conv["id"])
+    copy = tmp_path / "carried.jsonl"
+    shutil.copy(conv["journal"], copy)
+    assert "journal folder" in restore_error(d, copy)
+    out = d.cli("start", "--restore", str(copy))
+    assert out.returncode == 0, out.stderr
+    cid = out.stdout.strip()
+    res = d.cli("exec", "-c", cid, "w * 6")
+    assert res.returncode == 0 and res.stdout.strip() == "42", (res.stdout, res.stderr)
+    listed = [c for c in d.control.list() if c["id"] == cid][0]
+    header = json.loads(open(listed["journal"]).readline())
+    assert header["restored_from"]["journal"] == str(copy), header
+
+    # What a client sends is parsed, never followed: a chain link to a
+    # file elsewhere is ignored, and a non-journal is not quoted.
+    lines = open(conv["journal"]).read().splitlines(keepends=True)
+    first = json.loads(lines[0])
+    first["restored_from"] = {"journal": "/etc/shadow", "executions": 1}
+    forged = (json.dumps(first) + "\n" + "".join(lines[1:])).encode()
+    ok = d.control.ok("start_request", {"restore": "anything"}, [forged])
+    assert ok["restored_from"]["journal"] == "anything", ok
+    bad = d.control.error("start_request", {"restore": "x"}, [f"{SECRET}\n".encode()])
+    assert_no_leak(bad["evalue"])
+    two = d.control.error("start_request", {"restore": "x"}, [forged, forged])
+    assert two["ename"] == "BadRequest", two
