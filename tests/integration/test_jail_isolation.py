@@ -324,12 +324,14 @@ return [os.path.exists('/workspace/{marker}'), sleeper.poll() is None, shm_id >=
 def test_forged_records_on_the_channel(start_kernel):
     """The cell writes garbage and forged records (a reply, a second
     'ready', a jail failure, an oversized unfinished record) to its own
-    channel socket. The kernel survives, and once the interpreter's real
-    reply is past, cells run and report as usual."""
-    km, kc = start_kernel()
+    channel socket. The kernel survives. The forged reply is not taken for
+    the cell's (it lacks the request's number) and the real one is lost in
+    the unfinished record, so the cell ends at its time limit; then cells
+    run and report as usual."""
+    km, kc = start_kernel("--timeout", "3")
     t = ku.Tracker(kc)
     kpid = ku.kernel_pid(km)
-    t.run("""
+    first = t.run("""
 import os, socket, stat, time
 s = None
 for fd in range(64):
@@ -345,7 +347,8 @@ for rec in [b'garbage', b'.not json', b'.[]', b'.{"type": "ready", "content": {}
             b'.{"type": "nope", "content": {}}', b'+' + b'a' * 60000]:
     s.send(rec)
 time.sleep(1)
-""")
+""", timeout=20)
+    assert first.status == "error" and first.content["ename"] == "TimeoutError", first.describe()
     t.run("import time; time.sleep(1.5)")
     t.drain(1)
     assert psutil.pid_exists(kpid) and km.is_alive()

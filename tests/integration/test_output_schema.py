@@ -168,9 +168,16 @@ def test_repr_method_of_a_wrong_type_is_skipped_as_ipython_does(kc):
 
 def test_forged_reply_that_is_invalid_becomes_an_error_reply(start_kernel):
     km, client = start_kernel()
-    # The forged reply ends the request as far as the daemon knows; the
-    # cell's own reply, after the sleep, is ignored.
-    code = FORGE.format(json.dumps({"type": "reply", "content": {"status": 5}}))
+    # The forged reply, numbered as the running request (the number is in
+    # the runtime's frames), ends the request as far as the daemon knows;
+    # the cell's own reply, after the sleep, is ignored.
+    code = ("import _sandcell, json, sys\n"
+            "f = sys._getframe()\n"
+            "while 'request' not in f.f_locals:\n"
+            "    f = f.f_back\n"
+            "_sandcell.send(json.dumps({'type': 'reply', 'seq': f.f_locals['request']['seq'],\n"
+            "                           'content': {'status': 5}}))\n"
+            "print('after')")
     reply, outputs = run(client, code + "\nimport time; time.sleep(0.5)")
     assert reply["status"] == "error", reply
     assert reply["ename"] == "InvalidOutput", reply
