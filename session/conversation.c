@@ -357,8 +357,7 @@ static void s_on_input_reply(conversation_t *c, wire_msg_t *msg)
     c->awaiting_input = false;
     c->input_deadline_ms = 0;
     worker_thaw(c->worker); /* the time limit ran on meanwhile */
-    if (worker_send(c->worker, rec) < 0)
-        worker_mark_dying(c->worker, reactor_now_ms());
+    conversation_send_worker(c, rec);
 }
 
 /* Takes ownership of |msg|. */
@@ -763,6 +762,29 @@ static void s_invalid_output(conversation_t *c, const char *what, size_t len)
         s_on_worker_output(c, "error", error, len);
 }
 
+/* Output types a cell over its output limit has dropped unparsed. */
+static const char *const s_droppable_types[] = {
+    "stream", "display_data", "update_display_data", "clear_output", "execute_result",
+};
+
+/* Whether |text| starts as the runtime writes an output record other than
+ * an error ({"type": "stream", ...}). Only a shortcut: a record written
+ * another way is parsed, and a forged one gains nothing by either path. */
+static bool s_looks_like_output(const char *text, size_t len)
+{
+    static const char prefix[] = "{\"type\": \"";
+    if (len < sizeof prefix || memcmp(text, prefix, sizeof prefix - 1) != 0)
+        return false;
+    const char *type = text + sizeof prefix - 1;
+    size_t left = len - (sizeof prefix - 1);
+    for (size_t i = 0; i < ARRAY_SIZE(s_droppable_types); i++) {
+        size_t n = strlen(s_droppable_types[i]);
+        if (left > n && memcmp(type, s_droppable_types[i], n) == 0 && type[n] == '"')
+            return true;
+    }
+    return false;
+}
+
 /* Every record is decoded and checked against its schema before anything
  * of it is published or journaled: the interpreter is untrusted, and a
  * record may have been written by a cell. What fails becomes an error
@@ -773,6 +795,12 @@ static void s_on_worker_record(conversation_t *c, const char *text, size_t len)
     const char *type;
     json_t *content;
     char why[INTERP_RECORD_WHY_LEN];
+    /* Over its output limit a cell costs the daemon a comparison per
+     * record, not a parse: its outputs are counted and dropped. */
+    if (c->output_capped && c->current && s_looks_like_output(text, len)) {
+        c->output_bytes += len;
+        return;
+    }
     switch (worker_record_parse(text, len, &rec, &type, &content, why, sizeof why)) {
     case WORKER_RECORD_TOO_BIG:
     case WORKER_RECORD_MALFORMED:
@@ -887,10 +915,19 @@ static void s_worker_eof(conversation_t *c)
         s_worker_gone(c);
 }
 
+/* Records read from one interpreter per wakeup, and their bytes: an
+ * interpreter that floods its channel gets a turn as long as any other
+ * conversation's, then waits for the next round of the loop. */
+#define WORKER_BATCH_RECORDS 16
+#define WORKER_BATCH_BYTES ((size_t)256 << 10)
+
 static void s_on_worker(void *arg)
 {
     conversation_t *c = arg;
-    for (int batch = 0; batch < MAX_BATCH && c->worker && c->worker->chan; batch++) {
+    size_t bytes = 0;
+    for (int batch = 0; batch < WORKER_BATCH_RECORDS && bytes < WORKER_BATCH_BYTES && c->worker &&
+                        c->worker->chan;
+         batch++) {
         char *text;
         size_t len;
         int rc = channel_recv(c->worker->chan, 1, &text, &len);
@@ -906,6 +943,7 @@ static void s_on_worker(void *arg)
             s_worker_eof(c);
             break;
         }
+        bytes += len;
         s_on_worker_record(c, text, len);
         free(text);
     }
@@ -1021,16 +1059,52 @@ pid_t conversation_interpreter_pid(const conversation_t *c, bool *jailed)
                : 0;
 }
 
+/* The channel can be written again: more of the queue goes out. */
+static void s_on_worker_writable(void *arg)
+{
+    conversation_t *c = arg;
+    worker_t *w = c->worker;
+    if (!w || !w->chan)
+        return;
+    if (worker_flush(w) < 0) {
+        s_worker_eof(c);
+        s_pump(c);
+        return;
+    }
+    if (!worker_pending(w))
+        reactor_set_writable(c->reactor, channel_fd(w->chan), NULL);
+}
+
+int conversation_send_worker(conversation_t *c, json_t *record)
+{
+    worker_t *w = c->worker;
+    if (!w || !w->chan)
+        return -EPIPE;
+    int rc = worker_send(w, record);
+    if (rc == 0) {
+        if (worker_pending(w) &&
+            reactor_set_writable(c->reactor, channel_fd(w->chan), s_on_worker_writable) < 0)
+            rc = -ENOMEM;
+        else
+            return 0;
+    }
+    if (rc == -ENOBUFS)
+        log_warn("the interpreter left more than %zu MiB of requests unread; killing it",
+                 CHANNEL_MAX_PENDING >> 20);
+    else
+        log_warn("the interpreter does not accept requests (%s); killing it", strerror(-rc));
+    reactor_remove(c->reactor, NULL, channel_fd(w->chan));
+    worker_mark_dying(w, reactor_now_ms());
+    return rc;
+}
+
 int conversation_send_request(conversation_t *c, json_t *record)
 {
     json_object_set_new(record, "seq", json_integer(++c->request_seq));
     worker_thaw(c->worker);
-    if (worker_send(c->worker, record) < 0) {
-        log_warn("the interpreter does not accept requests; killing it");
-        reactor_remove(c->reactor, NULL, channel_fd(c->worker->chan));
-        worker_mark_dying(c->worker, reactor_now_ms());
-        return -1;
-    }
+    int rc = conversation_send_worker(c, record);
+    if (rc < 0)
+        return rc;
     c->worker->state = WORKER_BUSY;
     /* Every request runs code of the interpreter's (an object's __dir__ or
      * __repr__ for complete and inspect): each gets the time limit, and
@@ -1047,8 +1121,9 @@ int conversation_send_request(conversation_t *c, json_t *record)
 
 int conversation_forward(conversation_t *c, request_t *req, json_t *record)
 {
-    if (conversation_send_request(c, record) < 0)
-        return -1;
+    int rc = conversation_send_request(c, record);
+    if (rc < 0)
+        return rc;
     conversation_begin(c, req);
     if (strcmp(wire_msg_type(&req->msg), "execute_request") == 0)
         c->executions++;

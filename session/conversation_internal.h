@@ -158,16 +158,24 @@ void conversation_publish(conversation_t *c, const wire_blob_t *parent, const ch
  * output and idle of a request is preceded by it. */
 void conversation_begin(conversation_t *c, request_t *req);
 
+/* Every record for the interpreter goes out here: queued (borrowed
+ * |record|) without waiting for the interpreter to read, the rest written
+ * when its channel is writable. On failure (-ENOBUFS: it left
+ * CHANNEL_MAX_PENDING bytes unread; -EPIPE: it is gone) the interpreter is
+ * killed and treated as dead. Returns 0 or -errno. */
+int conversation_send_worker(conversation_t *c, json_t *record);
+
 /* Sends a request record (borrowed) to the interpreter, then publishes
  * busy (the interpreter starts working while the kernel announces it); on
- * failure the interpreter is treated as dead. Returns 0 or -1. */
+ * failure the interpreter is treated as dead. Returns 0 or -errno
+ * (conversation_send_worker). */
 int conversation_forward(conversation_t *c, request_t *req, json_t *record);
 
 /* Continues the interpreter (stopped between requests), numbers |record|
  * (borrowed; its "seq" is set), sends it and starts the request's time and
- * output limits. On failure
- * the interpreter is treated as dead. Returns 0 or -1. Used by
- * conversation_forward and for restored cells. */
+ * output limits. On failure the interpreter is treated as dead. Returns 0
+ * or -errno (conversation_send_worker). Used by conversation_forward and
+ * for restored cells. */
 int conversation_send_request(conversation_t *c, json_t *record);
 
 /* Publishes, with |req|, the notes the next cell is owed: why its state is

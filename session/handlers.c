@@ -3,6 +3,7 @@
  * a handler checks the request's fields, then either replies itself
  * (HANDLER_DONE) or forwards to the interpreter (HANDLER_FORWARDED).
  * A field of the wrong type gets an error reply naming the field. */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -66,6 +67,14 @@ static handler_result_t s_forward(conversation_t *c, request_t *req, json_t *rec
 {
     int rc = conversation_forward(c, req, record);
     json_decref(record);
+    if (rc == -ENOBUFS) {
+        char why[200];
+        snprintf(why, sizeof why,
+                 "the interpreter left more than %zu MiB of requests unread and was stopped",
+                 CHANNEL_MAX_PENDING >> 20);
+        conversation_reply_error(c, req, "InterpreterDied", why);
+        return HANDLER_DONE;
+    }
     if (rc < 0) {
         conversation_reply_error(c, req, "InterpreterDied",
                                  "the interpreter stopped accepting requests");

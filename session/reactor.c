@@ -42,6 +42,7 @@ typedef struct handler {
     void *zsock;
     int fd;         /* the plain fd, or the socket's ZMQ_FD */
     reactor_fn fn;
+    reactor_fn on_writable; /* plain fds only; NULL: not watched for writing */
     void *arg;
     bool dead;
     bool queued;    /* on the check list */
@@ -282,6 +283,23 @@ int reactor_add(reactor_t *self, void *zsock, int fd, reactor_fn fn, void *arg)
     return 0;
 }
 
+int reactor_set_writable(reactor_t *self, int fd, reactor_fn on_writable)
+{
+    handler_t **slot = s_find(self, s_key(NULL, fd));
+    if (!slot)
+        return -1;
+    handler_t *h = *slot;
+    if ((h->on_writable != NULL) == (on_writable != NULL)) {
+        h->on_writable = on_writable;
+        return 0;
+    }
+    struct epoll_event ev = {.events = EPOLLIN | (on_writable ? EPOLLOUT : 0), .data.ptr = h};
+    if (epoll_ctl(self->epfd, EPOLL_CTL_MOD, fd, &ev) < 0)
+        return -1;
+    h->on_writable = on_writable;
+    return 0;
+}
+
 void reactor_remove(reactor_t *self, void *zsock, int fd)
 {
     handler_t **slot = s_find(self, s_key(zsock, fd));
@@ -329,9 +347,14 @@ int reactor_run(reactor_t *self)
             handler_t *h = events[i].data.ptr;
             if (h->dead)
                 continue;
-            if (h->zsock)
+            if (h->zsock) {
                 s_queue(self, h);
-            else if (events[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP))
+                continue;
+            }
+            /* Writing first: a queue that drains may let the peer answer. */
+            if ((events[i].events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) && h->on_writable)
+                h->on_writable(h->arg);
+            if (!h->dead && (events[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)))
                 h->fn(h->arg);
         }
         if (!self->stopping)

@@ -150,7 +150,8 @@ static void s_on_record(replay_t *r, const char *text, size_t len)
         w->state = WORKER_IDLE;
     } else if (strcmp(type, "input_request") == 0 && w->state == WORKER_BUSY) {
         json_auto_t *answer = json_pack("{s:s, s:s}", "op", "input_reply", "value", "");
-        worker_send(w, answer);
+        if (worker_send(w, answer) < 0)
+            worker_mark_dying(w, s_now_ms());
     } else if (w->state == WORKER_BUSY && r->outputs) {
         /* the --max-output rule of the conversation: errors always pass */
         size_t cap = (size_t)r->limits.max_output_mib << 20;
@@ -167,13 +168,20 @@ static void s_on_record(replay_t *r, const char *text, size_t len)
 static void s_poll(replay_t *r, int timeout_ms)
 {
     worker_t *w = r->worker;
+    /* Requests are queued (worker_send): what the socket did not take goes
+     * out as it becomes writable. */
+    short want = w && worker_pending(w) ? POLLIN | POLLOUT : POLLIN;
     struct pollfd fds[2] = {{zygote_client_fd(r->zygote), POLLIN, 0},
-                            {w && w->chan ? channel_fd(w->chan) : -1, POLLIN, 0}};
+                            {w && w->chan ? channel_fd(w->chan) : -1, want, 0}};
     if (poll(fds, 2, timeout_ms) < 0)
         return;
     if (fds[0].revents && zygote_client_dispatch(r->zygote) < 0) {
         if (w)
             worker_mark_dying(w, s_now_ms());
+        return;
+    }
+    if ((fds[1].revents & POLLOUT) && w->chan && worker_flush(w) < 0) {
+        worker_mark_dying(w, s_now_ms());
         return;
     }
     for (int batch = 0; fds[1].revents && w && w->chan && batch < 64; batch++) {

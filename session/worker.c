@@ -1,4 +1,6 @@
-/* worker — one interpreter as the manager sees it. */
+/* worker — one interpreter as the manager sees it. Requests go out
+ * through the channel's queue: the manager never waits for an interpreter
+ * to read (user code holds the other end and may never read it). */
 #include "worker.h"
 
 #include <errno.h>
@@ -6,16 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/time.h>
 
 #include "content_check.h"
 #include "interp_record.h"
 #include "reactor.h"
-
-/* A send to an interpreter that stopped reading fails after this long
- * instead of blocking the manager. */
-#define SEND_TIMEOUT_MS 2000
 
 worker_t *worker_spawn(zygote_client_t *zygote, const json_t *jail, int *err)
 {
@@ -25,8 +21,6 @@ worker_t *worker_spawn(zygote_client_t *zygote, const json_t *jail, int *err)
         *err = id;
         return NULL;
     }
-    struct timeval tv = {SEND_TIMEOUT_MS / 1000, (SEND_TIMEOUT_MS % 1000) * 1000};
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     worker_t *self = calloc(1, sizeof *self);
     if (!self || !(self->chan = channel_new(fd))) {
         if (!self)
@@ -69,9 +63,19 @@ int worker_send(worker_t *self, json_t *request)
     char *text = json_dumps(request, JSON_COMPACT);
     if (!text)
         return -ENOMEM;
-    int rc = channel_send(self->chan, text, strlen(text), -1);
+    int rc = channel_queue(self->chan, text, strlen(text));
     free(text);
     return rc;
+}
+
+int worker_flush(worker_t *self)
+{
+    return self->chan ? channel_flush(self->chan) : -EPIPE;
+}
+
+size_t worker_pending(const worker_t *self)
+{
+    return self->chan ? channel_pending(self->chan) : 0;
 }
 
 int worker_interrupt(worker_t *self)

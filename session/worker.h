@@ -48,8 +48,19 @@ worker_t *worker_spawn(zygote_client_t *zygote, const json_t *jail, int *err);
  * channel and frees. Sets *self_p to NULL. */
 void worker_destroy(worker_t **self_p);
 
-/* Sends one request record. Returns 0 or -errno. */
+/* Queues one request record (borrowed) on the channel and writes what the
+ * socket takes, never waiting for the interpreter to read; the rest goes
+ * out with worker_flush. Returns 0, or -errno: -ENOBUFS when the
+ * interpreter has left CHANNEL_MAX_PENDING bytes unread, -EPIPE when its
+ * channel is closed. */
 int worker_send(worker_t *self, json_t *request);
+
+/* Writes more of what worker_send queued, without blocking. Returns 0 or
+ * -errno (the interpreter is gone). */
+int worker_flush(worker_t *self);
+
+/* Bytes queued for the interpreter and not yet written. */
+size_t worker_pending(const worker_t *self);
 
 /* Delivers SIGINT to the interpreter. Returns 0 or -errno. */
 int worker_interrupt(worker_t *self);

@@ -409,6 +409,147 @@ static void test_fd_last_record(void)
     channel_destroy(&b);
 }
 
+
+/* A datagram of no bytes is what user code in the interpreter can write on
+ * the descriptor it holds: it must not end the stream. */
+static void test_zero_length(void)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+        TAP_BAIL("socketpair: %s", strerror(errno));
+    channel_t *b = channel_new(sv[1]);
+    char *out = NULL;
+    size_t len = 0;
+    CHECK_INT(send(sv[0], "", 0, 0), 0);
+    CHECK_INT(channel_recv(b, 1, &out, &len), 0);
+    CHECK_INT(send(sv[0], ".{}", 3, 0), 3);
+    CHECK_INT(channel_recv(b, 1, &out, &len), 1);
+    CHECK_STR(out, "{}");
+    free(out);
+    tap_case("a datagram of 0 bytes is skipped by a nonblocking recv, not read as EOF");
+
+    CHECK_INT(send(sv[0], "", 0, 0), 0);
+    CHECK_INT(send(sv[0], "+a", 2, 0), 2);
+    CHECK_INT(send(sv[0], "", 0, 0), 0);
+    CHECK_INT(send(sv[0], ".b", 2, 0), 2);
+    out = NULL;
+    CHECK_INT(channel_recv(b, 0, &out, &len), 1);
+    CHECK_STR(out, "ab");
+    free(out);
+    tap_case("datagrams of 0 bytes before and inside a record are skipped by a blocking recv");
+
+    CHECK_INT(send(sv[0], "", 0, 0), 0);
+    close(sv[0]);
+    out = NULL;
+    CHECK_INT(channel_recv(b, 1, &out, &len), -ECONNRESET);
+    CHECK(out == NULL);
+    channel_destroy(&b);
+    tap_case("the peer's close after a datagram of 0 bytes is still EOF");
+}
+
+typedef struct {
+    int fd;
+    volatile bool stop;
+    pthread_t thread;
+} flooder_t;
+
+static void *s_flooder_main(void *arg)
+{
+    flooder_t *f = arg;
+    while (!f->stop)
+        if (send(f->fd, "", 0, MSG_DONTWAIT | MSG_NOSIGNAL) < 0 && errno != EAGAIN)
+            break;
+    return NULL;
+}
+
+static void test_recv_budget(void)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+        TAP_BAIL("socketpair: %s", strerror(errno));
+    channel_t *b = channel_new(sv[1]);
+    flooder_t f = {.fd = sv[0]};
+    if (pthread_create(&f.thread, NULL, s_flooder_main, &f) != 0)
+        TAP_BAIL("pthread_create failed");
+    char *out = NULL;
+    size_t len = 0;
+    int zeros = 0;
+    for (int i = 0; i < 50; i++)
+        zeros += channel_recv(b, 1, &out, &len) == 0;
+    f.stop = true;
+    pthread_join(f.thread, NULL);
+    CHECK_INT(zeros, 50);
+    tap_case("a nonblocking recv returns while the peer floods datagrams of 0 bytes");
+    close(sv[0]);
+    channel_destroy(&b);
+}
+
+/* The manager's way out: records queued while nobody reads, written as
+ * the socket takes them, in order, and bounded. */
+static void test_queue(void)
+{
+    channel_t *a, *b;
+    s_pair(&a, &b);
+    const size_t big = (size_t)3 << 20;
+    char *data = s_pattern(big, 7);
+    CHECK_INT(channel_pending(a), 0);
+    CHECK_INT(channel_queue(a, data, big), 0);
+    size_t left = channel_pending(a);
+    CHECK(left > 0 && left < big);
+    tap_case("channel_queue returns at once with what the socket did not take pending");
+    CHECK_INT(channel_queue(a, "", 0), 0);
+    CHECK_INT(channel_queue(a, "{\"after\":1}", 11), 0);
+    CHECK_INT(channel_send(a, "x", 1, -1), -EBUSY);
+    tap_case("channel_send refuses to overtake queued records");
+    CHECK_INT(channel_flush(a), 0);
+    CHECK_INT(channel_pending(a), left + 11 + 1);
+    tap_case("channel_flush without a reader leaves the queue as it is");
+
+    int got = 0, rounds = 0;
+    const char *want[3] = {data, "", "{\"after\":1}"};
+    const size_t want_len[3] = {big, 0, 11};
+    while (got < 3 && rounds++ < 100000) {
+        char *out = NULL;
+        size_t len = 0;
+        CHECK_INT(channel_flush(a), 0);
+        int rc = channel_recv(b, 1, &out, &len);
+        if (rc == 1) {
+            CHECK_INT(len, want_len[got]);
+            CHECK(len == want_len[got] && memcmp(out, want[got], len) == 0);
+            got++;
+            free(out);
+        } else if (rc < 0) {
+            CHECK_INT(rc, 0);
+            break;
+        }
+    }
+    CHECK_INT(got, 3);
+    CHECK_INT(channel_pending(a), 0);
+    tap_case("queued records arrive whole and in order as the reader reads");
+    CHECK_INT(channel_send(a, "x", 1, -1), 0);
+    s_expect_record(b, "x", 1);
+    tap_case("channel_send works again once the queue is empty");
+
+    channel_set_max_pending(a, (size_t)1 << 20);
+    CHECK_INT(channel_queue(a, data, big), -ENOBUFS);
+    CHECK_INT(channel_pending(a), 0);
+    CHECK_INT(channel_queue(a, data, (size_t)1 << 20), 0);
+    size_t held = channel_pending(a);
+    CHECK(held > 0);
+    CHECK_INT(channel_queue(a, data, (size_t)1 << 20), -ENOBUFS);
+    CHECK_INT(channel_pending(a), held);
+    tap_case("past the bound channel_queue gives -ENOBUFS and queues nothing");
+
+    channel_destroy(&b);
+    int rc = channel_flush(a);
+    CHECK(rc == -EPIPE || rc == -ECONNRESET);
+    rc = channel_queue(a, "y", 1);
+    CHECK(rc == -EPIPE || rc == -ECONNRESET);
+    tap_case("a queue whose peer is gone gives -EPIPE, without SIGPIPE");
+    channel_destroy(&a); /* frees what is still queued */
+    free(data);
+}
+
 int main(void)
 {
     int fds_before = s_count_fds();
@@ -420,6 +561,9 @@ int main(void)
     test_oversized();
     test_fd_passing();
     test_fd_last_record();
+    test_zero_length();
+    test_recv_budget();
+    test_queue();
     int fds_after = s_count_fds();
     CHECK(fds_before > 0);
     CHECK_INT(fds_after, fds_before);
