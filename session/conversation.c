@@ -51,13 +51,29 @@ static void s_read_socket(conversation_t *c, conn_channel_t ch);
 
 /* ---------------------------------------------------------------- sending */
 
-static void s_send_now(conversation_t *c, conn_channel_t ch, const wire_blob_t *ids,
+static void s_on_writable(void *arg);
+
+/* Sends one message now, without waiting. Returns false when the client's
+ * queue is full (a ROUTER's peer at its high-water mark): the caller
+ * holds the message and tries again when the socket is writable. A
+ * message for a client that is gone (EHOSTUNREACH) is dropped, logged.
+ * Does not take ownership of |content|. */
+static bool s_send_now(conversation_t *c, conn_channel_t ch, const wire_blob_t *ids,
                        size_t n_ids, const char *msg_type, const wire_blob_t *parent,
                        json_t *content)
 {
     if (wire_io_send(c->sockets[ch], c->signer, c->session_id, ids, n_ids, msg_type, parent,
-                     content, NULL, 0) < 0)
-        log_error("cannot send %s", msg_type);
+                     json_incref(content), NULL, 0) == 0)
+        return true;
+    if (errno == EAGAIN && ch != CONN_IOPUB) {
+        if (!c->want_writable[ch] &&
+            reactor_set_writable(c->reactor, c->sockets[ch], -1, s_on_writable) == 0)
+            c->want_writable[ch] = true;
+        return false;
+    }
+    log_warn("cannot send %s on %s: %s", msg_type, s_channel_names[ch],
+             errno == EHOSTUNREACH ? "the client is gone" : zmq_strerror(errno));
+    return true;
 }
 
 static bool s_blob_copy(wire_blob_t *to, const wire_blob_t *from)
@@ -116,16 +132,32 @@ static held_t *s_hold(conversation_t *c, conn_channel_t ch, const wire_blob_t *i
     else
         c->held_head = h;
     c->held_tail = h;
+    if (++c->n_held > CONVERSATION_MAX_HELD && !c->closed_why[0]) {
+        /* Its client has stopped reading: ending it is the only way to
+         * keep the daemon's memory bounded without a silent gap. */
+        snprintf(c->closed_why, sizeof c->closed_why,
+                 "its client did not read its replies (more than %d messages held for it)",
+                 CONVERSATION_MAX_HELD);
+        log_warn("a conversation %s; ending it", c->closed_why);
+        char note[256];
+        snprintf(note, sizeof note, "\n[sandcell] this conversation is ended: %s.\n",
+                 c->closed_why);
+        json_auto_t *note_content = json_pack("{s:s, s:s}", "name", "stderr", "text", note);
+        wire_blob_t topic = {(void *)"stream", 6};
+        if (note_content) /* past the held ones: they will not be read */
+            s_send_now(c, CONN_IOPUB, &topic, 1, "stream", NULL, note_content);
+        c->closed = true;
+    }
     return h;
 }
 
 static void s_send(conversation_t *c, conn_channel_t ch, const wire_blob_t *ids, size_t n_ids,
                    const char *msg_type, const wire_blob_t *parent, json_t *content)
 {
-    if (c->held_head)
+    if (c->held_head || !s_send_now(c, ch, ids, n_ids, msg_type, parent, content))
         s_hold(c, ch, ids, n_ids, msg_type, parent, content, 0); /* keeps the order */
     else
-        s_send_now(c, ch, ids, n_ids, msg_type, parent, content);
+        json_decref(content);
 }
 
 /* Sends the held messages whose journal records are done, in order, up to
@@ -140,13 +172,23 @@ static void s_release(conversation_t *c)
             return;
         if (h->seq && on_disk && h->add_history)
             history_add(c->history, h->execution_count, h->code, h->result_text);
+        h->seq = 0; /* its record is done; what is left is the client's queue */
+        h->add_history = false;
+        if (!s_send_now(c, h->channel, h->ids, h->n_ids, h->msg_type,
+                        h->has_parent ? &h->parent : NULL, h->content) &&
+            !c->closed)
+            return; /* s_on_writable calls again; once closed, what does not fit is dropped */
         c->held_head = h->next;
         if (!c->held_head)
             c->held_tail = NULL;
-        s_send_now(c, h->channel, h->ids, h->n_ids, h->msg_type,
-                   h->has_parent ? &h->parent : NULL, steal_pointer(&h->content));
+        c->n_held--;
         s_held_free(h);
     }
+    for (int ch = 0; ch < CONN_NCHANNELS; ch++)
+        if (c->want_writable[ch]) {
+            reactor_set_writable(c->reactor, c->sockets[ch], -1, NULL);
+            c->want_writable[ch] = false;
+        }
     if (!c->closed)
         s_pump(c);
 }
@@ -154,6 +196,13 @@ static void s_release(conversation_t *c)
 void conversation_journal_synced(void *arg)
 {
     s_release(arg);
+}
+
+/* A client's queue has room again. */
+static void s_on_writable(void *arg)
+{
+    socket_ctx_t *ctx = arg;
+    s_release(ctx->c);
 }
 
 void conversation_publish(conversation_t *c, const wire_blob_t *parent, const char *msg_type,
@@ -292,6 +341,27 @@ static void s_enqueue(conversation_t *c, request_t *req)
     else
         c->queue_head = req;
     c->queue_tail = req;
+    c->n_queued++;
+}
+
+static void s_on_socket(void *arg);
+
+/* A full queue stops the reading of the shell socket: what the client
+ * sends next waits in ZeroMQ's queues (bounded by their high-water marks),
+ * then in the client, and is read once half the queue has run. */
+static void s_pause_shell(conversation_t *c, bool pause)
+{
+    if (pause == c->shell_paused || !c->sockets[CONN_SHELL])
+        return;
+    if (pause) {
+        reactor_remove(c->reactor, c->sockets[CONN_SHELL], -1);
+        c->shell_paused = true;
+        log_info("a conversation has %d shell requests queued; reading no more until they run",
+                 CONVERSATION_MAX_QUEUED);
+    } else if (reactor_add(c->reactor, c->sockets[CONN_SHELL], -1, s_on_socket,
+                           &c->socket_ctx[CONN_SHELL]) == 0) {
+        c->shell_paused = false;
+    }
 }
 
 static request_t *s_dequeue(conversation_t *c)
@@ -302,6 +372,9 @@ static request_t *s_dequeue(conversation_t *c)
         if (!c->queue_head)
             c->queue_tail = NULL;
         req->next = NULL;
+        c->n_queued--;
+        if (c->shell_paused && !c->closed && c->n_queued <= CONVERSATION_MAX_QUEUED / 2)
+            s_pause_shell(c, false);
     }
     return req;
 }
@@ -340,8 +413,11 @@ void conversation_abort_queue(conversation_t *c)
     }
     c->queue_head = keep_head;
     c->queue_tail = NULL;
-    for (request_t *r = keep_head; r; r = r->next)
+    c->n_queued = 0;
+    for (request_t *r = keep_head; r; r = r->next) {
         c->queue_tail = r;
+        c->n_queued++;
+    }
 }
 
 /* ----------------------------------------------------------- receiving */
@@ -395,6 +471,10 @@ static void s_route(conversation_t *c, conn_channel_t ch, wire_msg_t *msg)
 static void s_read_socket(conversation_t *c, conn_channel_t ch)
 {
     for (int batch = 0; batch < MAX_BATCH; batch++) {
+        if (ch == CONN_SHELL && c->n_queued >= CONVERSATION_MAX_QUEUED) {
+            s_pause_shell(c, true);
+            break;
+        }
         wire_msg_t msg;
         const char *reason = NULL;
         wire_io_result_t r = wire_io_recv(c->sockets[ch], c->signer, ch == CONN_HB, &msg, &reason);
@@ -1072,7 +1152,7 @@ static void s_on_worker_writable(void *arg)
         return;
     }
     if (!worker_pending(w))
-        reactor_set_writable(c->reactor, channel_fd(w->chan), NULL);
+        reactor_set_writable(c->reactor, NULL, channel_fd(w->chan), NULL);
 }
 
 int conversation_send_worker(conversation_t *c, json_t *record)
@@ -1083,7 +1163,7 @@ int conversation_send_worker(conversation_t *c, json_t *record)
     int rc = worker_send(w, record);
     if (rc == 0) {
         if (worker_pending(w) &&
-            reactor_set_writable(c->reactor, channel_fd(w->chan), s_on_worker_writable) < 0)
+            reactor_set_writable(c->reactor, NULL, channel_fd(w->chan), s_on_worker_writable) < 0)
             rc = -ENOMEM;
         else
             return 0;
@@ -1210,6 +1290,8 @@ static limit_t s_limit_reached(const conversation_t *c, long long now_ms)
 
 void conversation_tick(conversation_t *c, long long now_ms)
 {
+    if (c->held_head && !c->held_head->seq)
+        s_release(c); /* a client's queue may have room without the socket saying so */
     worker_t *w = c->worker;
     if (w && w->state == WORKER_BUSY) {
         limit_t hit = c->stopped_by == LIMIT_NONE ? s_limit_reached(c, now_ms) : LIMIT_NONE;
@@ -1316,10 +1398,16 @@ conversation_t *conversation_new(reactor_t *reactor, zygote_client_t *zygote, co
             goto fail;
         }
         c->sockets[ch] = sock;
-        int linger = 1000, handover = 1; /* let the last replies out on shutdown */
+        /* Let the last replies out on shutdown. A ROUTER reports a peer
+         * whose queue is full (EAGAIN: the reply is held, never dropped)
+         * or that is gone; iopub drops at its high-water mark, as PUB does. */
+        int linger = 1000, on = 1, iopub_hwm = CONVERSATION_IOPUB_HWM;
+        bool router = s_socket_types[ch] == ZMQ_ROUTER;
         if (zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger) < 0 ||
-            (s_socket_types[ch] == ZMQ_ROUTER &&
-             zmq_setsockopt(sock, ZMQ_ROUTER_HANDOVER, &handover, sizeof handover) < 0)) {
+            (router && zmq_setsockopt(sock, ZMQ_ROUTER_HANDOVER, &on, sizeof on) < 0) ||
+            (router && zmq_setsockopt(sock, ZMQ_ROUTER_MANDATORY, &on, sizeof on) < 0) ||
+            (ch == CONN_IOPUB &&
+             zmq_setsockopt(sock, ZMQ_SNDHWM, &iopub_hwm, sizeof iopub_hwm) < 0)) {
             snprintf(why, why_len, "cannot set up the %s socket: %s", s_channel_names[ch],
                      zmq_strerror(zmq_errno()));
             goto fail;
@@ -1421,4 +1509,9 @@ void conversation_discard(conversation_t **self_p)
 bool conversation_closed(const conversation_t *c)
 {
     return c->closed;
+}
+
+const char *conversation_closed_why(const conversation_t *c)
+{
+    return c->closed_why[0] ? c->closed_why : NULL;
 }

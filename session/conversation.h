@@ -85,9 +85,13 @@ void conversation_destroy(conversation_t **self_p);
  * the journal file. Sets *self_p to NULL. */
 void conversation_discard(conversation_t **self_p);
 
-/* True once a shutdown_request has been answered: tear it down at the next
- * safe point. */
+/* True once a shutdown_request has been answered, or the daemon ended the
+ * conversation: tear it down at the next safe point. */
 bool conversation_closed(const conversation_t *self);
+
+/* Why the daemon ended the conversation (a client that does not read its
+ * replies: the bound it passed), or NULL if it was not the daemon. */
+const char *conversation_closed_why(const conversation_t *self);
 
 /* Offers a zygote event (borrowed) to the conversation; returns true if it
  * concerned this conversation's interpreter. */

@@ -109,6 +109,13 @@ struct conversation {
      * message of the conversation is held behind them, in order, and no
      * queued shell request starts. */
     held_t *held_head, *held_tail;
+    /* How many are held (for a journal record, or because a client's
+     * queue is full); past CONVERSATION_MAX_HELD the conversation ends. */
+    size_t n_held;
+    bool want_writable[CONN_NCHANNELS]; /* a held message waits for this socket */
+    size_t n_queued;   /* shell requests in the queue */
+    bool shell_paused; /* the queue is full: the shell socket is not read */
+    char closed_why[160]; /* why the daemon ended it; empty: it did not */
     /* the journal (conversation_journal.c) */
     journal_t *journal;     /* NULL: none */
     json_t *journal_header; /* its header's fields until it is written */
@@ -121,6 +128,15 @@ struct conversation {
     restore_t *restore;     /* cells still to run again, or NULL */
     bool restoring;         /* one of them is running */
 };
+
+/* Messages a conversation holds before it is ended (its client does not
+ * read its replies): docs/design-decisions.md, "Bounds". */
+#define CONVERSATION_MAX_HELD 10000
+/* Shell requests queued before the shell socket is no longer read (the
+ * rest wait in ZeroMQ, and then in the client). */
+#define CONVERSATION_MAX_QUEUED 1000
+/* Messages a subscriber's iopub queue holds (ZMQ_SNDHWM). */
+#define CONVERSATION_IOPUB_HWM 1000
 
 typedef enum {
     HANDLER_DONE,      /* the reply is sent */

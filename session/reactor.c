@@ -164,10 +164,10 @@ static void s_on_wire_io(void *arg, void *zsock)
     reactor_touch(arg, zsock);
 }
 
-/* Whether |h|'s socket has a message waiting. A socket whose state cannot
- * be read (its context ended, it was closed while watched) stops the loop
- * with an error, as zmq_poll would. */
-static bool s_zsock_readable(reactor_t *self, handler_t *h)
+/* ZMQ_EVENTS of |h|'s socket. A socket whose state cannot be read (its
+ * context ended, it was closed while watched) stops the loop with an
+ * error, as zmq_poll would. */
+static int s_zsock_events(reactor_t *self, handler_t *h)
 {
     int events = 0;
     size_t len = sizeof events;
@@ -175,10 +175,16 @@ static bool s_zsock_readable(reactor_t *self, handler_t *h)
         if (errno != EINTR) {
             self->failed = true;
             self->stopping = true;
-            return false;
+            return 0;
         }
     }
-    return events & ZMQ_POLLIN;
+    return events;
+}
+
+/* Whether |h|'s socket has a message waiting. */
+static bool s_zsock_readable(reactor_t *self, handler_t *h)
+{
+    return s_zsock_events(self, h) & ZMQ_POLLIN;
 }
 
 /* Checks the sockets queued before this call; sockets queued meanwhile
@@ -190,6 +196,11 @@ static void s_run_checks(reactor_t *self)
     while (h && !self->stopping) {
         handler_t *next = h->next_check;
         h->queued = false;
+        /* Writing first, as for plain descriptors. Not queued again for
+         * it: a socket still writable after its queue was tried waits for
+         * its next signal (for a ROUTER, another peer may be what has room). */
+        if (!h->dead && h->on_writable && (s_zsock_events(self, h) & ZMQ_POLLOUT))
+            h->on_writable(h->arg);
         if (!h->dead && s_zsock_readable(self, h)) {
             h->fn(h->arg);
             /* It reads a bounded batch and may have left messages. When
@@ -283,12 +294,18 @@ int reactor_add(reactor_t *self, void *zsock, int fd, reactor_fn fn, void *arg)
     return 0;
 }
 
-int reactor_set_writable(reactor_t *self, int fd, reactor_fn on_writable)
+int reactor_set_writable(reactor_t *self, void *zsock, int fd, reactor_fn on_writable)
 {
-    handler_t **slot = s_find(self, s_key(NULL, fd));
+    handler_t **slot = s_find(self, s_key(zsock, fd));
     if (!slot)
         return -1;
     handler_t *h = *slot;
+    if (zsock) { /* its ZMQ_FD signals both ways: the check list sees to it */
+        h->on_writable = on_writable;
+        if (on_writable)
+            s_queue(self, h);
+        return 0;
+    }
     if ((h->on_writable != NULL) == (on_writable != NULL)) {
         h->on_writable = on_writable;
         return 0;

@@ -23,11 +23,13 @@ void reactor_destroy(reactor_t **self_p);
  * readable. Pass NULL for one and the other for the other. Returns 0 or -1. */
 int reactor_add(reactor_t *self, void *zsock, int fd, reactor_fn fn, void *arg);
 
-/* Calls |on_writable(arg)| (the |arg| of the fd's handler) whenever the
- * plain descriptor |fd|, already added, can be written; NULL stops it.
+/* Calls |on_writable(arg)| (the |arg| of the handler) whenever |zsock| or
+ * the plain descriptor |fd|, already added, can be written; NULL stops it.
  * For a queue that waits for its peer: ask while it is not empty, stop
- * once it is. Returns 0 or -1 (|fd| is not watched). */
-int reactor_set_writable(reactor_t *self, int fd, reactor_fn on_writable);
+ * once it is. A ZeroMQ socket is writable when ZMQ_EVENTS says so (for a
+ * ROUTER_MANDATORY socket: some peer has room), checked whenever the
+ * socket signals. Returns 0 or -1 (not watched). */
+int reactor_set_writable(reactor_t *self, void *zsock, int fd, reactor_fn on_writable);
 
 /* Removes the handler for |zsock| or |fd|; safe inside a handler. */
 void reactor_remove(reactor_t *self, void *zsock, int fd);

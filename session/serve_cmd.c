@@ -635,8 +635,9 @@ static void s_before_sleep(void *arg)
     for (size_t i = 0; i < s->n; i++) {
         entry_t *e = &s->entries[i];
         if (!e->ending && conversation_closed(e->conv)) {
-            e->ending = "shut down by its client";
-            e->end_reason = "shutdown";
+            const char *why = conversation_closed_why(e->conv);
+            e->ending = why ? why : "shut down by its client";
+            e->end_reason = why ? "stalled" : "shutdown";
         }
         if (e->ending) {
             log_info("conversation %s ended: %s", e->id, e->ending);

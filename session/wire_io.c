@@ -4,6 +4,7 @@
  * frames is drained and refused whole. */
 #include "wire_io.h"
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,12 +69,18 @@ static int s_send_encoded(void *sock, const signer_t *signer, const wire_outgoin
     proto_err_t err;
     if (!views || wire_encode_views(signer, out, views, &scratch, &err) < 0)
         return -1;
-    int rc = 0;
-    for (size_t i = 0; i < n; i++)
-        if (zmq_send(sock, views[i].data, views[i].size, i + 1 < n ? ZMQ_SNDMORE : 0) < 0)
+    /* A full queue refuses the first frame (the routing identity or the
+     * topic), so a message goes out whole or not at all. */
+    int rc = 0, send_errno = 0;
+    for (size_t i = 0; i < n && rc == 0; i++)
+        if (zmq_send(sock, views[i].data, views[i].size,
+                     ZMQ_DONTWAIT | (i + 1 < n ? ZMQ_SNDMORE : 0)) < 0) {
             rc = -1;
+            send_errno = errno;
+        }
     wire_scratch_clear(&scratch);
     s_touched(sock);
+    errno = send_errno;
     return rc;
 }
 

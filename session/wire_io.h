@@ -23,8 +23,11 @@ typedef enum {
 wire_io_result_t wire_io_recv(void *sock, signer_t *signer, bool echo, wire_msg_t *out,
                               const char **reason);
 
-/* Encodes, signs and sends. Takes ownership of |content| (may be NULL on
- * allocation failure: nothing is sent). Returns 0 or -1. */
+/* Encodes, signs and sends, never waiting (ZMQ_DONTWAIT). Takes ownership
+ * of |content| (may be NULL on allocation failure: nothing is sent).
+ * Returns 0, or -1 with errno: EAGAIN when the peer's queue is full (a
+ * ROUTER_MANDATORY socket; nothing was sent), EHOSTUNREACH when a ROUTER
+ * knows no such peer, others on failure. */
 int wire_io_send(void *sock, const signer_t *signer, const char *session, const wire_blob_t *ids,
                  size_t n_ids, const char *msg_type, const wire_blob_t *parent, json_t *content,
                  const wire_frame_t *buffers, size_t n_buffers);

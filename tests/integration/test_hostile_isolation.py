@@ -136,3 +136,82 @@ def test_b_keeps_its_round_trip(daemon, tmp_path, mode):
         front.stop()
     assert d.alive()
     assert_b_kept_its_round_trip(mode, idle, busy, quiet)
+
+
+def test_stalled_iopub_subscriber(daemon, tmp_path):
+    """An iopub subscriber that never reads, next to cells that flood:
+    the daemon holds at most its high-water mark for it, and B goes on."""
+    d = daemon(["--max-conversations", "4"])
+    quiet = machine_has_room()
+    a, kc = two_conversations(d, timeout=120)
+    daemon_proc = psutil.Process(d.pid)
+    idle = round_trips(kc)
+    rss_before = daemon_proc.memory_info().rss
+    front = Frontend(tmp_path, "stall-iopub", a)
+    try:
+        peak = rss_before
+        end = time.monotonic() + 15
+        busy = []
+        while time.monotonic() < end:
+            busy += round_trips(kc, 50)
+            peak = max(peak, daemon_proc.memory_info().rss)
+        assert front.proc.poll() is None, front.proc.stderr.read()
+    finally:
+        front.stop()
+    growth = (peak - rss_before) / (1 << 20)
+    print(f"\ndaemon RSS {rss_before / (1 << 20):.1f} MiB, peak {peak / (1 << 20):.1f} MiB "
+          f"(+{growth:.1f} MiB)")
+    assert growth < 48, f"the daemon grew by {growth:.1f} MiB for a subscriber that never reads"
+    assert d.alive()
+    assert_b_kept_its_round_trip("stall-iopub", idle, busy, quiet)
+
+
+PIPELINED = 10000
+
+
+def test_pipelined_requests_all_replied_in_order(daemon):
+    """A client that sends thousands of requests before reading any reply
+    gets every reply, in order: none is dropped at ZeroMQ's high-water
+    mark (a reply that does not fit waits in the daemon). The client's
+    socket takes one message and a few KiB at a time, so what does not fit
+    must wait in the daemon, not in the kernel's TCP buffers."""
+    import zmq
+    from jupyter_client.session import Session
+
+    d = daemon(["--max-conversations", "2"])
+    conv = d.control.start(max_executions=PIPELINED + 10)
+    info = conv["connection"]
+    session = Session(key=info["key"].encode(), signature_scheme=info["signature_scheme"])
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.DEALER)
+    try:
+        sock.linger = 0
+        sock.rcvhwm = 1
+        sock.setsockopt(zmq.RCVBUF, 4096)
+        sock.sndhwm = 0  # the client's own queue holds whatever it sends
+        sock.connect(f"{info['transport']}://{info['ip']}:{info['shell_port']}")
+        sent = []
+        for i in range(PIPELINED):
+            msg = session.send(sock, "execute_request",
+                               {"code": f"{i}", "silent": False, "store_history": False,
+                                "user_expressions": {}, "allow_stdin": False,
+                                "stop_on_error": False})
+            sent.append(msg["header"]["msg_id"])
+        time.sleep(5)  # the daemon runs what it can meanwhile; nothing is read
+        got = []
+        deadline = time.monotonic() + 180
+        while len(got) < PIPELINED:
+            assert time.monotonic() < deadline, f"{len(got)} of {PIPELINED} replies in 180 s"
+            if not sock.poll(10000):
+                pytest.fail(f"no reply for 10 s after {len(got)} of {PIPELINED} replies "
+                            f"(the first missing answers {sent[len(got)]})")
+            _, frames = session.feed_identities(sock.recv_multipart())
+            reply = session.deserialize(frames)
+            if reply["msg_type"] == "execute_reply":
+                got.append(reply["parent_header"]["msg_id"])
+                assert reply["content"]["status"] == "ok", reply["content"]
+        assert got == sent, "replies out of order"
+    finally:
+        sock.close()
+        ctx.term()
+    assert d.alive()
