@@ -101,7 +101,7 @@ class Frontend:
 def two_conversations(d, **a_limits):
     ctl = d.control
     a = ctl.start(**a_limits)
-    b = ctl.start()
+    b = ctl.start(max_executions=100000)  # B runs thousands of cells
     kc = d.client(b["connection"])
     round_trips(kc, 20)  # warm
     return a, kc
