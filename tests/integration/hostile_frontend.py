@@ -6,8 +6,8 @@ not share a CPU thread (or a GIL) with it.
 
 It prints "ready" once the misbehaviour is under way, then keeps at it
 until it is killed or its standard input closes. Modes:
-  slow-reader  a cell forges its reply and leaves a thread reading the
-               channel one datagram every 0.5 s; then a 1 MiB request
+  slow-reader  a cell asks for input and leaves a thread reading the
+               channel one datagram every 0.5 s; the answer has 1 MiB
   flood        cells print as fast as they can; every channel is read
   stall-iopub  an iopub subscriber that never reads, while cells flood
   forge        a cell writes forged records (outputs, replies) in a loop
@@ -42,8 +42,10 @@ def _slow(fd):
             return
 for fd in chan:
     threading.Thread(target=_slow, args=(fd,), daemon=True).start()
-_sandcell.send(json.dumps({"type": "reply", "content": {
-    "status": "ok", "execution_count": 1, "user_expressions": {}}}))
+# The daemon is asked for input as by input(), but this thread does not
+# read the answer: the slow one does.
+_sandcell.send(json.dumps({"type": "input_request", "content": {
+    "prompt": "? ", "password": False}}))
 time.sleep(600)
 """
 
@@ -69,10 +71,10 @@ while time.monotonic() < end:
 """
 
 
-def client(path, iopub=True):
+def client(path, iopub=True, stdin=False):
     kc = BlockingKernelClient()
     kc.load_connection_file(path)
-    kc.start_channels(iopub=iopub, stdin=False, hb=False)
+    kc.start_channels(iopub=iopub, stdin=stdin, hb=False)
     return kc
 
 
@@ -103,15 +105,12 @@ def main():
     mode, path = sys.argv[1], sys.argv[2]
     stop_on_stdin_close()
     if mode == "slow-reader":
-        kc = client(path)
-        msg_id = kc.execute(SLOW_READER)
-        while True:  # the forged reply
-            reply = kc.get_shell_msg(timeout=60)
-            if reply["parent_header"].get("msg_id") == msg_id:
-                break
-        if reply["content"].get("status") != "ok":
-            sys.exit(f"the slow reader did not start: {reply['content']}")
-        kc.execute("#" + "x" * (1 << 20))
+        kc = client(path, stdin=True)
+        kc.execute(SLOW_READER, allow_stdin=True)
+        request = kc.get_stdin_msg(timeout=60)
+        if request["msg_type"] != "input_request":
+            sys.exit(f"the slow reader did not start: {request}")
+        kc.input("x" * (1 << 20))
         print("ready", flush=True)
         drain(kc, 3600)
     elif mode == "flood":

@@ -86,9 +86,10 @@ class Frontend:
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline()
         if line.strip() != "ready":
+            self.proc.kill()
+            err = self.proc.stderr.read()[-2000:]
             self.stop()
-            pytest.fail(f"the {mode} frontend did not start: {line!r} "
-                        f"{self.proc.stderr.read()[-2000:]}")
+            pytest.fail(f"the {mode} frontend did not start: {line!r} {err}")
 
     def stop(self):
         if self.proc.poll() is None:
