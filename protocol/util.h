@@ -7,6 +7,7 @@
 #define SANDCELL_UTIL_H
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -45,5 +46,22 @@ static inline int steal_fd(int *fd)
 }
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* |v| as people write it, for messages: the fewest digits that read back
+ * as |v| (16.5, 0.1, 1048576, 10000000), never an exponent below 1e15 nor
+ * JSON's 17 digits (16.504999999999999). Returns |out|. */
+static inline const char *format_number(double v, char *out, size_t len)
+{
+    if (v > -1e15 && v < 1e15 && v == (double)(long long)v) { /* NaN fails the first test */
+        snprintf(out, len, "%lld", (long long)v);
+        return out;
+    }
+    for (int digits = 1; digits <= 17; digits++) {
+        snprintf(out, len, "%.*g", digits, v);
+        if (strtod(out, NULL) == v)
+            break;
+    }
+    return out;
+}
 
 #endif

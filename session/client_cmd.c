@@ -380,7 +380,7 @@ static void s_field(const json_t *entry, const char *key, char *out, size_t out_
     } else if (json_is_integer(v)) {
         snprintf(out, out_len, "%lld", (long long)json_integer_value(v));
     } else if (json_is_number(v)) {
-        snprintf(out, out_len, "%g", json_number_value(v));
+        format_number(json_number_value(v), out, out_len);
     } else {
         snprintf(out, out_len, "-");
     }
@@ -404,8 +404,10 @@ static void s_limits_text(const json_t *entry, char *out, size_t out_len)
         const json_t *v = json_object_get(limits, fields[i].key);
         if (!json_is_number(v) || json_number_value(v) == 0)
             continue;
-        int n = snprintf(out + used, out_len - used, "%s%s=%g%s", used ? " " : "",
-                         fields[i].key, json_number_value(v), fields[i].unit);
+        char number[32];
+        int n = snprintf(out + used, out_len - used, "%s%s=%s%s", used ? " " : "",
+                         fields[i].key, format_number(json_number_value(v), number, sizeof number),
+                         fields[i].unit);
         used += n > 0 ? (size_t)n : 0;
     }
     if (!out[0])
@@ -441,7 +443,10 @@ static int s_ls(int argc, char **argv)
         return client_cmd_fail("ls", "the daemon's list_reply has no conversations");
     }
     if (as_json) {
-        json_dumpf(list, stdout, JSON_INDENT(2));
+        /* 15 digits: the daemon's own figures as written (idle_seconds
+         * 16.505, not 16.504999999999999), every decimal of up to 15 digits
+         * exact. */
+        json_dumpf(list, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(15));
         putchar('\n');
         wire_msg_clear(&reply);
         return 0;

@@ -148,8 +148,10 @@ static int s_parse_start(const json_t *content, control_request_t *out, char *en
         /* Written so that NaN, which no comparison holds for, is refused. */
         if (!json_is_number(v) || !(x >= s_numbers[n].min && x <= s_numbers[n].max)) {
             char reason[128];
-            snprintf(reason, sizeof reason, "'%s' must be a number between %.15g and %.15g",
-                     s_numbers[n].key, s_numbers[n].min, s_numbers[n].max);
+            char lo[32], hi[32];
+            snprintf(reason, sizeof reason, "'%s' must be a number between %s and %s",
+                     s_numbers[n].key, format_number(s_numbers[n].min, lo, sizeof lo),
+                     format_number(s_numbers[n].max, hi, sizeof hi));
             return s_fail("BadRequest", ename, ename_len, why, why_len, reason);
         }
         out->given[n] = true;

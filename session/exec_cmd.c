@@ -328,7 +328,9 @@ static int s_exec_run(exec_t *x, const char *code, double timeout_s)
         s_exec_drain(x, NULL);
     }
     if (timed_out) {
-        fprintf(stderr, "sandcell exec: no result within %g s; %s\n", timeout_s,
+        char secs[32];
+        fprintf(stderr, "sandcell exec: no result within %s s; %s\n",
+                format_number(timeout_s, secs, sizeof secs),
                 x->reply && x->idle ? "the cell was interrupted"
                                     : "interrupted, but the cell may still be running");
         return 124;

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "util.h"
+
 void sandbox_limits_default(sandbox_limits_t *out)
 {
     *out = (sandbox_limits_t){
@@ -29,7 +31,9 @@ static int s_number(const char *flag, const char *text, double min, double max, 
     errno = 0;
     double v = text ? strtod(text, &end) : 0;
     if (!text || errno || end == text || *end || v < min || v > max) {
-        snprintf(why, why_len, "%s needs a number between %g and %g", flag, min, max);
+        char lo[32], hi[32];
+        snprintf(why, why_len, "%s needs a number between %s and %s", flag,
+                 format_number(min, lo, sizeof lo), format_number(max, hi, sizeof hi));
         return -1;
     }
     *out = v;

@@ -163,14 +163,15 @@ static void s_remember_end(server_t *s, const entry_t *e)
 {
     ended_t *slot = &s->ended[s->ended_next];
     s->ended_next = (s->ended_next + 1) % ENDED_MAX;
-    char when[40], why[140];
+    char when[40], why[140], secs[32];
     s_iso_ago(0, when, sizeof when);
     const char *reason = e->end_reason ? e->end_reason : "";
     if (strcmp(reason, "idle") == 0)
-        snprintf(why, sizeof why, "it was idle for more than %g s (idle_timeout)",
-                 e->idle_timeout_s);
+        snprintf(why, sizeof why, "it was idle for more than %s s (idle_timeout)",
+                 format_number(e->idle_timeout_s, secs, sizeof secs));
     else if (strcmp(reason, "lifetime") == 0)
-        snprintf(why, sizeof why, "it reached its lifetime of %g s (lifetime)", e->lifetime_s);
+        snprintf(why, sizeof why, "it reached its lifetime of %s s (lifetime)",
+                 format_number(e->lifetime_s, secs, sizeof secs));
     else if (strcmp(reason, "stop") == 0)
         snprintf(why, sizeof why, "it was stopped (stop_request)");
     else if (strcmp(reason, "shutdown") == 0)

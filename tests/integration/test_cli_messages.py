@@ -3,6 +3,7 @@
 single write keeps its first part, a conversation that ended says when and
 why, and numbers read as people write them (2.5 s)."""
 
+import re
 import time
 
 import pytest
@@ -91,3 +92,16 @@ def test_ended_conversation_says_when_and_why(d):
     res = d.cli("stop", other)
     assert "it was stopped" in res.stderr, res.stderr
     assert "no conversation with id nosuch" in d.cli("stop", "nosuch").stderr
+
+
+def test_numbers_as_people_write_them(d):
+    res = d.cli("start", "--lifetime", "20000000")
+    assert res.returncode == 1
+    assert "'lifetime' must be a number between 0 and 10000000" in res.stderr, res.stderr
+    cid = start(d)
+    time.sleep(0.3)
+    res = d.cli("ls", "--json")
+    assert res.returncode == 0, res.stderr
+    long_numbers = re.findall(r"\d+\.\d{16,}", res.stdout)
+    assert not long_numbers, f"ls --json printed {long_numbers}:\n{res.stdout}"
+    d.control.stop(cid)

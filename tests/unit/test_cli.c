@@ -5,6 +5,7 @@
 
 #include "cli.h"
 #include "tap.h"
+#include "util.h"
 
 #define MAX_ARGS 16
 
@@ -256,8 +257,30 @@ static void test_journal_flags(void)
              "are errors (%s)", why);
 }
 
+static void test_numbers(void)
+{
+    char buf[32], why[256];
+    CHECK_STR(format_number(16.505, buf, sizeof buf), "16.505");
+    CHECK_STR(format_number(16.5, buf, sizeof buf), "16.5");
+    CHECK_STR(format_number(0.1, buf, sizeof buf), "0.1");
+    CHECK_STR(format_number(1 << 20, buf, sizeof buf), "1048576");
+    CHECK_STR(format_number(1e7, buf, sizeof buf), "10000000");
+    CHECK_STR(format_number(-3, buf, sizeof buf), "-3");
+    CHECK_STR(format_number(0.1 + 0.2, buf, sizeof buf), "0.30000000000000004");
+    CHECK_STR(format_number(1e20, buf, sizeof buf), "1e+20");
+    tap_case("format_number: numbers as people write them (16.505, 1048576, not 1.04858e+06)");
+
+    cli_options_t o;
+    CHECK_INT(PARSE(&o, why, "serve", "--memory", "99999999"), -1);
+    CHECK(strstr(why, "between 16 and 1048576") != NULL);
+    CHECK_INT(PARSE(&o, why, "serve", "--timeout", "x"), -1);
+    CHECK(strstr(why, "e+") == NULL);
+    tap_case("a limit flag out of bounds names its bounds in full digits (%s)", why);
+}
+
 int main(void)
 {
+    test_numbers();
     test_journal_tools();
     test_install();
     test_kernel();
