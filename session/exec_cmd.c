@@ -276,7 +276,9 @@ static bool s_exec_gone(exec_t *x, bool ask)
     bool gone = !status || strcmp(status, "ok") != 0;
     const char *ename = json_string_value(json_object_get(reply.content, "ename"));
     const char *evalue = json_string_value(json_object_get(reply.content, "evalue"));
-    if (gone)
+    if (gone && evalue && strncmp(evalue, "conversation ", 13) == 0)
+        client_cmd_fail("exec", "%s", evalue); /* "conversation ID ended at T: why" */
+    else if (gone)
         client_cmd_fail("exec", "conversation %s has ended: %s: %s", x->id,
                         ename ? ename : "Error", evalue ? evalue : "");
     wire_msg_clear(&reply);

@@ -105,3 +105,11 @@ def test_numbers_as_people_write_them(d):
     long_numbers = re.findall(r"\d+\.\d{16,}", res.stdout)
     assert not long_numbers, f"ls --json printed {long_numbers}:\n{res.stdout}"
     d.control.stop(cid)
+
+
+def test_exec_says_when_its_conversation_ended(d):
+    cid = start(d, "--lifetime", "3")
+    res, out = run(d, cid, "import time; time.sleep(20)")
+    assert res.returncode == 1
+    assert f"sandcell exec: conversation {cid} ended at 20" in out, out
+    assert "it reached its lifetime of 3 s (lifetime)" in out, out
