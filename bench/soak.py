@@ -69,6 +69,8 @@ def parse_args(argv):
                         "(default 17, one conversation's worth)")
     p.add_argument("--sandcell", help="the binary (default: ./sandcell of this checkout)")
     p.add_argument("--seed", type=int, help="random seed (default: from the clock; printed)")
+    p.add_argument("--samples", metavar="FILE",
+                   help="also write every sample of the daemon as CSV (t_s,rss_kib,fds,procs)")
     p.add_argument("--keep", action="store_true",
                    help="keep the temporary folder (daemon log, journals)")
     args = p.parse_args(argv)
@@ -729,6 +731,7 @@ def main():
             th.join(timeout=max(1, T0 + seconds + 600 - time.monotonic()))
         if any(th.is_alive() for th in good):
             failures.append("well-behaved clients still busy 10 minutes after the run's end")
+        STOP.wait(max(0, T0 + seconds - time.monotonic()))  # the hostile ones go on to the end
         STOP.set()
         for th in hostile:
             th.join(timeout=120)
@@ -788,6 +791,8 @@ def report(start, end, elapsed, failures, seed):
         n = dict(T.n)
         rtt = list(T.rtt)
         samples = list(T.samples)
+    if end:
+        samples.append((elapsed,) + tuple(end))
     max_rss = max(s[1] for s in samples)
     max_fds = max(s[2] for s in samples)
     max_procs = max(s[3] for s in samples)
@@ -809,6 +814,17 @@ def report(start, end, elapsed, failures, seed):
     print(f"daemon fds: start {start[1]}, max {max_fds}, end {end[1] if end else '-'}; "
           f"processes in its tree: start {start[2]}, max {max_procs}, "
           f"end {end[2] if end else '-'}")
+    minutes = []
+    for s in samples:
+        if s[0] >= 60 * len(minutes):
+            minutes.append(s)
+    print("  by minute (RSS MiB/fds): " + ", ".join(f"{s[0] / 60:.0f}: {s[1] / 1024:.1f}/{s[2]}"
+                                                    for s in minutes))
+    if ARGS.samples:
+        with open(ARGS.samples, "w") as f:
+            f.write("t_s,rss_kib,fds,procs\n")
+            for s in samples:
+                f.write(f"{s[0]:.1f},{s[1]},{s[2]},{s[3]}\n")
     if n.get("conversations", 0) - n.get("restores", 0) < ARGS.conversations:
         print(f"  note: only {n.get('conversations', 0) - n.get('restores', 0)} of "
               f"{ARGS.conversations} conversations were opened in the run's time")
