@@ -39,8 +39,9 @@ static long long s_now_us(void)
 static json_t *s_limits(const conversation_t *c)
 {
     const sandbox_limits_t *l = &c->limits;
-    return json_pack("{s:f, s:I, s:I, s:f, s:I, s:I, s:I, s:s?, s:b, s:b, s:I}", "timeout_s",
-                     l->timeout_s, "memory_mib", (json_int_t)l->memory_mib, "pids",
+    return json_pack("{s:f, s:f, s:I, s:I, s:f, s:I, s:I, s:I, s:s?, s:b, s:b, s:I}",
+                     "timeout_s", l->timeout_s, "input_timeout_s", l->input_timeout_s,
+                     "memory_mib", (json_int_t)l->memory_mib, "pids",
                      (json_int_t)l->pids, "cpus", l->cpus, "disk_mib", (json_int_t)l->disk_mib,
                      "open_files", (json_int_t)l->open_files, "max_output_bytes",
                      (json_int_t)l->max_output_mib << 20, "data_dir", l->data_dir, "jail",

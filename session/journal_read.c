@@ -54,7 +54,8 @@ static const field_t s_header_fields[] = {
 };
 
 static const field_t s_limits_fields[] = {
-    {"timeout_s", K_NUMBER | K_NULL, false},  {"memory_mib", K_INT | K_NULL, false},
+    {"timeout_s", K_NUMBER | K_NULL, false},  {"input_timeout_s", K_NUMBER | K_NULL, false},
+    {"memory_mib", K_INT | K_NULL, false},
     {"pids", K_INT | K_NULL, false},          {"cpus", K_NUMBER | K_NULL, false},
     {"disk_mib", K_INT | K_NULL, false},      {"open_files", K_INT | K_NULL, false},
     {"max_output_bytes", K_INT | K_NULL, false}, {"data_dir", K_STRING | K_NULL, false},

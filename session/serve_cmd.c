@@ -207,6 +207,8 @@ static void s_restored_limits(const json_t *recorded, sandbox_limits_t *limits, 
     const json_t *v;
     if (json_is_number(v = json_object_get(recorded, "timeout_s")))
         limits->timeout_s = json_number_value(v);
+    if (json_is_number(v = json_object_get(recorded, "input_timeout_s")))
+        limits->input_timeout_s = json_number_value(v);
     if (json_is_integer(v = json_object_get(recorded, "memory_mib")))
         limits->memory_mib = (long)json_integer_value(v);
     if (json_is_integer(v = json_object_get(recorded, "pids")))

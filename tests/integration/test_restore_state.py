@@ -92,7 +92,8 @@ def test_a_file_that_cannot_come_back_is_named(daemon, tmp_path):
 
 def test_limits_come_back_unless_overridden(daemon):
     d = daemon()
-    conv = d.control.start(memory=300, max_executions=7, timeout=12.5, pids=40, max_output=3)
+    conv = d.control.start(memory=300, max_executions=7, timeout=12.5, pids=40, max_output=3,
+                           input_timeout=77)
     connect(d, conv).run_ok("y = 2")
     d.control.stop(conv["id"])
 
@@ -102,7 +103,7 @@ def test_limits_come_back_unless_overridden(daemon):
     assert listed[kept["id"]]["max_executions"] == 7
     limits = listed[kept["id"]]["limits"]
     assert (limits["memory"], limits["timeout"], limits["pids"], limits["max_output"],
-            limits["max_executions"]) == (300, 12.5, 40, 3, 7), limits
+            limits["max_executions"], limits["input_timeout"]) == (300, 12.5, 40, 3, 7, 77), limits
     limits = listed[changed["id"]]["limits"]
     assert (limits["memory"], limits["timeout"], limits["max_executions"]) == (400, 12.5, 9)
     header = journal_records(kept["journal"])
