@@ -110,7 +110,8 @@ int journal_retention_apply(const char *dir, double max_age_s, uint64_t max_byte
     int rc = s_list(dfd, live, arg, &items, &n);
     if (rc < 0)
         return rc;
-    qsort(items, n, sizeof *items, s_by_age);
+    if (n > 1) /* qsort(NULL, 0, ...) is undefined behaviour (UBSan: nonnull) */
+        qsort(items, n, sizeof *items, s_by_age);
     uint64_t total = 0;
     for (size_t i = 0; i < n; i++)
         total += items[i].size;
