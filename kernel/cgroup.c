@@ -81,28 +81,77 @@ static int s_own_group(const char *controller, char *out, size_t len)
     return rc;
 }
 
-static bool s_v2_usable(char *base, size_t len)
+/* Where the v2 hierarchy is mounted: /sys/fs/cgroup on a unified
+ * machine, /sys/fs/cgroup/unified on a hybrid one; NULL without one. */
+static const char *s_v2_root(void)
 {
-    char own[256], controllers[256];
-    if (s_own_group("", own, sizeof own) < 0)
+    if (access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0)
+        return "/sys/fs/cgroup";
+    if (access("/sys/fs/cgroup/unified/cgroup.controllers", F_OK) == 0)
+        return "/sys/fs/cgroup/unified";
+    return NULL;
+}
+
+static bool s_has_word(const char *list, const char *word)
+{
+    size_t n = strlen(word);
+    for (const char *p = strstr(list, word); p; p = strstr(p + 1, word))
+        if ((p == list || p[-1] == ' ') && (p[n] == '\0' || p[n] == ' ' || p[n] == '\n'))
+            return true;
+    return false;
+}
+
+/* True if our own v2 group (its path in |base|) has the memory and pids
+ * controllers, is ours to write, and hands both to the groups made below
+ * it: they are enabled in its cgroup.subtree_control here if they are not
+ * yet (cpu too, where it is available). Else false, the reason in |why|. */
+static bool s_v2_usable(char *base, size_t len, char *why, size_t why_len)
+{
+    char own[256], controllers[256], subtree[256];
+    const char *root = s_v2_root();
+    if (!root || s_own_group("", own, sizeof own) < 0) {
+        snprintf(why, why_len, "no cgroup v2 hierarchy");
         return false;
-    snprintf(base, len, "/sys/fs/cgroup%s", own);
-    if (s_read(base, "cgroup.controllers", controllers, sizeof controllers) < 0)
+    }
+    snprintf(base, len, "%s%s", root, own);
+    if (s_read(base, "cgroup.controllers", controllers, sizeof controllers) < 0 ||
+        !s_has_word(controllers, "memory") || !s_has_word(controllers, "pids")) {
+        snprintf(why, why_len, "cgroup v2 group %s lacks the memory and pids controllers", base);
         return false;
-    return strstr(controllers, "memory") && strstr(controllers, "pids") &&
-           access(base, W_OK) == 0;
+    }
+    if (access(base, W_OK) != 0) {
+        snprintf(why, why_len, "cgroup v2 group %s is not writable: %s", base, strerror(errno));
+        return false;
+    }
+    if (s_read(base, "cgroup.subtree_control", subtree, sizeof subtree) < 0)
+        subtree[0] = '\0';
+    if (s_has_word(subtree, "memory") && s_has_word(subtree, "pids"))
+        return true;
+    char reason[400];
+    if (s_write(base, "cgroup.subtree_control", "+memory +pids", reason, sizeof reason) < 0) {
+        snprintf(why, why_len, "cannot hand memory and pids to the groups below (%s)%s", reason,
+                 errno == EBUSY ? ": sandcell runs in that group itself; start it in a "
+                                  "delegated group that holds no other process" : "");
+        return false;
+    }
+    if (s_has_word(controllers, "cpu"))
+        s_write(base, "cgroup.subtree_control", "+cpu", NULL, 0); /* optional */
+    return true;
 }
 
 cgroup_mode_t cgroup_detect(char *why, size_t why_len)
 {
-    char base[600];
-    if (s_v2_usable(base, sizeof base))
+    char base[600], v2why[1200];
+    if (s_v2_usable(base, sizeof base, v2why, sizeof v2why))
         return CGROUP_V2;
     for (int i = 0; i < 3; i++) {
         char own[256];
         if (s_own_group(s_v1_controllers[i], own, sizeof own) < 0) {
-            snprintf(why, why_len, "no cgroup v2 with memory and pids controllers, "
-                     "and no cgroup v1 %s hierarchy", s_v1_controllers[i]);
+            if (i == 0 && strstr(v2why, "no cgroup v2") == NULL)
+                snprintf(why, why_len, "%s", v2why); /* a v2-only machine: its reason */
+            else
+                snprintf(why, why_len, "no cgroup v2 with memory and pids controllers, "
+                         "and no cgroup v1 %s hierarchy", s_v1_controllers[i]);
             return CGROUP_NONE;
         }
         snprintf(base, sizeof base, "/sys/fs/cgroup/%s%s", s_v1_controllers[i], own);
@@ -171,7 +220,7 @@ int cgroup_create(cgroup_t *cg, const char *name, const cgroup_limits_t *limits,
     char own[256];
     if (cg->mode == CGROUP_V2) {
         s_own_group("", own, sizeof own);
-        snprintf(cg->paths[0], sizeof cg->paths[0], "/sys/fs/cgroup%s/%s", own, name);
+        snprintf(cg->paths[0], sizeof cg->paths[0], "%s%s/%s", s_v2_root(), own, name);
         cg->npaths = 1;
     } else {
         for (int i = 0; i < 3; i++) {
@@ -194,6 +243,24 @@ int cgroup_create(cgroup_t *cg, const char *name, const cgroup_limits_t *limits,
                                    : s_limits_v1(cg, limits, why, why_len);
     if (rc < 0)
         cgroup_destroy(cg);
+    return rc;
+}
+
+int cgroup_probe(char *why, size_t why_len)
+{
+    char name[96];
+    if (cgroup_name(name, sizeof name, "probe") < 0) {
+        snprintf(why, why_len, "cannot read this process's start time from /proc/self/stat");
+        return -EIO;
+    }
+    cgroup_t cg;
+    const cgroup_limits_t limits = {.memory_mib = 64, .pids = 16, .cpus = 1.0};
+    int rc = cgroup_create(&cg, name, &limits, why, why_len);
+    if (rc < 0)
+        return rc;
+    rc = cgroup_destroy(&cg);
+    if (rc < 0)
+        snprintf(why, why_len, "cannot remove the group %s: %s", name, strerror(-rc));
     return rc;
 }
 
@@ -413,7 +480,7 @@ int cgroup_sweep(cgroup_stale_fn fn, void *arg)
     int removed = 0;
     if (mode == CGROUP_V2) {
         s_own_group("", own, sizeof own);
-        snprintf(dir, sizeof dir, "/sys/fs/cgroup%s", own);
+        snprintf(dir, sizeof dir, "%s%s", s_v2_root(), own);
         removed += s_sweep_dir(dir, fn, arg);
     } else if (mode == CGROUP_V1) {
         for (int i = 0; i < 3; i++) {

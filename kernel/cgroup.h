@@ -29,6 +29,11 @@ typedef struct {
  * CGROUP_NONE. */
 cgroup_mode_t cgroup_detect(char *why, size_t why_len);
 
+/* Checks that the jail's groups can be built here: creates a throwaway
+ * group below ours (named by cgroup_name "probe"), sets limits in it and
+ * removes it. Returns 0, or -errno with what failed in |why|. */
+int cgroup_probe(char *why, size_t why_len);
+
 /* Creates the group |name| with |limits|. Returns 0, or -errno with the
  * failing file in |why|; on failure nothing is left behind. */
 int cgroup_create(cgroup_t *cg, const char *name, const cgroup_limits_t *limits, char *why,

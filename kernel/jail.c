@@ -538,6 +538,25 @@ static rlim_t s_address_space_limit(const jail_config_t *config)
            ((rlim_t)config->limits.memory_mib << 20) + ((rlim_t)256 << 20);
 }
 
+/* Without cgroups (--no-cgroups) the memory limit is RLIMIT_DATA: the
+ * private writable memory the interpreter holds when it starts (VmData:
+ * the preload, inherited from the zygote, as a cgroup would not charge it
+ * either) plus the limit, so a cell gets MemoryError once it asks for more
+ * than the limit. It counts what is mapped, not what is touched, and binds
+ * each process on its own (a child gets the same allowance). */
+static rlim_t s_data_limit(const jail_config_t *config)
+{
+    FILE *f = fopen("/proc/self/status", "re");
+    unsigned long long kib = 0;
+    char line[256];
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmData: %llu kB", &kib) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return (rlim_t)kib * 1024 + ((rlim_t)config->limits.memory_mib << 20);
+}
+
 static void s_set_rlimits(const jail_config_t *config, rlim_t address_space)
 {
     struct rlimit core = {0, 0};
@@ -553,6 +572,11 @@ static void s_set_rlimits(const jail_config_t *config, rlim_t address_space)
     if (config->limits.memory_mib > 0) {
         struct rlimit as = {address_space, address_space};
         CHECK("rlimits", "RLIMIT_AS", setrlimit(RLIMIT_AS, &as));
+        if (!config->require_cgroups) {
+            rlim_t data_limit = s_data_limit(config);
+            struct rlimit data = {data_limit, data_limit};
+            CHECK("rlimits", "RLIMIT_DATA", setrlimit(RLIMIT_DATA, &data));
+        }
     }
 }
 

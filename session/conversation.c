@@ -578,8 +578,10 @@ static void s_explain_error(conversation_t *c, const request_t *req, json_t *con
         s_limit_text(c, req, evalue, sizeof evalue);
         json_object_set_new(content, "ename", json_string("TimeoutError"));
     } else if (strcmp(ename, "MemoryError") == 0 && !c->limits.no_jail) {
-        snprintf(evalue, sizeof evalue, "the cell exceeded the %ld MiB memory limit",
-                 c->limits.memory_mib);
+        snprintf(evalue, sizeof evalue, "the cell exceeded the %ld MiB memory limit%s",
+                 c->limits.memory_mib,
+                 c->limits.no_cgroups ? " (--no-cgroups: the private memory each process "
+                                        "maps beyond what it started with)" : "");
     } else {
         return;
     }

@@ -193,7 +193,7 @@ int kernel_cmd_run(const cli_options_t *opts)
         log_set_level(LEVEL_DEBUG);
     connfile_t conn;
     proto_err_t perr;
-    char why[512];
+    char why[1600];
     if (connfile_load(opts->connection_file, &conn, &perr, why, sizeof why) < 0) {
         fprintf(stderr, "sandcell kernel: bad connection file: %s\n", why);
         return 2;
@@ -215,6 +215,11 @@ int kernel_cmd_run(const cli_options_t *opts)
                  "network; never use it for code you do not trust");
     else if (limits.no_cgroups)
         log_warn("UNSAFE: --no-cgroups: no memory, pids or cpu limits beyond rlimits");
+    if (sandbox_limits_check_cgroups(&limits, true, why, sizeof why) < 0) {
+        fprintf(stderr, "sandcell kernel: %s\n", why);
+        connfile_clear(&conn);
+        return 2;
+    }
     char worker[PATH_MAX];
     if (paths_worker(worker, sizeof worker) < 0) {
         fprintf(stderr, "sandcell kernel: cannot find sandcell-worker\n");

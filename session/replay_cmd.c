@@ -594,7 +594,7 @@ int replay_cmd_run(const cli_options_t *opts)
 {
     if (opts->verbose)
         log_set_level(LEVEL_DEBUG);
-    char why[1024], warning[1024];
+    char why[1600], warning[1024];
     json_auto_t *journal = journal_read(opts->journal, why, sizeof why, warning, sizeof warning);
     if (!journal) {
         fprintf(stderr, "sandcell replay: %s\n", why);
@@ -634,6 +634,10 @@ int replay_cmd_run(const cli_options_t *opts)
                  "network");
     else if (r.limits.no_cgroups)
         log_warn("UNSAFE: --no-cgroups: no memory, pids or cpu limits beyond rlimits");
+    if (sandbox_limits_check_cgroups(&r.limits, true, why, sizeof why) < 0) {
+        fprintf(stderr, "sandcell replay: %s\n", why);
+        return REPLAY_BAD_INPUT;
+    }
     const char *from = json_string_value(
         json_object_get(json_object_get(header, "restored_from"), "journal"));
     if (from && !(r.restore = restore_new(NULL, from, why, sizeof why))) {

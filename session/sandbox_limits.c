@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "cgroup.h"
 #include "util.h"
 
 void sandbox_limits_default(sandbox_limits_t *out)
@@ -128,4 +129,24 @@ json_t *sandbox_limits_to_jail_json(const sandbox_limits_t *limits)
                      (json_int_t)limits->open_files, "data_dir",
                      limits->data_dir ? limits->data_dir : "", "work_dir",
                      limits->work_dir ? limits->work_dir : "");
+}
+
+int sandbox_limits_check_cgroups(const sandbox_limits_t *limits, bool full, char *why,
+                                 size_t why_len)
+{
+    if (limits->no_jail || limits->no_cgroups)
+        return 0;
+    char reason[1024];
+    if (full ? cgroup_probe(reason, sizeof reason) == 0
+             : cgroup_detect(reason, sizeof reason) != CGROUP_NONE)
+        return 0;
+    snprintf(why, why_len,
+             "the jail's cgroups cannot be made, so no cell could run: %s. Either delegate a "
+             "cgroup subtree to this user (cgroup v2: the memory and pids controllers, e.g. "
+             "systemd-run --user -p Delegate=yes; cgroup v1: a group in the memory, pids and "
+             "cpu hierarchies owned by this user, with sandcell started in it), or run with "
+             "--no-cgroups (UNSAFE: then only rlimits bound each process's memory and the "
+             "number of processes, and cpu is not limited)",
+             reason);
+    return -1;
 }

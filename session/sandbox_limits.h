@@ -56,4 +56,13 @@ json_t *sandbox_limits_to_jail_json(const sandbox_limits_t *limits);
 int sandbox_limits_resolve(sandbox_limits_t *limits, char *storage, size_t storage_len, char *why,
                    size_t why_len);
 
+/* Checks that the jail can have its cgroups, unless --no-jail or
+ * --no-cgroups: with |full|, makes and removes a throwaway group
+ * (cgroup_probe, about 2 ms on v1); else only that our groups are there
+ * and writable (cgroup_detect, microseconds: for every start). Returns 0,
+ * or -1 with |why| naming what failed and both fixes (delegation, or
+ * --no-cgroups). */
+int sandbox_limits_check_cgroups(const sandbox_limits_t *limits, bool full, char *why,
+                                 size_t why_len);
+
 #endif

@@ -231,7 +231,7 @@ static void s_start(control_req_t *r)
     const cli_options_t *o = s->opts;
     sandbox_limits_t limits = s->limits;
     const control_request_t *req = r->req;
-    char why[1024];
+    char why[1600];
     restore_t *restore = NULL;
     if (req->restore && !s->journal_dir) {
         s_reply_error(r, "RestoreFailed",
@@ -286,6 +286,14 @@ static void s_start(control_req_t *r)
     limits.open_files = (long)files;
     limits.max_output_mib = (long)output;
 
+    /* A conversation whose jail cannot have its cgroups could never run
+     * a cell: refuse it now rather than at its first cell. */
+    if (sandbox_limits_check_cgroups(&limits, false, why, sizeof why) < 0) {
+        restore_destroy(&restore);
+        log_error("refused a start: %s", why);
+        s_reply_error(r, "SandboxUnavailable", why);
+        return;
+    }
     /* Before anything is taken or created; capacity_end() follows. */
     if (capacity_begin(s->capacity, s_active(s), why, sizeof why) < 0) {
         restore_destroy(&restore);
@@ -770,7 +778,7 @@ int serve_cmd_run(const cli_options_t *opts)
     if (opts->verbose)
         log_set_level(LEVEL_DEBUG);
     server_t s = {.opts = opts, .limits = opts->limits, .sigfd = -1};
-    char why[600];
+    char why[1600];
     if (sandbox_limits_resolve(&s.limits, s.data_dir, sizeof s.data_dir, why, sizeof why) < 0 ||
         serve_runtime_path(opts->runtime_file, s.runtime_path, sizeof s.runtime_path) < 0) {
         fprintf(stderr, "sandcell serve: %s\n", why);
@@ -781,6 +789,10 @@ int serve_cmd_run(const cli_options_t *opts)
                  "network; never use it for code you do not trust");
     else if (s.limits.no_cgroups)
         log_warn("UNSAFE: --no-cgroups: no memory, pids or cpu limits beyond rlimits");
+    if (sandbox_limits_check_cgroups(&s.limits, true, why, sizeof why) < 0) {
+        fprintf(stderr, "sandcell serve: %s\n", why);
+        return 2;
+    }
     if (!opts->no_journal) {
         char dflt[PATH_MAX];
         const char *dir = opts->journal_dir;
