@@ -128,9 +128,16 @@ static void s_reply(control_req_t *r, json_t *content, const wire_frame_t *buffe
     char type[64];
     if (msgtype_reply_name(wire_msg_type(r->msg), type, sizeof type) < 0)
         snprintf(type, sizeof type, "error");
-    wire_io_send(zsock_resolve(r->s->control), r->s->signer, r->s->session_id,
-                 r->msg->identities, r->msg->n_identities, type, &r->msg->raw_header, content,
-                 buffers, nbuf);
+    /* The control socket is ROUTER_MANDATORY: a reply that does not fit
+     * (the client has left 1,000 unread) or has no one to go to is not
+     * held, but never vanishes without a log line either. */
+    if (wire_io_send(zsock_resolve(r->s->control), r->s->signer, r->s->session_id,
+                     r->msg->identities, r->msg->n_identities, type, &r->msg->raw_header,
+                     content, buffers, nbuf) < 0)
+        log_warn("dropped %s on the control endpoint: %s", type,
+                 errno == EAGAIN        ? "the client has not read its earlier replies"
+                 : errno == EHOSTUNREACH ? "the client is gone"
+                                         : zmq_strerror(errno));
 }
 
 static void s_reply_error(control_req_t *r, const char *ename, const char *evalue)
@@ -762,6 +769,7 @@ static int s_bind_control(server_t *s, char *why, size_t why_len)
         return -1;
     }
     zsock_set_linger(s->control, 1000);
+    zsock_set_router_mandatory(s->control, 1);
     char bound[256];
     size_t len = sizeof bound;
     if (zmq_bind(zsock_resolve(s->control), endpoint) < 0 ||

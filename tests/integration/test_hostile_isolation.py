@@ -216,3 +216,33 @@ def test_pipelined_requests_all_replied_in_order(daemon):
         sock.close()
         ctx.term()
     assert d.alive()
+
+
+def test_control_reply_not_read_is_logged(daemon):
+    """A control client that sends thousands of requests and reads none:
+    the replies that do not fit are dropped with a log line, never in
+    silence, and the daemon answers others meanwhile."""
+    import zmq
+    from jupyter_client.session import Session
+
+    d = daemon(["--max-conversations", "2"])
+    rt = d.runtime
+    session = Session(key=rt["key"].encode(), signature_scheme="hmac-sha256")
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.DEALER)
+    try:
+        sock.linger = 0
+        sock.rcvhwm = 1
+        sock.setsockopt(zmq.RCVBUF, 4096)
+        sock.sndhwm = 0
+        sock.connect(f"tcp://{rt['ip']}:{rt['control_port']}")
+        for _ in range(5000):
+            session.send(sock, "list_request", {})
+        deadline = time.monotonic() + 60
+        while "dropped list_reply on the control endpoint" not in d.stderr_text(100000):
+            assert time.monotonic() < deadline, "no log line for the replies that did not fit"
+            time.sleep(0.2)
+        assert d.control.list() == []  # another client is answered
+    finally:
+        sock.close()
+        ctx.term()
