@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -208,6 +209,71 @@ static void test_many_idle(void *ctx)
     tap_case("%d idle sockets watched, half removed: the busy one is still served", N);
 }
 
+/* ---- writability of a plain descriptor (a queue waiting for its peer) */
+
+typedef struct {
+    reactor_t *r;
+    int fd;          /* the watched end, full at the start */
+    int writable;    /* on_writable calls */
+    int readable;
+    long long deadline;
+} wfixture_t;
+
+static void s_w_tick(void *arg)
+{
+    wfixture_t *w = arg;
+    if (reactor_now_ms() >= w->deadline)
+        reactor_stop(w->r);
+}
+
+static void s_w_on_readable(void *arg)
+{
+    wfixture_t *w = arg;
+    w->readable++;
+}
+
+static void s_w_on_writable(void *arg)
+{
+    wfixture_t *w = arg;
+    w->writable++;
+    reactor_set_writable(w->r, NULL, w->fd, NULL); /* the queue is empty now */
+    reactor_stop(w->r);
+}
+
+static void test_writable_fd(void)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+        TAP_BAIL("socketpair");
+    char chunk[4096] = {0};
+    while (send(sv[0], chunk, sizeof chunk, MSG_DONTWAIT) > 0)
+        ;
+    wfixture_t w = {.r = reactor_new(), .fd = sv[0]};
+    CHECK_INT(reactor_set_writable(w.r, NULL, sv[0], s_w_on_writable), -1);
+    reactor_add(w.r, NULL, sv[0], s_w_on_readable, &w);
+    CHECK_INT(reactor_set_writable(w.r, NULL, sv[0], s_w_on_writable), 0);
+    reactor_set_hooks(w.r, NULL, s_w_tick, 10, &w);
+    w.deadline = reactor_now_ms() + 100;
+    reactor_run(w.r);
+    CHECK_INT(w.writable, 0);
+    tap_case("a full descriptor does not call on_writable");
+    char sink[sizeof chunk];
+    while (recv(sv[1], sink, sizeof sink, MSG_DONTWAIT) > 0)
+        ;
+    w.deadline = reactor_now_ms() + DEADLINE_MS;
+    reactor_run(w.r);
+    CHECK_INT(w.writable, 1);
+    CHECK_INT(w.readable, 0);
+    tap_case("on_writable runs once the peer has read, and not for reading");
+    w.deadline = reactor_now_ms() + 100;
+    reactor_run(w.r);
+    CHECK_INT(w.writable, 1);
+    tap_case("set_writable NULL stops it");
+    reactor_destroy(&w.r);
+    close(sv[0]);
+    close(sv[1]);
+}
+
 int main(void)
 {
     void *ctx = zmq_ctx_new();
@@ -218,6 +284,7 @@ int main(void)
     test_bounded_handler(ctx);
     test_remove_and_reuse(ctx);
     test_many_idle(ctx);
+    test_writable_fd();
     zmq_ctx_term(ctx);
     return tap_done();
 }
