@@ -596,7 +596,9 @@ def hostile_worker(runtime, kind):
                     T.add("hostile requests")
                     if hostile_cell(kind, kc, t, raw, i):
                         T.add("hostile replies")
-                    elif not STOP.is_set():
+                    elif STOP.is_set():
+                        T.add("hostile in flight at the end")
+                    else:
                         T.add(f"hostile unanswered ({kind})")
                         log(f"hostile {kind} in {cid}: no reply within 60 s")
                     i += 1
