@@ -101,6 +101,53 @@ static bool s_has_word(const char *list, const char *word)
     return false;
 }
 
+/* The leaf group every process of a delegated v2 group moves into, so that
+ * controllers can be handed to the groups made beside it (cgroup v2 lets
+ * only a group without processes of its own enable controllers for the
+ * groups below: "no internal processes"). systemd starts a Delegate=yes
+ * service or scope with its processes in the delegated group itself. */
+#define LEAF_SUFFIX "leaf"
+
+/* If the last part of |own| is a leaf made by cgroup_name(LEAF_SUFFIX),
+ * cuts it off: the groups go beside the leaf, in the delegated group. */
+static void s_strip_leaf(char *own)
+{
+    char *slash = strrchr(own, '/');
+    const char *last = slash ? slash + 1 : own;
+    size_t n = strlen(last), m = strlen("-" LEAF_SUFFIX);
+    int pid;
+    unsigned long long start;
+    if (slash && n > m && strcmp(last + n - m, "-" LEAF_SUFFIX) == 0 &&
+        cgroup_name_owner(last, &pid, &start))
+        *slash = '\0';
+}
+
+/* Moves every process of v2 group |base| into a new leaf group below it.
+ * Returns 0, or -errno. */
+static int s_move_into_leaf(const char *base)
+{
+    char name[96], leaf[800];
+    if (cgroup_name(name, sizeof name, LEAF_SUFFIX) < 0)
+        return -EINVAL;
+    snprintf(leaf, sizeof leaf, "%s/%s", base, name);
+    if (mkdir(leaf, 0755) < 0 && errno != EEXIST)
+        return -errno;
+    char procs[800];
+    snprintf(procs, sizeof procs, "%s/cgroup.procs", base);
+    FILE *f = fopen(procs, "re");
+    if (!f)
+        return -errno;
+    int rc = 0, pid;
+    while (rc == 0 && fscanf(f, "%d", &pid) == 1) {
+        char text[24];
+        snprintf(text, sizeof text, "%d", pid);
+        if (s_write(leaf, "cgroup.procs", text, NULL, 0) < 0 && errno != ESRCH)
+            rc = -errno;
+    }
+    fclose(f);
+    return rc;
+}
+
 /* True if our own v2 group (its path in |base|) has the memory and pids
  * controllers, is ours to write, and hands both to the groups made below
  * it: they are enabled in its cgroup.subtree_control here if they are not
@@ -113,6 +160,7 @@ static bool s_v2_usable(char *base, size_t len, char *why, size_t why_len)
         snprintf(why, why_len, "no cgroup v2 hierarchy");
         return false;
     }
+    s_strip_leaf(own);
     snprintf(base, len, "%s%s", root, own);
     if (s_read(base, "cgroup.controllers", controllers, sizeof controllers) < 0 ||
         !s_has_word(controllers, "memory") || !s_has_word(controllers, "pids")) {
@@ -128,10 +176,22 @@ static bool s_v2_usable(char *base, size_t len, char *why, size_t why_len)
     if (s_has_word(subtree, "memory") && s_has_word(subtree, "pids"))
         return true;
     char reason[400];
-    if (s_write(base, "cgroup.subtree_control", "+memory +pids", reason, sizeof reason) < 0) {
+    int rc = s_write(base, "cgroup.subtree_control", "+memory +pids", reason, sizeof reason);
+    if (rc < 0 && errno == EBUSY) {
+        /* Processes of its own (sandcell's, in a delegated service or
+         * scope): they move into a leaf, then the group hands them out. */
+        int moved = s_move_into_leaf(base);
+        if (moved < 0) {
+            snprintf(why, why_len, "cannot hand memory and pids to the groups below %s: its "
+                     "processes cannot move into a group of their own (%s)", base,
+                     strerror(-moved));
+            return false;
+        }
+        rc = s_write(base, "cgroup.subtree_control", "+memory +pids", reason, sizeof reason);
+    }
+    if (rc < 0) {
         snprintf(why, why_len, "cannot hand memory and pids to the groups below (%s)%s", reason,
-                 errno == EBUSY ? ": sandcell runs in that group itself; start it in a "
-                                  "delegated group that holds no other process" : "");
+                 errno == EBUSY ? ": the group holds processes that are not sandcell's" : "");
         return false;
     }
     if (s_has_word(controllers, "cpu"))
@@ -220,6 +280,7 @@ int cgroup_create(cgroup_t *cg, const char *name, const cgroup_limits_t *limits,
     char own[256];
     if (cg->mode == CGROUP_V2) {
         s_own_group("", own, sizeof own);
+        s_strip_leaf(own);
         snprintf(cg->paths[0], sizeof cg->paths[0], "%s%s/%s", s_v2_root(), own, name);
         cg->npaths = 1;
     } else {
@@ -460,6 +521,20 @@ static int s_sweep_dir(const char *dir, cgroup_stale_fn fn, void *arg)
         unsigned long long start = 0;
         if (!cgroup_name_owner(de->d_name, &pid, &start) || s_owner_alive(pid, start))
             continue;
+        size_t n = strlen(de->d_name);
+        if (n > strlen("-" LEAF_SUFFIX) &&
+            strcmp(de->d_name + n - strlen("-" LEAF_SUFFIX), "-" LEAF_SUFFIX) == 0) {
+            /* A leaf holds the daemon's own processes: removed only once
+             * empty, never by killing what is in it. */
+            char path[700];
+            snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+            if (rmdir(path) == 0) {
+                removed++;
+                if (fn)
+                    fn(path, true, arg);
+            }
+            continue;
+        }
         cgroup_t cg = {.mode = CGROUP_V1, .npaths = 1};
         snprintf(cg.paths[0], sizeof cg.paths[0], "%s/%s", dir, de->d_name);
         char path[sizeof cg.paths[0]];
@@ -480,6 +555,7 @@ int cgroup_sweep(cgroup_stale_fn fn, void *arg)
     int removed = 0;
     if (mode == CGROUP_V2) {
         s_own_group("", own, sizeof own);
+        s_strip_leaf(own);
         snprintf(dir, sizeof dir, "%s%s", s_v2_root(), own);
         removed += s_sweep_dir(dir, fn, arg);
     } else if (mode == CGROUP_V1) {
