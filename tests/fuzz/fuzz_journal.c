@@ -4,8 +4,9 @@
  *
  * Input: the file's bytes. journal_parse runs the reader's checks over
  * them; a journal that passes is then taken the three ways a client can
- * ask for it: restore's selection of cells to run again (with its history,
- * its ops, a mix of good, failed and lost replies, and its note), export's
+ * ask for it: restore of the bytes as a client sends them (its files, its
+ * selection of cells to run again with its history, its ops, a mix of
+ * good, failed and lost replies, and its note), export's
  * notebook, and replay's limits from the header and the comparison of each
  * cell's outputs, which must find every cell the same as itself (but for
  * an image that is not base64, documented to match nothing). */
@@ -32,11 +33,27 @@
         }                                                                                       \
     } while (0)
 
-/* Restore's selection, run to its end with replies of every kind. */
-static void s_restore(const json_t *executions)
+/* Takes the files due now, as if none could be put back; returns how many. */
+static size_t s_files(restore_t *r)
 {
-    restore_t *r = restore_new_from("/fuzz/journal.jsonl", executions);
+    size_t n = 0;
+    for (const json_t *f; (f = restore_next_file(r)); n++) {
+        CHECK(json_is_object(f));
+        restore_file_failed(r, "x", "not put back: a fuzz run");
+    }
+    return n;
+}
+
+/* Restore of the journal a client sent (restore_new_bytes, as the daemon
+ * takes `sandcell start --restore FILE`), run to its end: its files, and
+ * its cells with replies of every kind. */
+static void s_restore(const uint8_t *data, size_t size, const json_t *executions)
+{
+    char why[1024];
+    restore_t *r = restore_new_bytes("journal.jsonl", data, size, why, sizeof why);
     CHECK(r);
+    (void)restore_limits(r);
+    size_t files = restore_files(r), taken = 0;
     CHECK(restore_cells(r) <= json_array_size(executions));
     CHECK(restore_last_execution_count(r) >= 0);
     history_t *h = history_new();
@@ -54,16 +71,19 @@ static void s_restore(const json_t *executions)
     json_t *failed = json_pack("{s:s, s:s, s:s}", "status", "error", "ename", "NameError",
                                "evalue", "name 'x' is not defined");
     size_t sent = 0;
-    for (json_t *op; (op = restore_next_op(r)); sent++) {
+    for (json_t *op; (taken += s_files(r), op = restore_next_op(r)); sent++) {
         CHECK(json_is_string(json_object_get(op, "code")));
         json_decref(op);
         const json_t *replies[3] = {ok, failed, NULL};
         restore_done_cell(r, replies[sent % 3]);
     }
     CHECK(restore_finished(r));
+    taken += s_files(r); /* after the last cell, every file left is due */
+    CHECK(taken == files);
     CHECK(sent == restore_cells(r));
     char *note = restore_note(r);
-    CHECK(!note == (sent < 2)); /* the second cell and every third get no "ok" */
+    /* Failed cells (the second and every third) and refused files make a note. */
+    CHECK(!note == (sent < 2 && files == 0));
     free(note);
     json_t *described = restore_describe(r);
     CHECK(described);
@@ -111,7 +131,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const json_t *executions = json_object_get(journal, "executions");
     CHECK(json_is_object(json_object_get(journal, "header")));
     CHECK(json_is_array(executions));
-    s_restore(executions);
+    s_restore(data, size, executions);
+    restore_t *plain = restore_new_from("journal.jsonl", executions);
+    CHECK(plain);
+    restore_destroy(&plain);
     json_t *notebook = export_notebook(journal);
     CHECK(notebook);
     char *text = json_dumps(notebook, JSON_COMPACT);
