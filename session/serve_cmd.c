@@ -293,19 +293,23 @@ static void s_start(control_req_t *r)
     limits.open_files = (long)files;
     limits.max_output_mib = (long)output;
 
-    /* A conversation whose jail cannot have its cgroups could never run
-     * a cell: refuse it now rather than at its first cell. */
-    if (sandbox_limits_check_cgroups(&limits, false, why, sizeof why) < 0) {
-        restore_destroy(&restore);
-        log_error("refused a start: %s", why);
-        s_reply_error(r, "SandboxUnavailable", why);
-        return;
-    }
     /* Before anything is taken or created; capacity_end() follows. */
     if (capacity_begin(s->capacity, s_active(s), why, sizeof why) < 0) {
         restore_destroy(&restore);
         log_warn("refused a start: %s", why);
         s_reply_error(r, "TooManyConversations", why);
+        return;
+    }
+    /* A conversation whose jail cannot have its cgroups could never run
+     * a cell: refuse it now rather than at its first cell. After the
+     * capacity check, which is the one that explains a daemon short of
+     * descriptors (the cgroup check itself needs a few). */
+    if (sandbox_limits_check_cgroups(&limits, false, why, sizeof why) < 0) {
+        char ignored[512];
+        capacity_end(s->capacity, ignored, sizeof ignored);
+        restore_destroy(&restore);
+        log_error("refused a start: %s", why);
+        s_reply_error(r, "SandboxUnavailable", why);
         return;
     }
     if (s->n == s->cap) {
