@@ -32,6 +32,7 @@
 #include "journal_retention.h"
 #include "log.h"
 #include "msgtype.h"
+#include "outbox.h"
 #include "paths.h"
 #include "pool.h"
 #include "reactor.h"
@@ -90,6 +91,8 @@ typedef struct {
     capacity_t *capacity;
     json_t *default_jail;
     zsock_t *control;
+    outbox_t *outbox; /* control replies kept for clients that have no room */
+    bool control_writable; /* the reactor watches the control socket for room */
     signer_t *signer;
     char session_id[HEADER_ID_LEN + 1];
     char ip[64];
@@ -123,21 +126,35 @@ typedef struct {
 
 /* ------------------------------------------------------------- replies */
 
+static void s_on_control_writable(void *arg);
+
+/* Watches the control socket for room while replies are kept, not after. */
+static void s_watch_outbox(server_t *s)
+{
+    bool want = outbox_pending(s->outbox) > 0;
+    if (want != s->control_writable &&
+        reactor_set_writable(s->reactor, zsock_resolve(s->control), -1,
+                             want ? s_on_control_writable : NULL) == 0)
+        s->control_writable = want;
+}
+
+/* Some control client has room: what is kept goes out, in order. */
+static void s_on_control_writable(void *arg)
+{
+    server_t *s = arg;
+    outbox_flush(s->outbox);
+    s_watch_outbox(s);
+}
+
 static void s_reply(control_req_t *r, json_t *content, const wire_frame_t *buffers, size_t nbuf)
 {
     char type[64];
     if (msgtype_reply_name(wire_msg_type(r->msg), type, sizeof type) < 0)
         snprintf(type, sizeof type, "error");
-    /* The control socket is ROUTER_MANDATORY: a reply that does not fit
-     * (the client has left 1,000 unread) or has no one to go to is not
-     * held, but never vanishes without a log line either. */
-    if (wire_io_send(zsock_resolve(r->s->control), r->s->signer, r->s->session_id,
-                     r->msg->identities, r->msg->n_identities, type, &r->msg->raw_header,
-                     content, buffers, nbuf) < 0)
-        log_warn("dropped %s on the control endpoint: %s", type,
-                 errno == EAGAIN        ? "the client has not read its earlier replies"
-                 : errno == EHOSTUNREACH ? "the client is gone"
-                                         : zmq_strerror(errno));
+    /* A reply that does not fit is kept, in order, for its client (outbox.h). */
+    outbox_send(r->s->outbox, r->msg->identities, r->msg->n_identities, type,
+                &r->msg->raw_header, content, buffers, nbuf);
+    s_watch_outbox(r->s);
 }
 
 static void s_reply_error(control_req_t *r, const char *ename, const char *evalue)
@@ -710,6 +727,10 @@ static void s_tick(void *arg)
 {
     server_t *s = arg;
     long long now = reactor_now_ms();
+    if (outbox_pending(s->outbox)) { /* also when the socket's signal was missed */
+        outbox_flush(s->outbox);
+        s_watch_outbox(s);
+    }
     s_retry_pending(s, now);
     if (now >= s->retention_next_ms) {
         s_apply_retention(s);
@@ -870,6 +891,12 @@ int serve_cmd_run(const cli_options_t *opts)
     int port = s.signer && s.reactor && s.default_jail && s.capacity
                    ? s_bind_control(&s, why, sizeof why)
                    : -1;
+    if (port >= 0)
+        s.outbox = outbox_new(zsock_resolve(s.control), s.signer, s.session_id);
+    if (port >= 0 && !s.outbox) {
+        snprintf(why, sizeof why, "out of memory");
+        port = -1;
+    }
     if (port < 0 || runtime_file_write(s.runtime, s.ip, port, key, why, sizeof why) < 0) {
         fprintf(stderr, "sandcell serve: %s\n", port < 0 && !s.signer ? "out of memory" : why);
         s.status = 1;
@@ -929,6 +956,7 @@ out:
         wire_msg_clear(&s.pending[i].msg);
     pool_destroy(&s.pool);
     capacity_destroy(&s.capacity);
+    outbox_destroy(&s.outbox);
     zsock_destroy(&s.control);
     signer_destroy(&s.signer);
     json_decref(s.default_jail);

@@ -140,3 +140,45 @@ int wire_io_send(void *sock, const signer_t *signer, const char *session, const 
     json_decref(content);
     return rc;
 }
+
+int wire_io_encode(const signer_t *signer, const char *session, const wire_blob_t *ids,
+                   size_t n_ids, const char *msg_type, const wire_blob_t *parent,
+                   const json_t *content, const wire_frame_t *buffers, size_t n_buffers,
+                   wire_frames_t *out)
+{
+    out->frames = NULL;
+    out->n = 0;
+    if (!content)
+        return -1;
+    char header_text[HEADER_TEXT_MAX];
+    int header_len = header_format(header_text, sizeof header_text, msg_type, session, "sandcell");
+    json_auto_t *header = header_len < 0 ? header_new(msg_type, session, "sandcell") : NULL;
+    if (header_len < 0 && !header)
+        return -1;
+    wire_outgoing_t msg = {
+        .identities = ids,
+        .n_identities = n_ids,
+        .header = header,
+        .header_text = {header_text, header_len < 0 ? 0 : (size_t)header_len},
+        .parent = parent ? (wire_frame_t){parent->data, parent->size} : (wire_frame_t){0},
+        .content = content,
+        .buffers = buffers,
+        .n_buffers = n_buffers,
+    };
+    proto_err_t err;
+    return wire_encode(signer, &msg, out, &err);
+}
+
+int wire_io_send_frames(void *sock, const wire_frames_t *frames)
+{
+    int rc = 0, send_errno = 0;
+    for (size_t i = 0; i < frames->n && rc == 0; i++)
+        if (zmq_send(sock, frames->frames[i].data, frames->frames[i].size,
+                     ZMQ_DONTWAIT | (i + 1 < frames->n ? ZMQ_SNDMORE : 0)) < 0) {
+            rc = -1;
+            send_errno = errno;
+        }
+    s_touched(sock);
+    errno = send_errno;
+    return rc;
+}

@@ -32,6 +32,18 @@ int wire_io_send(void *sock, const signer_t *signer, const char *session, const 
                  size_t n_ids, const char *msg_type, const wire_blob_t *parent, json_t *content,
                  const wire_frame_t *buffers, size_t n_buffers);
 
+/* Encodes and signs what wire_io_send would send into |out| (caller owns
+ * it: wire_frames_clear), for a message kept to be sent later. Does not
+ * take ownership of anything. Returns 0, or -1 on allocation failure. */
+int wire_io_encode(const signer_t *signer, const char *session, const wire_blob_t *ids,
+                   size_t n_ids, const char *msg_type, const wire_blob_t *parent,
+                   const json_t *content, const wire_frame_t *buffers, size_t n_buffers,
+                   wire_frames_t *out);
+
+/* Sends frames wire_io_encode made, never waiting. Returns 0, or -1 with
+ * errno as wire_io_send (a full queue refuses the message whole). */
+int wire_io_send_frames(void *sock, const wire_frames_t *frames);
+
 /* Sets the function told, after each message received from or sent on a
  * socket, which socket that was (the reactor re-checks it: libzmq may
  * have consumed the socket's ZMQ_FD signal meanwhile). One per process;

@@ -19,6 +19,7 @@ amount of memory."""
 
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -218,31 +219,99 @@ def test_pipelined_requests_all_replied_in_order(daemon):
     assert d.alive()
 
 
-def test_control_reply_not_read_is_logged(daemon):
-    """A control client that sends thousands of requests and reads none:
-    the replies that do not fit are dropped with a log line, never in
-    silence, and the daemon answers others meanwhile."""
+CONTROL_PIPELINED = 12000
+OUTBOX_MAX_MESSAGES = 4096  # session/outbox.h
+
+
+def control_dealer(rt):
+    """A control client whose socket takes one message and a few KiB at a
+    time, so what it does not read waits in the daemon."""
     import zmq
     from jupyter_client.session import Session
 
-    d = daemon(["--max-conversations", "2"])
-    rt = d.runtime
     session = Session(key=rt["key"].encode(), signature_scheme="hmac-sha256")
     ctx = zmq.Context()
     sock = ctx.socket(zmq.DEALER)
+    sock.linger = 0
+    sock.rcvhwm = 1
+    sock.setsockopt(zmq.RCVBUF, 4096)
+    sock.sndhwm = 0
+    sock.connect(f"tcp://{rt['ip']}:{rt['control_port']}")
+    return session, ctx, sock
+
+
+def test_control_replies_not_read_kept_in_order_then_error(daemon):
+    """A control client that sends thousands of list_requests and reads
+    none, then reads: every reply arrives in order up to the bound of
+    replies kept for it, then one error (RepliesDropped) in place of the
+    first discarded reply, naming the bound and how many were lost, then
+    the replies to the later requests, in order: no reply is missing
+    without a word. Another client is served meanwhile."""
+    d = daemon(["--max-conversations", "2"])
+    session, ctx, sock = control_dealer(d.runtime)
     try:
-        sock.linger = 0
-        sock.rcvhwm = 1
-        sock.setsockopt(zmq.RCVBUF, 4096)
-        sock.sndhwm = 0
-        sock.connect(f"tcp://{rt['ip']}:{rt['control_port']}")
-        for _ in range(5000):
-            session.send(sock, "list_request", {})
-        deadline = time.monotonic() + 60
-        while "dropped list_reply on the control endpoint" not in d.stderr_text(100000):
-            assert time.monotonic() < deadline, "no log line for the replies that did not fit"
+        sent = [session.send(sock, "list_request", {})["header"]["msg_id"]
+                for _ in range(CONTROL_PIPELINED)]
+        assert d.control.list() == []  # another client is answered meanwhile
+        deadline = time.monotonic() + 15  # the daemon answers what it can meanwhile
+        while ("replies (or 256 MiB) unread" not in d.stderr_text(100000)
+               and time.monotonic() < deadline):
             time.sleep(0.2)
-        assert d.control.list() == []  # another client is answered
+        time.sleep(1)
+        accounted, errors, first_error_at = 0, 0, None
+        while accounted < CONTROL_PIPELINED:
+            if not sock.poll(30000):
+                pytest.fail(f"no reply for 30 s: the reply to request {accounted} is missing")
+            _, frames = session.feed_identities(sock.recv_multipart())
+            reply = session.deserialize(frames)
+            assert reply["parent_header"]["msg_id"] == sent[accounted], \
+                f"reply {accounted} out of order or missing: {reply['content']}"
+            content = reply["content"]
+            assert reply["msg_type"] == "list_reply", reply["msg_type"]
+            if content.get("status") == "error":
+                assert content["ename"] == "RepliesDropped", content
+                assert f"more than {OUTBOX_MAX_MESSAGES} replies" in content["evalue"], content
+                lost = int(re.match(r"(\d+) replies", content["evalue"]).group(1))
+                assert lost > OUTBOX_MAX_MESSAGES, content
+                errors += 1
+                first_error_at = accounted if first_error_at is None else first_error_at
+                accounted += lost
+            else:
+                assert content["status"] == "ok", content
+                accounted += 1
+        print(f"\n{first_error_at} replies, then {errors} RepliesDropped error(s)")
+        assert accounted == CONTROL_PIPELINED, "an error counts more replies than were asked"
+        assert errors >= 1 and first_error_at >= OUTBOX_MAX_MESSAGES, (errors, first_error_at)
+        assert not sock.poll(500), "a reply more than the requests"
     finally:
         sock.close()
         ctx.term()
+    log = d.stderr_text(1000000)
+    assert log.count("replies (or 256 MiB) unread") == errors  # one line per episode
+    assert "dropped list_reply" not in log
+    assert d.alive()
+
+
+def test_control_client_gone_drops_kept_replies_with_one_line(daemon):
+    """A control client that leaves with replies kept for it: they are
+    dropped with one log line, and the daemon goes on answering others."""
+    d = daemon(["--max-conversations", "2"])
+    session, ctx, sock = control_dealer(d.runtime)
+    try:
+        for _ in range(6000):
+            session.send(sock, "list_request", {})
+        assert d.control.list() == []
+        time.sleep(1)
+    finally:
+        sock.close()
+        ctx.term()
+    deadline = time.monotonic() + 30
+    while "kept for control client" not in d.stderr_text(100000):
+        assert time.monotonic() < deadline, "no log line for the replies of a client gone"
+        time.sleep(0.2)
+    time.sleep(0.5)
+    log = d.stderr_text(1000000)
+    assert re.search(r"dropped \d+ replies kept for control client \w+: the client is gone", log)
+    assert log.count("the client is gone") == 1, log[-2000:]
+    assert d.control.list() == []
+    assert d.alive()
