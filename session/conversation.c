@@ -93,7 +93,7 @@ static void s_held_free(held_t *h)
     free(h->parent.data);
     json_decref(h->content);
     free(h->code);
-    free(h->result_text);
+    json_decref(h->result_text);
     free(h);
 }
 
@@ -270,7 +270,7 @@ static void s_request_free(request_t *req)
 {
     wire_msg_clear(&req->msg);
     free(req->code);
-    free(req->result_text);
+    json_decref(req->result_text);
     json_decref(req->outputs);
     free(req);
 }
@@ -787,10 +787,9 @@ static void s_on_worker_output(conversation_t *c, const char *type, json_t *cont
         s_explain_error(c, req, out);
     if (req && strcmp(type, "execute_result") == 0) {
         json_object_set_new(out, "execution_count", json_integer(req->execution_count));
-        const char *text =
-            json_string_value(json_object_get(json_object_get(out, "data"), "text/plain"));
-        if (text && !req->result_text)
-            req->result_text = strdup(text);
+        json_t *text = json_object_get(json_object_get(out, "data"), "text/plain");
+        if (json_is_string(text) && !req->result_text)
+            req->result_text = json_incref(text);
     }
     conversation_publish(c, &req->msg.raw_header, type, out);
 }

@@ -23,7 +23,8 @@ typedef struct request {
     bool store_history;
     int execution_count;
     char *code;        /* owned copy, for history */
-    char *result_text; /* text/plain of its execute_result, if any */
+    json_t *result_text; /* text/plain of its execute_result (a JSON string: it may
+                          * hold a NUL), if any */
     /* for the journal (execute_request, with a journal) */
     json_t *outputs;       /* its iopub outputs, in order; owned */
     char started[HEADER_DATE_LEN + 1]; /* when it started */
@@ -59,7 +60,8 @@ typedef struct held {
     /* the history entry of that record, added once it is on disk */
     bool add_history;
     int execution_count;
-    char *code, *result_text; /* owned */
+    char *code;          /* owned */
+    json_t *result_text; /* owned: a JSON string, or NULL */
 } held_t;
 
 struct conversation {

@@ -12,7 +12,7 @@
 typedef struct {
     int line;
     char *input;
-    char *output;
+    json_t *output; /* a JSON string, or NULL */
 } entry_t;
 
 struct history {
@@ -32,14 +32,14 @@ void history_destroy(history_t **self_p)
         return;
     for (size_t i = 0; i < self->n; i++) {
         free(self->entries[i].input);
-        free(self->entries[i].output);
+        json_decref(self->entries[i].output);
     }
     free(self->entries);
     free(self);
     *self_p = NULL;
 }
 
-int history_add(history_t *self, int line, const char *input, const char *output)
+int history_add(history_t *self, int line, const char *input, const json_t *output)
 {
     if (self->n == self->cap) {
         size_t cap = self->cap ? 2 * self->cap : 32;
@@ -52,11 +52,9 @@ int history_add(history_t *self, int line, const char *input, const char *output
     entry_t *e = &self->entries[self->n];
     e->line = line;
     e->input = strdup(input);
-    e->output = output ? strdup(output) : NULL;
-    if (!e->input) {
-        free(e->output);
+    if (!e->input)
         return -1;
-    }
+    e->output = json_is_string(output) ? json_incref((json_t *)output) : NULL;
     self->n++;
     return 0;
 }
@@ -65,7 +63,7 @@ static json_t *s_entry(const entry_t *e, bool output)
 {
     if (!output)
         return json_pack("[i, i, s]", HISTORY_SESSION, e->line, e->input);
-    return json_pack("[i, i, [s, s?]]", HISTORY_SESSION, e->line, e->input, e->output);
+    return json_pack("[i, i, [s, O?]]", HISTORY_SESSION, e->line, e->input, e->output);
 }
 
 static bool s_get_int(const json_t *content, const char *key, long long *out)

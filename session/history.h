@@ -17,9 +17,10 @@ typedef struct history history_t;
 history_t *history_new(void);
 void history_destroy(history_t **self_p);
 
-/* Records execution |line|. |output| (the text/plain result) may be NULL.
- * Copies both strings. Returns 0 or -1. */
-int history_add(history_t *self, int line, const char *input, const char *output);
+/* Records execution |line|. |output| (the text/plain result, a JSON string,
+ * borrowed: it may hold a NUL) may be NULL. Copies |input| and keeps a
+ * reference to |output|. Returns 0 or -1. */
+int history_add(history_t *self, int line, const char *input, const json_t *output);
 
 /* Answers a history_request |content| (borrowed). Returns the reply
  * content, a new reference; a bad request gives status "error". */

@@ -173,16 +173,16 @@ int restore_last_execution_count(const restore_t *self)
     return self->last_count;
 }
 
-/* The text/plain of a record's execute_result, or NULL. */
-static const char *s_result_text(const json_t *rec)
+/* The text/plain of a record's execute_result (borrowed), or NULL. */
+static const json_t *s_result_text(const json_t *rec)
 {
     size_t i;
     json_t *out;
     json_array_foreach(json_object_get(rec, "outputs"), i, out) {
         const char *type = json_string_value(json_object_get(out, "msg_type"));
         if (type && strcmp(type, "execute_result") == 0)
-            return json_string_value(json_object_get(
-                json_object_get(json_object_get(out, "content"), "data"), "text/plain"));
+            return json_object_get(
+                json_object_get(json_object_get(out, "content"), "data"), "text/plain");
     }
     return NULL;
 }

@@ -37,12 +37,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     history_t *h = history_new();
     CHECK(h);
+    json_t *result = json_string("result");
+    CHECK(result);
     for (size_t i = 1; i < n; i++) {
         char *input = strndup((const char *)parts[i].data, parts[i].size);
         CHECK(input);
-        CHECK(history_add(h, (int)i, input, i % 2 ? "result" : NULL) == 0);
+        CHECK(history_add(h, (int)i, input, i % 2 ? result : NULL) == 0);
         free(input);
     }
+    json_decref(result);
     json_t *reply = history_query(h, content);
     CHECK(reply);
     const char *status = json_string_value(json_object_get(reply, "status"));

@@ -133,6 +133,21 @@ def test_error_with_nul_is_reported(kc):
     assert len(errors) == 1 and errors[0]["evalue"] == "e\x00f\x1b[0m", outputs
 
 
+@ku.requires_sandcell  # ipykernel keeps no outputs in its history unless configured to
+def test_history_keeps_a_result_with_nul(kc):
+    code = "class R:\n    def __repr__(self):\n        return 'g\\x00h'\nR()"
+    reply, outputs = run(kc, code)
+    assert reply["status"] == "ok", (reply, outputs)
+    assert [c["data"]["text/plain"] for t, c in outputs if t == "execute_result"] == ["g\x00h"]
+    msg_id = kc.history(hist_access_type="tail", n=1, output=True)
+    while True:
+        msg = kc.get_shell_msg(timeout=ku.TIMEOUT)
+        if msg["parent_header"].get("msg_id") == msg_id:
+            break
+    history = msg["content"]["history"]
+    assert history[-1][2] == [code, "g\x00h"], history
+
+
 def test_the_kernel_still_answers(kc):
     reply, outputs = run(kc, "print('still here')")
     assert stdout_of(outputs) == "still here\n"

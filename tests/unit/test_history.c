@@ -61,9 +61,11 @@ static history_t *s_sample(void)
     history_t *h = history_new();
     if (!h)
         TAP_BAIL("history_new failed");
+    json_t *two = json_string("2");
     for (int i = 0; i < 8; i++)
-        if (history_add(h, i + 1, inputs[i], i == 3 ? "2" : NULL) < 0)
+        if (history_add(h, i + 1, inputs[i], i == 3 ? two : NULL) < 0)
             TAP_BAIL("history_add failed");
+    json_decref(two);
     return h;
 }
 
@@ -213,18 +215,19 @@ static void test_bad_requests(void)
 static void test_copies(void)
 {
     history_t *h = history_new();
-    char input[] = "x = 1", output[] = "1";
+    char input[] = "x = 1";
+    json_t *output = json_stringn("1\0two", 5); /* a result may hold a NUL */
     CHECK_INT(history_add(h, 1, input, output), 0);
+    json_decref(output);
     input[0] = 'y';
-    output[0] = '9';
     /* Enough entries to grow the table. */
     for (int i = 2; i <= 100; i++)
         CHECK_INT(history_add(h, i, "pass", NULL), 0);
     json_t *req = json_pack("{s:s, s:i, s:i, s:b}", "hist_access_type", "range", "start", 1,
                             "stop", 2, "output", 1);
     json_t *reply = history_query(h, req);
-    json_t *want = json_pack("{s:s, s:[[i, i, [s, s]]]}", "status", "ok", "history", 1, 1,
-                             "x = 1", "1");
+    json_t *want = json_pack("{s:s, s:[[i, i, [s, s#]]]}", "status", "ok", "history", 1, 1,
+                             "x = 1", "1\0two", (size_t)5);
     CHECK(json_equal(reply, want));
     CHECK_LINES(h, "{\"hist_access_type\":\"tail\",\"n\":2}", "99,100");
     CHECK_LINES(h, "{\"hist_access_type\":\"tail\"}", "91,92,93,94,95,96,97,98,99,100");
@@ -232,7 +235,8 @@ static void test_copies(void)
     json_decref(reply);
     json_decref(want);
     history_destroy(&h);
-    tap_case("history_add copies its strings; 100 entries; tail without n gives 10");
+    tap_case("history_add copies its input and keeps the whole result, NUL included; 100 "
+             "entries; tail without n gives 10");
 }
 
 int main(void)
