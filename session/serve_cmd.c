@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -107,6 +108,8 @@ typedef struct {
     long long retention_next_ms; /* when the journal folder is next trimmed */
     ended_t ended[ENDED_MAX]; /* a ring; ended_next is the next slot */
     size_t ended_next;
+    bool trim_pending;       /* a conversation ended since the heap was trimmed */
+    long long trim_next_ms;  /* the earliest time of the next trim */
 } server_t;
 
 typedef struct {
@@ -683,11 +686,29 @@ static void s_before_sleep(void *arg)
             s_remember_end(s, e);
             conversation_end_journal(e->conv, e->end_reason);
             conversation_destroy(&e->conv);
+            s->trim_pending = true;
             continue;
         }
         s->entries[k++] = *e;
     }
     s->n = k;
+}
+
+/* Gives the heap an ended conversation freed back to the system. glibc
+ * keeps freed memory below the top of its heap: a daemon that once held
+ * a flood's output (queues for a slow subscriber, big records) would keep
+ * its peak for good (the soak test saw 8 MiB grow to 50 MiB and stay
+ * there, back to 9 MiB after malloc_trim). At most once a second: it walks
+ * the heap. */
+#define TRIM_EVERY_MS 1000
+
+static void s_trim_heap(server_t *s, long long now)
+{
+    if (!s->trim_pending || now < s->trim_next_ms)
+        return;
+    malloc_trim(0);
+    s->trim_pending = false;
+    s->trim_next_ms = now + TRIM_EVERY_MS;
 }
 
 #define RETENTION_EVERY_MS (3600LL * 1000)
@@ -727,6 +748,7 @@ static void s_tick(void *arg)
 {
     server_t *s = arg;
     long long now = reactor_now_ms();
+    s_trim_heap(s, now);
     if (outbox_pending(s->outbox)) { /* also when the socket's signal was missed */
         outbox_flush(s->outbox);
         s_watch_outbox(s);
