@@ -4,12 +4,13 @@ with XDG_RUNTIME_DIR, SANDCELL_RUNTIME_FILE and XDG_STATE_HOME unset, so
 the daemon writes its runtime file to /tmp/sandcell-UID/serve.json and
 journals under ~/.local/state. So that this default path is not shared
 with another daemon on the machine, the tour runs in a mount namespace of
-its own with a private /tmp (needs root, as the jail's cgroups do). The
+its own with a private /tmp/sandcell-UID (needs root, as the jail's cgroups do). The
 interrupt snippet that stands in for jupyter_console's Ctrl-C is run
 against a sleeping cell."""
 
 import os
 import re
+import shlex
 import shutil
 import subprocess
 
@@ -49,16 +50,14 @@ def _private_tmp_supported():
 
 def test_readme_tour_runs_as_written(tmp_path):
     if not _private_tmp_supported():
-        pytest.skip("needs root and unshare -m for a private /tmp")
+        pytest.skip("needs root and unshare -m for a private runtime folder")
     blocks = [b for _, b in tour_blocks()]
     serve, python_tour, shell_tour = blocks[0], blocks[1], blocks[2]
     interrupt = next((b for b in blocks if "interrupt_request" in b),
                      "echo 'the README has no interrupt snippet'; exit 1")
-    priv = tmp_path / "tmp"
-    work = priv / "work"
-    work.mkdir(parents=True)
-    (priv / "home").mkdir()
-    os.chmod(priv, 0o1777)
+    work = tmp_path / "work"
+    work.mkdir()
+    (tmp_path / "home").mkdir()
     os.symlink(ku.SANDCELL, work / "sandcell")
     (work / "tour.py").write_text(python_tour)
     (work / "interrupt.sh").write_text(interrupt)
@@ -87,12 +86,21 @@ echo '### done'
     (work / "tour.sh").write_text(script)
     env = {k: v for k, v in os.environ.items()
            if k not in ("XDG_RUNTIME_DIR", "SANDCELL_RUNTIME_FILE", "XDG_STATE_HOME")}
-    env["HOME"] = "/tmp/home"
+    env["HOME"] = str(tmp_path / "home")
+    # The tour's default runtime file is /tmp/sandcell-UID/serve.json: a
+    # folder of its own there, seen only by the tour, so that another
+    # daemon on the machine neither blocks it nor is touched by it. Only
+    # that folder: the checkout (and so ./sandcell) may live under /tmp.
+    runtime_dir = f"/tmp/sandcell-{os.getuid()}"
+    made_runtime_dir = not os.path.exists(runtime_dir)
     res = subprocess.run(
         ["unshare", "-m", "--propagation", "private", "bash", "-c",
-         f"mount --bind {priv} /tmp && cd /tmp/work && exec bash tour.sh"],
+         f"mkdir -p {runtime_dir} && mount -t tmpfs -o mode=0700 tmpfs {runtime_dir} && "
+         f"cd {shlex.quote(str(work))} && exec bash tour.sh"],
         capture_output=True, text=True, timeout=300, env=env,
     )
+    if made_runtime_dir:
+        os.rmdir(runtime_dir)  # the mount point the tour needed, empty outside it
     out = res.stdout
     assert res.returncode == 0 and "### done" in out, (
         f"the tour failed (exit {res.returncode})\nstdout:\n{out}\nstderr:\n{res.stderr}")
