@@ -680,9 +680,10 @@ def progress():
 
 
 def settle_sample(daemon, start, seconds=30):
-    """The end sample: the daemon's figures once its descriptors are back to
-    the start's (libzmq's reaper closes a stopped conversation's sockets a
-    moment after the stop, and the pool refills), or after |seconds| s."""
+    """The end sample: the daemon's figures once its descriptors and the
+    processes of its tree are back to the start's (libzmq's reaper closes a
+    stopped conversation's sockets a moment after the stop, interpreters are
+    reaped, the pool refills), or after |seconds| s."""
     last = None
     deadline = time.monotonic() + seconds
     while True:
@@ -690,7 +691,7 @@ def settle_sample(daemon, start, seconds=30):
         if s is None:
             return last
         last = s
-        if s[1] <= start[1] or time.monotonic() > deadline:
+        if (s[1] <= start[1] and s[2] <= start[2]) or time.monotonic() > deadline:
             return last
         time.sleep(1)
 
