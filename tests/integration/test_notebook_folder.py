@@ -47,6 +47,17 @@ def run_notebook(folder, kernel_name, *sources):
             for c in nb.cells]
 
 
+def workspace_of_kernel_started_in(cwd):
+    """What os.listdir('.') prints in a kernel started in |cwd|."""
+    km, kc = start_new_kernel(kernel_name=ku.KERNEL_NAME, cwd=str(cwd))
+    try:
+        res = ku.Tracker(kc).run_ok("import os\nprint(os.listdir('.'))")
+        return res.stream_text("stdout")
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
 def test_a_notebook_reads_the_files_next_to_it(jupyter_env, folder):
     out = run_notebook(
         folder, ku.KERNEL_NAME,
@@ -100,13 +111,7 @@ def test_empty_workspace_opts_out(jupyter_env, folder):
 
 def test_home_folder_is_not_shown_unless_asked(jupyter_env, folder, monkeypatch):
     monkeypatch.setenv("HOME", str(folder))
-    km, kc = start_new_kernel(kernel_name=ku.KERNEL_NAME, cwd=str(folder))
-    try:
-        res = ku.Tracker(kc).run_ok("import os\nprint(os.listdir('.'))")
-        assert res.stream_text("stdout") == "[]\n", res.describe()
-    finally:
-        kc.stop_channels()
-        km.shutdown_kernel(now=True)
+    assert workspace_of_kernel_started_in(folder) == "[]\n"
     name = ku.install_kernelspec(jupyter_env, ["--workspace-from", str(folder)])
     out = run_notebook(folder, name, "import os\nprint(sorted(os.listdir('.')))")
     assert out == ["['sales.csv', 'sub']\n"], out
@@ -118,13 +123,7 @@ def test_a_folder_the_sandbox_cannot_read_gives_an_empty_workspace(jupyter_env, 
     private = tmp_path / "private"  # under pytest's 0700 folder
     private.mkdir()
     (private / "secret.csv").write_text("x\n")
-    km, kc = start_new_kernel(kernel_name=ku.KERNEL_NAME, cwd=str(private))
-    try:
-        res = ku.Tracker(kc).run_ok("import os\nprint(os.listdir('.'))")
-        assert res.stream_text("stdout") == "[]\n", res.describe()
-    finally:
-        kc.stop_channels()
-        km.shutdown_kernel(now=True)
+    assert workspace_of_kernel_started_in(private) == "[]\n"
     name = ku.install_kernelspec(jupyter_env, ["--workspace-from", str(private)])
     with pytest.raises(Exception):
         run_notebook(private, name, "1")
