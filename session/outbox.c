@@ -266,6 +266,9 @@ void outbox_send(outbox_t *self, const wire_blob_t *ids, size_t n_ids, const cha
             log_error("cannot keep %s for a control client: out of memory", msg_type);
             return;
         }
+        char name[40];
+        s_name(&ids[0], name, sizeof name);
+        log_debug("control client %s has no room: its replies are kept, in order", name);
     }
     wire_frames_t f;
     if (wire_io_encode(self->signer, self->session, c->ids, c->n_ids, msg_type, parent, content,

@@ -249,7 +249,11 @@ def test_user_expressions(t):
 
 
 def test_stop_on_error_aborts_the_queue(t):
-    ids = [t.execute("raise ValueError('first')"), t.execute("a = 1"), t.execute("b = 2")]
+    # Requests that reached the kernel before the error reply are aborted
+    # (as ipykernel does); the first cell runs long enough that the other
+    # two have surely arrived, even on a loaded machine.
+    ids = [t.execute("import time; time.sleep(0.3); raise ValueError('first')"),
+           t.execute("a = 1"), t.execute("b = 2")]
     replies = [t.wait_reply(i) for i in ids]
     assert [r["content"]["status"] for r in replies] == ["error", "aborted", "aborted"]
     for i in ids:

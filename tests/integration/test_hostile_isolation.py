@@ -295,13 +295,18 @@ def test_control_replies_not_read_kept_in_order_then_error(daemon):
 def test_control_client_gone_drops_kept_replies_with_one_line(daemon):
     """A control client that leaves with replies kept for it: they are
     dropped with one log line, and the daemon goes on answering others."""
-    d = daemon(["--max-conversations", "2"])
+    d = daemon(["--max-conversations", "2", "--verbose"])
     session, ctx, sock = control_dealer(d.runtime)
     try:
         for _ in range(6000):
             session.send(sock, "list_request", {})
         assert d.control.list() == []
-        time.sleep(1)
+        # The client leaves only once the daemon keeps replies for it: on a
+        # loaded machine the daemon may not have read that far yet.
+        deadline = time.monotonic() + 30
+        while "its replies are kept" not in d.stderr_text(100000):
+            assert time.monotonic() < deadline, "the daemon kept no reply for a client not reading"
+            time.sleep(0.2)
     finally:
         sock.close()
         ctx.term()
