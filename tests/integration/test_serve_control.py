@@ -589,13 +589,13 @@ def test_idle_timeout(daemon):
     # Keep it active for longer than its limit: it must stay.
     while time.monotonic() - t0 < 8:
         run_ok(kc, "1")
+        t_idle = time.monotonic()  # the daemon saw the last activity before this
         time.sleep(0.5)
     ids = ctl.ids()
     assert busy["id"] in ids, f"an active conversation ended: {ids}"
     assert idle["id"] not in ids, f"an idle conversation outlived --idle-timeout 2: {ids}"
     holders = ku.wait_file_holders(d, "marker-busy")
     # Then idle: it ends within the timeout plus some slack.
-    t_idle = time.monotonic()
     gone = _wait_gone_from_list(ctl, busy["id"], 12)
     assert gone is not None, "the idle conversation did not end"
     assert gone - t_idle >= 4.5, f"ended after only {gone - t_idle:.1f}s idle"
