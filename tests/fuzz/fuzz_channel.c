@@ -1,6 +1,6 @@
 /* fuzz_channel — what an interpreter sends on its channel, as the daemon
  * reads it: the framed datagrams of kernel/channel.c, then each record as
- * session/worker.c parses and takes it (worker_record_parse, the ready
+ * session/core/worker.c parses and takes it (worker_record_parse, the ready
  * record, the usage of a reply).
  *
  * Input: one byte choosing the largest record the reader accepts (its low

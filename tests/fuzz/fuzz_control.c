@@ -1,4 +1,4 @@
-/* fuzz_control — the daemon's control requests (session/control_request.c)
+/* fuzz_control — the daemon's control requests (session/serve/control_request.c)
  * as `sandcell serve` parses them once a message on its control endpoint
  * has passed the wire decoder (fuzz_wire covers that part).
  *

@@ -1,4 +1,4 @@
-/* fuzz_history — a client's history_request (session/history.c), which
+/* fuzz_history — a client's history_request (session/journal/history.c), which
  * the kernel answers itself from its index of the journal: tail, range
  * and a search whose glob pattern the client writes.
  *

@@ -1,5 +1,5 @@
 /* fuzz_journal — a conversation journal crafted by whoever can write one
- * (session/journal_read.c), and what restore, export and replay make of a
+ * (session/journal/journal_read.c), and what restore, export and replay make of a
  * journal that passes the reader.
  *
  * Input: the file's bytes. journal_parse runs the reader's checks over

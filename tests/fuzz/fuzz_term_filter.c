@@ -1,5 +1,5 @@
 /* fuzz_term_filter — cell output on its way to the user's terminal
- * (session/term_filter.c): a cell writes whatever bytes it likes, and the
+ * (session/cli/term_filter.c): a cell writes whatever bytes it likes, and the
  * filter must leave nothing a terminal would obey.
  *
  * Input: one byte choosing the chunk size (1 to 256 bytes: sequences and

@@ -220,7 +220,7 @@ def test_pipelined_requests_all_replied_in_order(daemon):
 
 
 CONTROL_PIPELINED = 12000
-OUTBOX_MAX_MESSAGES = 4096  # session/outbox.h
+OUTBOX_MAX_MESSAGES = 4096  # session/serve/outbox.h
 
 
 def control_dealer(rt):

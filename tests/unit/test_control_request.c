@@ -1,5 +1,5 @@
 /* test_control_request — the daemon's control requests, parsed and checked
- * (session/control_request.c): one row per request, valid or not, with the
+ * (session/serve/control_request.c): one row per request, valid or not, with the
  * error and the reason a client gets. */
 #include <jansson.h>
 #include <string.h>

@@ -1,138 +1,35 @@
-/* serve_cmd — the daemon. One reactor drives the control socket, every
- * conversation's sockets and interpreters, the pool and the zygote.
+/* control — the daemon's control endpoint: start, list, stop, connection,
+ * put_file and get_file, each a handler in one table; replies that do not
+ * fit a client's queue are kept for it, in order (outbox.h).
  *
- * Start-up order is the kernel's (kernel_cmd.c): the zygote is forked
- * before any ZeroMQ context exists. Conversations end at safe points: a
- * handler or a tick only marks one ending, and the before-sleep hook
- * destroys it (redis freeClientAsync). The runtime file holds the control
- * key; it is claimed (runtime_file.h: one daemon per file) before the
- * zygote starts, written 0600, and removed on a clean exit if it is still
- * the file this daemon wrote. */
-#include "serve_cmd.h"
-
-#include <czmq.h>
+ * Requests are parsed and checked (control_request.h) before a handler
+ * runs. A file request for a conversation whose interpreter is not ready
+ * waits (PENDING_WAIT_MS) and is retried on the tick; a start_request
+ * that restores has its journals read off the loop by the restore loader
+ * and runs again when they are read. */
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
-#include <malloc.h>
-#include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "capacity.h"
-#include "control_request.h"
-#include "conversation.h"
-#include "header.h"
 #include "journal.h"
-#include "journal_retention.h"
 #include "log.h"
 #include "msgtype.h"
-#include "outbox.h"
-#include "paths.h"
-#include "pool.h"
-#include "reactor.h"
-#include "restore.h"
-#include "restore_loader.h"
-#include "runtime_file.h"
+#include "serve_internal.h"
 #include "util.h"
 #include "wire_io.h"
 #include "workspace.h"
-#include "zygote_client.h"
-
-/* Threads that write and sync the journals: fdatasync()s of different
- * files run in parallel (the filesystem may merge their commits). */
-#define JOURNAL_SYNC_THREADS 4
-
-typedef struct {
-    char id[16];
-    conversation_t *conv;
-    long long started_ms;
-    char started[HEADER_DATE_LEN + 1];
-    double idle_timeout_s, lifetime_s;
-    const char *ending; /* why it ends at the next safe point, or NULL */
-    const char *end_reason; /* the same, for the journal's end record */
-} entry_t;
-
-/* A file request waiting for its conversation's interpreter to be ready. */
-typedef struct {
-    wire_msg_t msg;
-    long long deadline_ms;
-} pending_t;
-
-#define PENDING_MAX 256
-#define PENDING_WAIT_MS 30000
-
-/* A conversation that ended, and why and when: a request naming it later
- * is told so rather than that no such conversation exists. The last
- * ENDED_MAX are kept. */
-typedef struct {
-    char id[16];
-    char why[200];
-} ended_t;
-
-#define ENDED_MAX 256
-
-typedef struct {
-    const cli_options_t *opts;
-    sandbox_limits_t limits; /* the defaults, resolved */
-    char data_dir[PATH_MAX];
-    char journal_dir_storage[PATH_MAX];
-    const char *journal_dir; /* NULL: --no-journal */
-    reactor_t *reactor;
-    zygote_client_t *zygote;
-    journal_sync_t *journal_sync; /* writes the journals off the loop, or NULL */
-    restore_loader_t *restore_loader; /* reads journals to restore off the loop, or NULL */
-    pool_t *pool;
-    capacity_t *capacity;
-    json_t *default_jail;
-    zsock_t *control;
-    outbox_t *outbox; /* control replies kept for clients that have no room */
-    bool control_writable; /* the reactor watches the control socket for room */
-    signer_t *signer;
-    char session_id[HEADER_ID_LEN + 1];
-    char ip[64];
-    entry_t *entries;
-    size_t n, cap;
-    int sigfd;
-    int status;
-    char runtime_path[PATH_MAX];
-    runtime_file_t *runtime; /* claimed before the zygote starts */
-    pending_t pending[PENDING_MAX];
-    size_t npending;
-    long long retention_next_ms; /* when the journal folder is next trimmed */
-    ended_t ended[ENDED_MAX]; /* a ring; ended_next is the next slot */
-    size_t ended_next;
-    bool trim_pending;       /* a conversation ended since the heap was trimmed */
-    long long trim_next_ms;  /* the earliest time of the next trim */
-} server_t;
-
-typedef struct {
-    server_t *s;
-    wire_msg_t *msg;
-    const control_request_t *req; /* the parsed content of msg */
-    bool retry; /* set by a handler that must wait for an interpreter */
-    /* start_request with "restore", second pass: the journals were read
-     * off the loop (restore_loader); |restored| is owned by s_start, NULL
-     * with |restore_why| when they could not be used. */
-    bool restore_read;
-    restore_t *restored;
-    const char *restore_why;
-} control_req_t;
-
-
 
 /* ------------------------------------------------------------- replies */
 
 static void s_on_control_writable(void *arg);
 
 /* Watches the control socket for room while replies are kept, not after. */
-static void s_watch_outbox(server_t *s)
+void serve_watch_outbox(server_t *s)
 {
     bool want = outbox_pending(s->outbox) > 0;
     if (want != s->control_writable &&
@@ -146,7 +43,7 @@ static void s_on_control_writable(void *arg)
 {
     server_t *s = arg;
     outbox_flush(s->outbox);
-    s_watch_outbox(s);
+    serve_watch_outbox(s);
 }
 
 static void s_reply(control_req_t *r, json_t *content, const wire_frame_t *buffers, size_t nbuf)
@@ -157,7 +54,7 @@ static void s_reply(control_req_t *r, json_t *content, const wire_frame_t *buffe
     /* A reply that does not fit is kept, in order, for its client (outbox.h). */
     outbox_send(r->s->outbox, r->msg->identities, r->msg->n_identities, type,
                 &r->msg->raw_header, content, buffers, nbuf);
-    s_watch_outbox(r->s);
+    serve_watch_outbox(r->s);
 }
 
 static void s_reply_error(control_req_t *r, const char *ename, const char *evalue)
@@ -186,7 +83,7 @@ static entry_t *s_find(server_t *s, control_req_t *r)
 static void s_iso_ago(long long ago_ms, char *out, size_t len);
 
 /* Remembers that |e| ended now, and why, for s_find. */
-static void s_remember_end(server_t *s, const entry_t *e)
+void serve_remember_end(server_t *s, const entry_t *e)
 {
     ended_t *slot = &s->ended[s->ended_next];
     s->ended_next = (s->ended_next + 1) % ENDED_MAX;
@@ -255,7 +152,7 @@ static void s_restored_limits(const json_t *recorded, sandbox_limits_t *limits, 
 static void s_start(control_req_t *r)
 {
     server_t *s = r->s;
-    const cli_options_t *o = s->opts;
+    const serve_options_t *o = s->opts;
     sandbox_limits_t limits = s->limits;
     const control_request_t *req = r->req;
     char why[1600];
@@ -563,7 +460,7 @@ static bool s_dispatch(server_t *s, wire_msg_t *msg, bool last_try)
 }
 
 /* Retries the file requests that wait for an interpreter. */
-static void s_retry_pending(server_t *s, long long now)
+void control_retry_pending(server_t *s, long long now)
 {
     size_t k = 0;
     for (size_t i = 0; i < s->npending; i++) {
@@ -577,7 +474,7 @@ static void s_retry_pending(server_t *s, long long now)
     s->npending = k;
 }
 
-static void s_on_control(void *arg)
+void control_on_readable(void *arg)
 {
     server_t *s = arg;
     for (int batch = 0; batch < 64; batch++) {
@@ -603,7 +500,7 @@ static void s_on_control(void *arg)
 
 /* The loader read a restore's journals: the start_request it held runs
  * again, with them. */
-static void s_on_restored(void *arg)
+void control_on_restored(void *arg)
 {
     server_t *s = arg;
     void *tag;
@@ -624,369 +521,4 @@ static void s_on_restored(void *arg)
         wire_msg_clear(msg);
         free(msg);
     }
-}
-
-static void s_drop_held(void *tag)
-{
-    wire_msg_clear(tag);
-    free(tag);
-}
-
-static void s_on_signal(void *arg)
-{
-    server_t *s = arg;
-    struct signalfd_siginfo si;
-    if (read(s->sigfd, &si, sizeof si) == sizeof si)
-        log_info("received signal %u; stopping every conversation", si.ssi_signo);
-    reactor_stop(s->reactor);
-}
-
-static void s_on_zygote_event(void *arg, json_t *event)
-{
-    server_t *s = arg;
-    if (s->pool && pool_zygote_event(s->pool, event))
-        return;
-    for (size_t i = 0; i < s->n; i++)
-        if (conversation_zygote_event(s->entries[i].conv, event))
-            return;
-}
-
-static void s_on_zygote(void *arg)
-{
-    server_t *s = arg;
-    if (zygote_client_dispatch(s->zygote) < 0) {
-        s->status = 1;
-        reactor_stop(s->reactor);
-    }
-}
-
-/* The safe point: conversations marked ending (or shut down by their
- * client) are destroyed here, never inside the handler that noticed. */
-static void s_on_journal_sync(void *arg)
-{
-    server_t *s = arg;
-    journal_sync_dispatch(s->journal_sync);
-}
-
-static void s_before_sleep(void *arg)
-{
-    server_t *s = arg;
-    if (s->pool)
-        pool_tick(s->pool, reactor_now_ms());
-    size_t k = 0;
-    for (size_t i = 0; i < s->n; i++) {
-        entry_t *e = &s->entries[i];
-        if (!e->ending && conversation_closed(e->conv)) {
-            const char *why = conversation_closed_why(e->conv);
-            e->ending = why ? why : "shut down by its client";
-            e->end_reason = why ? "stalled" : "shutdown";
-        }
-        if (e->ending) {
-            log_info("conversation %s ended: %s", e->id, e->ending);
-            s_remember_end(s, e);
-            conversation_end_journal(e->conv, e->end_reason);
-            conversation_destroy(&e->conv);
-            s->trim_pending = true;
-            continue;
-        }
-        s->entries[k++] = *e;
-    }
-    s->n = k;
-}
-
-/* Gives the heap an ended conversation freed back to the system. glibc
- * keeps freed memory below the top of its heap: a daemon that once held
- * a flood's output (queues for a slow subscriber, big records) would keep
- * its peak for good (the soak test saw 8 MiB grow to 50 MiB and stay
- * there, back to 9 MiB after malloc_trim). At most once a second: it walks
- * the heap. */
-#define TRIM_EVERY_MS 1000
-
-static void s_trim_heap(server_t *s, long long now)
-{
-    if (!s->trim_pending || now < s->trim_next_ms)
-        return;
-    malloc_trim(0);
-    s->trim_pending = false;
-    s->trim_next_ms = now + TRIM_EVERY_MS;
-}
-
-#define RETENTION_EVERY_MS (3600LL * 1000)
-
-static bool s_journal_is_live(const char *name, void *arg)
-{
-    const server_t *s = arg;
-    for (size_t i = 0; i < s->n; i++) {
-        size_t n = strlen(s->entries[i].id);
-        if (strncmp(name, s->entries[i].id, n) == 0 && strcmp(name + n, ".jsonl") == 0)
-            return true;
-    }
-    return false;
-}
-
-/* Applies --journal-retention and --journal-max-size to the journal
- * folder (journal_retention.h); a conversation still listed, ending or
- * not, keeps its journal. */
-static void s_apply_retention(server_t *s)
-{
-    const cli_options_t *o = s->opts;
-    if (!s->journal_dir || (o->journal_retention_days <= 0 && o->journal_max_mib <= 0))
-        return;
-    journal_retention_stats_t st;
-    int rc = journal_retention_apply(s->journal_dir, (double)o->journal_retention_days * 86400,
-                                     (uint64_t)o->journal_max_mib << 20, time(NULL),
-                                     s_journal_is_live, s, &st);
-    if (rc < 0)
-        log_warn("journal retention: cannot read %s: %s", s->journal_dir, strerror(-rc));
-    else if (st.removed)
-        log_info("journal retention: removed %zu journals (%llu bytes), kept %zu (%llu bytes)",
-                 st.removed, (unsigned long long)st.removed_bytes, st.kept,
-                 (unsigned long long)st.kept_bytes);
-}
-
-static void s_tick(void *arg)
-{
-    server_t *s = arg;
-    long long now = reactor_now_ms();
-    s_trim_heap(s, now);
-    if (outbox_pending(s->outbox)) { /* also when the socket's signal was missed */
-        outbox_flush(s->outbox);
-        s_watch_outbox(s);
-    }
-    s_retry_pending(s, now);
-    if (now >= s->retention_next_ms) {
-        s_apply_retention(s);
-        s->retention_next_ms = now + RETENTION_EVERY_MS;
-    }
-    for (size_t i = 0; i < s->n; i++) {
-        entry_t *e = &s->entries[i];
-        if (e->ending)
-            continue;
-        conversation_tick(e->conv, now);
-        if (e->lifetime_s > 0 && now - e->started_ms > (long long)(e->lifetime_s * 1000)) {
-            e->ending = "its lifetime is over (--lifetime)";
-            e->end_reason = "lifetime";
-        } else if (e->idle_timeout_s > 0 &&
-                   now - conversation_last_activity_ms(e->conv) >
-                       (long long)(e->idle_timeout_s * 1000)) {
-            e->ending = "idle for too long (--idle-timeout)";
-            e->end_reason = "idle";
-        }
-    }
-}
-
-/* -------------------------------------------------------- runtime file */
-
-int serve_runtime_path(const char *given, char *out, size_t len)
-{
-    const char *env = getenv("SANDCELL_RUNTIME_FILE");
-    const char *xdg = getenv("XDG_RUNTIME_DIR");
-    int n;
-    if (given && given[0])
-        n = snprintf(out, len, "%s", given);
-    else if (env && env[0])
-        n = snprintf(out, len, "%s", env);
-    else if (xdg && xdg[0])
-        n = snprintf(out, len, "%s/sandcell-serve.json", xdg);
-    else
-        n = snprintf(out, len, "/tmp/sandcell-%d/serve.json", (int)getuid());
-    return n < 0 || (size_t)n >= len ? -1 : 0;
-}
-
-/* Binds the control socket; returns its port or -1. */
-static int s_bind_control(server_t *s, char *why, size_t why_len)
-{
-    const char *endpoint = s->opts->control ? s->opts->control : "tcp://127.0.0.1:*";
-    if (strncmp(endpoint, "tcp://", 6) != 0) {
-        snprintf(why, why_len, "--control %s: only tcp://IP:PORT endpoints are supported",
-                 endpoint);
-        return -1;
-    }
-    const char *colon = strrchr(endpoint + 6, ':');
-    size_t iplen = colon ? (size_t)(colon - (endpoint + 6)) : 0;
-    if (!colon || iplen == 0 || iplen >= sizeof s->ip) {
-        snprintf(why, why_len, "--control %s: expected tcp://IP:PORT", endpoint);
-        return -1;
-    }
-    memcpy(s->ip, endpoint + 6, iplen);
-    s->ip[iplen] = '\0';
-    s->control = zsock_new(ZMQ_ROUTER);
-    if (!s->control) {
-        snprintf(why, why_len, "cannot create the control socket");
-        return -1;
-    }
-    zsock_set_linger(s->control, 1000);
-    zsock_set_router_mandatory(s->control, 1);
-    char bound[256];
-    size_t len = sizeof bound;
-    if (zmq_bind(zsock_resolve(s->control), endpoint) < 0 ||
-        zmq_getsockopt(zsock_resolve(s->control), ZMQ_LAST_ENDPOINT, bound, &len) < 0) {
-        snprintf(why, why_len, "cannot bind the control endpoint %s: %s", endpoint,
-                 zmq_strerror(zmq_errno()));
-        return -1;
-    }
-    return atoi(strrchr(bound, ':') + 1);
-}
-
-int serve_cmd_run(const cli_options_t *opts)
-{
-    if (opts->verbose)
-        log_set_level(LEVEL_DEBUG);
-    server_t s = {.opts = opts, .limits = opts->limits, .sigfd = -1};
-    char why[1600];
-    if (sandbox_limits_resolve(&s.limits, s.data_dir, sizeof s.data_dir, why, sizeof why) < 0 ||
-        serve_runtime_path(opts->runtime_file, s.runtime_path, sizeof s.runtime_path) < 0) {
-        fprintf(stderr, "sandcell serve: %s\n", why);
-        return 2;
-    }
-    if (s.limits.no_jail)
-        log_warn("UNSAFE: --no-jail: interpreters run with the daemon's own user, files and "
-                 "network; never use it for code you do not trust");
-    else if (s.limits.no_cgroups)
-        log_warn("UNSAFE: --no-cgroups: no memory, pids or cpu limits beyond rlimits");
-    if (sandbox_limits_check_cgroups(&s.limits, true, why, sizeof why) < 0) {
-        fprintf(stderr, "sandcell serve: %s\n", why);
-        return 2;
-    }
-    if (!opts->no_journal) {
-        char dflt[PATH_MAX];
-        const char *dir = opts->journal_dir;
-        if (!dir && journal_default_dir(dflt, sizeof dflt) == 0)
-            dir = dflt;
-        if (!dir) {
-            fprintf(stderr, "sandcell serve: neither XDG_STATE_HOME nor HOME is set; give "
-                            "--journal-dir DIR or --no-journal\n");
-            return 2;
-        }
-        if (journal_prepare_dir(dir, s.journal_dir_storage, sizeof s.journal_dir_storage, why,
-                                sizeof why) < 0) {
-            fprintf(stderr, "sandcell serve: %s\n", why);
-            return 2;
-        }
-        s.journal_dir = s.journal_dir_storage;
-    }
-    char worker[PATH_MAX];
-    if (paths_worker(worker, sizeof worker) < 0) {
-        fprintf(stderr, "sandcell serve: cannot find sandcell-worker\n");
-        return 1;
-    }
-    /* One daemon per runtime file: refuse before anything starts. */
-    pid_t holder;
-    s.runtime = runtime_file_claim(s.runtime_path, &holder, why, sizeof why);
-    if (!s.runtime) {
-        fprintf(stderr, "sandcell serve: %s\n", why);
-        return holder >= 0 ? 2 : 1;
-    }
-    signal(SIGPIPE, SIG_IGN);
-    zygote_config_t zc = {worker, opts->preload, opts->mock_interpreter};
-    s.zygote = zygote_client_start(&zc); /* before any ZeroMQ context: it forks */
-    if (!s.zygote) {
-        runtime_file_release(&s.runtime);
-        return 1;
-    }
-    int preload_rc = zygote_client_check_preload(s.zygote, opts->preload_given, why, sizeof why);
-    if (preload_rc) {
-        fprintf(stderr, "sandcell serve: %s\n", why);
-        zygote_client_stop(&s.zygote);
-        runtime_file_release(&s.runtime);
-        return preload_rc;
-    }
-    sigset_t term;
-    sigemptyset(&term);
-    sigaddset(&term, SIGTERM);
-    sigaddset(&term, SIGINT);
-    sigaddset(&term, SIGHUP);
-    sigprocmask(SIG_BLOCK, &term, NULL);
-    s.sigfd = signalfd(-1, &term, SFD_CLOEXEC | SFD_NONBLOCK);
-
-    zsys_handler_set(NULL);
-    unsigned char key_bytes[32];
-    char key[65];
-    randombytes_buf(key_bytes, sizeof key_bytes);
-    sodium_bin2hex(key, sizeof key, key_bytes, sizeof key_bytes);
-    header_new_id(s.session_id);
-    s.signer = signer_new(key, strlen(key));
-    s.reactor = reactor_new();
-    s.default_jail = sandbox_limits_to_jail_json(&s.limits);
-    /* Before the first ZeroMQ socket: it sets ZeroMQ's socket limit. */
-    s.capacity = capacity_new(opts->max_conversations, opts->pool);
-    int port = s.signer && s.reactor && s.default_jail && s.capacity
-                   ? s_bind_control(&s, why, sizeof why)
-                   : -1;
-    if (port >= 0)
-        s.outbox = outbox_new(zsock_resolve(s.control), s.signer, s.session_id);
-    if (port >= 0 && !s.outbox) {
-        snprintf(why, sizeof why, "out of memory");
-        port = -1;
-    }
-    if (port < 0 || runtime_file_write(s.runtime, s.ip, port, key, why, sizeof why) < 0) {
-        fprintf(stderr, "sandcell serve: %s\n", port < 0 && !s.signer ? "out of memory" : why);
-        s.status = 1;
-        goto out;
-    }
-    sodium_memzero(key, sizeof key);
-    if (s.journal_dir) {
-        s.journal_sync = journal_sync_new(JOURNAL_SYNC_THREADS);
-        if (!s.journal_sync || reactor_add(s.reactor, NULL, journal_sync_fd(s.journal_sync),
-                                           s_on_journal_sync, &s) < 0) {
-            fprintf(stderr, "sandcell serve: cannot start the journal threads\n");
-            s.status = 1;
-            goto out;
-        }
-        s.restore_loader = restore_loader_new(s.journal_dir);
-        if (!s.restore_loader || reactor_add(s.reactor, NULL, restore_loader_fd(s.restore_loader),
-                                             s_on_restored, &s) < 0) {
-            fprintf(stderr, "sandcell serve: cannot set up the journal reader\n");
-            s.status = 1;
-            goto out;
-        }
-    }
-    if (opts->pool > 0)
-        s.pool = pool_new(s.reactor, s.zygote, s.default_jail, (int)opts->pool);
-    zygote_client_set_listener(s.zygote, s_on_zygote_event, &s);
-    if (s.sigfd < 0 || reactor_add(s.reactor, zsock_resolve(s.control), -1, s_on_control, &s) < 0 ||
-        reactor_add(s.reactor, NULL, zygote_client_fd(s.zygote), s_on_zygote, &s) < 0 ||
-        reactor_add(s.reactor, NULL, s.sigfd, s_on_signal, &s) < 0) {
-        fprintf(stderr, "sandcell serve: cannot set up the event loop\n");
-        s.status = 1;
-        goto out;
-    }
-    s_apply_retention(&s); /* at start, then hourly on the tick */
-    s.retention_next_ms = reactor_now_ms() + RETENTION_EVERY_MS;
-    reactor_set_hooks(s.reactor, s_before_sleep, s_tick, 100, &s);
-    log_info("serving on tcp://%s:%d; runtime file %s; journals %s; up to %ld conversations "
-             "(open-file limit %ld)",
-             s.ip, port, s.runtime_path, s.journal_dir ? s.journal_dir : "off (--no-journal)",
-             capacity_max(s.capacity), capacity_nofile(s.capacity));
-    if (reactor_run(s.reactor) < 0)
-        s.status = 1;
-out:
-    for (size_t i = 0; i < s.n; i++) {
-        conversation_end_journal(s.entries[i].conv, "daemon-exit");
-        conversation_destroy(&s.entries[i].conv);
-    }
-    if (s.restore_loader) {
-        reactor_remove(s.reactor, NULL, restore_loader_fd(s.restore_loader));
-        restore_loader_destroy(&s.restore_loader, s_drop_held); /* waits for the one it reads */
-    }
-    if (s.journal_sync) {
-        reactor_remove(s.reactor, NULL, journal_sync_fd(s.journal_sync));
-        journal_sync_destroy(&s.journal_sync); /* every record queued reaches the disk */
-    }
-    free(s.entries);
-    for (size_t i = 0; i < s.npending; i++)
-        wire_msg_clear(&s.pending[i].msg);
-    pool_destroy(&s.pool);
-    capacity_destroy(&s.capacity);
-    outbox_destroy(&s.outbox);
-    zsock_destroy(&s.control);
-    signer_destroy(&s.signer);
-    json_decref(s.default_jail);
-    zygote_client_stop(&s.zygote);
-    reactor_destroy(&s.reactor);
-    if (s.sigfd >= 0)
-        close(s.sigfd);
-    runtime_file_release(&s.runtime); /* the runtime file only if it is still ours */
-    zsys_shutdown();
-    return s.status;
 }

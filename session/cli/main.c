@@ -9,7 +9,7 @@
 #include "install.h"
 #include "kernel_cmd.h"
 #include "replay_cmd.h"
-#include "serve_cmd.h"
+#include "serve.h"
 
 int main(int argc, char **argv)
 {
@@ -32,8 +32,10 @@ int main(int argc, char **argv)
         return kernel_cmd_run(&opts);
     case CMD_DOCTOR:
         return doctor_run();
-    case CMD_SERVE:
-        return serve_cmd_run(&opts);
+    case CMD_SERVE: {
+        serve_options_t serve = cli_serve_options(&opts);
+        return serve_run(&serve);
+    }
     case CMD_EXPORT:
         return export_cmd_run(&opts);
     case CMD_REPLAY:

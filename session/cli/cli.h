@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "sandbox_limits.h"
+#include "serve.h"
 
 typedef enum {
     CMD_HELP,
@@ -72,6 +73,10 @@ typedef struct {
 /* Parses |argv| (argv[0] is the program). Returns 0, or -1 with a one-line
  * reason in |why|. Strings in |out| point into |argv|. */
 int cli_parse(int argc, char **argv, cli_options_t *out, char *why, size_t why_len);
+
+/* The daemon's options from a parsed `sandcell serve` (strings borrowed
+ * from |opts|). */
+serve_options_t cli_serve_options(const cli_options_t *opts);
 
 /* Prints the usage of |topic| (a command name, or NULL for all). */
 void cli_usage(FILE *out, const char *topic);

@@ -1,6 +1,6 @@
 /* client_cmd_internal — what client_cmd.c shares with exec_cmd.c: the
  * flag parser, error printing and daemon calls of the client commands.
- * Not for use outside session/client_cmd.c and session/exec_cmd.c. */
+ * Not for use outside session/cli/client_cmd.c and session/cli/exec_cmd.c. */
 #ifndef SANDCELL_CLIENT_CMD_INTERNAL_H
 #define SANDCELL_CLIENT_CMD_INTERNAL_H
 

@@ -370,3 +370,25 @@ int cli_parse(int argc, char **argv, cli_options_t *out, char *why, size_t why_l
     }
     return s_fail(why, why_len, "unknown command %s (try sandcell --help)", cmd);
 }
+
+serve_options_t cli_serve_options(const cli_options_t *o)
+{
+    return (serve_options_t){
+        .control = o->control,
+        .runtime_file = o->runtime_file,
+        .journal_dir = o->journal_dir,
+        .no_journal = o->no_journal,
+        .preload = o->preload,
+        .preload_given = o->preload_given,
+        .mock_interpreter = o->mock_interpreter,
+        .verbose = o->verbose,
+        .pool = o->pool,
+        .max_conversations = o->max_conversations,
+        .max_executions = o->max_executions,
+        .idle_timeout_s = o->idle_timeout_s,
+        .lifetime_s = o->lifetime_s,
+        .journal_retention_days = o->journal_retention_days,
+        .journal_max_mib = o->journal_max_mib,
+        .limits = o->limits,
+    };
+}

@@ -6,7 +6,7 @@
  * daemon state, no file, no socket, so the checks can be unit-tested and
  * fuzzed alone. What needs the daemon (does the conversation exist, is the
  * path inside the workspace, may the journal be read) is checked by
- * serve_cmd.c and workspace.c after this. */
+ * control.c and workspace.c after this. */
 #ifndef SANDCELL_CONTROL_REQUEST_H
 #define SANDCELL_CONTROL_REQUEST_H
 

@@ -1,0 +1,40 @@
+/* serve — the daemon: one process, many conversations, started over a
+ * signed control endpoint (docs/internals.md, "The daemon"). */
+#ifndef SANDCELL_SERVE_H
+#define SANDCELL_SERVE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "sandbox_limits.h"
+
+/* What `sandcell serve` was asked for; strings are borrowed. */
+typedef struct {
+    const char *control;      /* control endpoint, tcp://IP:PORT, or NULL: loopback */
+    const char *runtime_file; /* or NULL: serve_runtime_path's default */
+    const char *journal_dir;  /* or NULL: the default folder */
+    bool no_journal;
+    const char *preload;      /* modules the zygote imports */
+    bool preload_given;       /* named by the user: a missing one is an error */
+    bool mock_interpreter;
+    bool verbose;
+    long pool;                /* interpreters kept ready */
+    long max_conversations;
+    long max_executions;      /* a conversation's default cap; 0: none */
+    double idle_timeout_s;    /* 0: none */
+    double lifetime_s;        /* 0: none */
+    long journal_retention_days; /* journals unchanged this long are removed; 0: kept */
+    long journal_max_mib;        /* the journal folder's cap, oldest removed first; 0: none */
+    sandbox_limits_t limits;  /* every conversation's defaults */
+} serve_options_t;
+
+/* Runs the daemon until SIGTERM, SIGINT or SIGHUP. Returns a process exit
+ * status. */
+int serve_run(const serve_options_t *opts);
+
+/* Writes the runtime file path to use into |out|: |given|, else
+ * $SANDCELL_RUNTIME_FILE, else $XDG_RUNTIME_DIR/sandcell-serve.json, else
+ * /tmp/sandcell-UID/serve.json. Returns 0 or -1. */
+int serve_runtime_path(const char *given, char *out, size_t len);
+
+#endif
