@@ -18,14 +18,8 @@
  * for the attach, and that the rlimits and descriptors wait for the
  * request.
  *
- * The new root: /usr (and the merged-/usr symlinks) read-only, a few files
- * of /etc read-only (the loader cache, alternatives, matplotlibrc, Python's
- * site configuration, the time zone) next to a generated passwd, group and
- * hosts, a private /proc, a /dev with null, zero, full, random, urandom and
- * a private shm, a size-capped /workspace (the working directory) and /tmp,
- * and --data read-only at /data. Nothing of the host's /home, /root, /etc,
- * /run or /var. */
-#include "jail.h"
+ * The new root filesystem is built in jail_root.c. */
+#include "jail_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -37,19 +31,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "seccomp_filter.h"
 
-#define NEWROOT "/tmp" /* staging point; only this mount namespace sees it */
 #define OUTER_NOBODY JAIL_OUTER_NOBODY
 
 const char *const jail_environment[] = {
@@ -312,10 +302,8 @@ static jail_config_t s_layers_config;
 
 static bool s_same_jail(const jail_config_t *a, const jail_config_t *b);
 
-/* Reports the failed layer (and errno |err|, if not 0) to the manager and
- * exits. A record on the
- * channel is one datagram: the '.' marker, then the JSON text. */
-static void __attribute__((noreturn)) s_die(const char *layer, const char *what, int err)
+/* See jail_internal.h. */
+void jail_die(const char *layer, const char *what, int err)
 {
     char text[600];
     json_t *rec = json_pack("{s:s, s:{s:s, s:s++}}", "type", "jail_failed", "content",
@@ -329,198 +317,6 @@ static void __attribute__((noreturn)) s_die(const char *layer, const char *what,
     _exit(JAIL_EXIT_FAILED);
 }
 
-#define CHECK(layer, what, call)                                                         \
-    do {                                                                                 \
-        if ((call) < 0)                                                                  \
-            s_die(layer, what, errno);                                                   \
-    } while (0)
-
-static unsigned long s_locked_flags(const char *path)
-{
-    struct statvfs sv;
-    if (statvfs(path, &sv) < 0)
-        return 0;
-    unsigned long f = 0;
-    if (sv.f_flag & ST_NOSUID)
-        f |= MS_NOSUID;
-    if (sv.f_flag & ST_NODEV)
-        f |= MS_NODEV;
-    if (sv.f_flag & ST_NOEXEC)
-        f |= MS_NOEXEC;
-    if (sv.f_flag & ST_NOATIME)
-        f |= MS_NOATIME;
-    if (sv.f_flag & ST_NODIRATIME)
-        f |= MS_NODIRATIME;
-    if (sv.f_flag & ST_RELATIME)
-        f |= MS_RELATIME;
-    return f;
-}
-
-/* Bind-mounts host |src| at NEWROOT|dst| read-only; |dir| says which kind
- * of mount point to create. A missing source is skipped when |optional|. */
-static void s_bind_ro(const char *src, const char *dst, bool dir, bool optional)
-{
-    char target[600];
-    struct stat st;
-    if (stat(src, &st) < 0) {
-        if (optional)
-            return;
-        s_die("filesystem", src, errno);
-    }
-    snprintf(target, sizeof target, NEWROOT "%s", dst);
-    if (dir)
-        CHECK("filesystem", target, mkdir(target, 0755) < 0 && errno != EEXIST ? -1 : 0);
-    else
-        CHECK("filesystem", target, close(open(target, O_CREAT | O_WRONLY | O_CLOEXEC, 0644)));
-    CHECK("filesystem", src, mount(src, target, NULL, MS_BIND | MS_REC, NULL));
-    CHECK("filesystem", target,
-          mount(NULL, target, NULL,
-                MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | s_locked_flags(target), NULL));
-}
-
-/* Reproduces the host's merged-/usr symlinks (/bin -> usr/bin, ...), or
- * binds the directory read-only where the host has a real one. */
-static void s_top_level(const char *name)
-{
-    char link[256], target[300];
-    ssize_t n = readlink(name, link, sizeof link - 1);
-    if (n > 0) {
-        link[n] = '\0';
-        snprintf(target, sizeof target, NEWROOT "%s", name);
-        CHECK("filesystem", target, symlink(link, target));
-    } else {
-        s_bind_ro(name, name, true, true);
-    }
-}
-
-static void s_write_new(const char *path, const char *text)
-{
-    int fd = open(path, O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0 || write(fd, text, strlen(text)) < 0)
-        s_die("filesystem", path, errno);
-    close(fd);
-}
-
-static void s_mount_tmpfs(const char *path, long size_mib, const char *mode, bool owned)
-{
-    char opts[96];
-    snprintf(opts, sizeof opts, "mode=%s,size=%ldm", mode, size_mib);
-    CHECK("filesystem", path, mkdir(path, 0755) < 0 && errno != EEXIST ? -1 : 0);
-    CHECK("filesystem", path, mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, opts));
-    if (owned)
-        CHECK("filesystem", path, chown(path, JAIL_UID, JAIL_GID));
-}
-
-static void s_build_dev(void)
-{
-    static const char *const nodes[] = {"null", "zero", "full", "random", "urandom"};
-    CHECK("filesystem", "/dev", mkdir(NEWROOT "/dev", 0755));
-    CHECK("filesystem", "/dev",
-          mount("tmpfs", NEWROOT "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k"));
-    for (size_t i = 0; i < sizeof nodes / sizeof *nodes; i++) {
-        char src[64], dst[96];
-        snprintf(src, sizeof src, "/dev/%s", nodes[i]);
-        snprintf(dst, sizeof dst, NEWROOT "/dev/%s", nodes[i]);
-        CHECK("filesystem", dst, close(open(dst, O_CREAT | O_WRONLY | O_CLOEXEC, 0666)));
-        CHECK("filesystem", src, mount(src, dst, NULL, MS_BIND, NULL));
-    }
-    CHECK("filesystem", "/dev/fd", symlink("/proc/self/fd", NEWROOT "/dev/fd"));
-    CHECK("filesystem", "/dev/stdin", symlink("/proc/self/fd/0", NEWROOT "/dev/stdin"));
-    CHECK("filesystem", "/dev/stdout", symlink("/proc/self/fd/1", NEWROOT "/dev/stdout"));
-    CHECK("filesystem", "/dev/stderr", symlink("/proc/self/fd/2", NEWROOT "/dev/stderr"));
-    s_mount_tmpfs(NEWROOT "/dev/shm", 64, "1777", false);
-}
-
-static void s_build_etc(void)
-{
-    static const char *const files[] = {"/etc/ld.so.cache", "/etc/localtime",
-                                        "/etc/matplotlibrc", "/etc/mime.types"};
-    static const char *const dirs[] = {"/etc/alternatives", "/etc/python3", "/etc/python3.11",
-                                       "/etc/fonts"};
-    CHECK("filesystem", "/etc", mkdir(NEWROOT "/etc", 0755));
-    for (size_t i = 0; i < sizeof files / sizeof *files; i++)
-        s_bind_ro(files[i], files[i], false, true);
-    for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++)
-        s_bind_ro(dirs[i], dirs[i], true, true);
-    s_write_new(NEWROOT "/etc/passwd", "root:x:0:0:root:/:/usr/sbin/nologin\n"
-                                       "sandbox:x:1000:1000:sandbox:" JAIL_WORKSPACE
-                                       ":/bin/sh\n"
-                                       "nobody:x:65534:65534:nobody:/:/usr/sbin/nologin\n");
-    s_write_new(NEWROOT "/etc/group", "root:x:0:\nsandbox:x:1000:\nnogroup:x:65534:\n");
-    s_write_new(NEWROOT "/etc/hosts", "127.0.0.1 localhost sandcell\n::1 localhost\n");
-    s_write_new(NEWROOT "/etc/hostname", "sandcell\n");
-    s_write_new(NEWROOT "/etc/nsswitch.conf", "passwd: files\ngroup: files\nhosts: files\n");
-}
-
-/* /workspace as an overlay: the host folder |work_fd| below (never written:
- * overlayfs copies a file up before changing it), a tmpfs of the disk limit
- * above. The tmpfs is detached once the overlay holds it, so the jail sees
- * only the merged folder. */
-static void s_mount_overlay_workspace(const jail_config_t *config, int work_fd)
-{
-    s_mount_tmpfs(NEWROOT "/.upper", config->disk_mib, "0755", false);
-    CHECK("filesystem", "/.upper/files", mkdir(NEWROOT "/.upper/files", 0755));
-    CHECK("filesystem", "/.upper/work", mkdir(NEWROOT "/.upper/work", 0755));
-    CHECK("filesystem", "/.upper/files", chown(NEWROOT "/.upper/files", JAIL_UID, JAIL_GID));
-    CHECK("filesystem", JAIL_WORKSPACE, mkdir(NEWROOT JAIL_WORKSPACE, 0755));
-    char opts[160];
-    snprintf(opts, sizeof opts,
-             "lowerdir=/proc/self/fd/%d,upperdir=" NEWROOT "/.upper/files,workdir=" NEWROOT
-             "/.upper/work",
-             work_fd);
-    CHECK("filesystem", config->work_dir,
-          mount("overlay", NEWROOT JAIL_WORKSPACE, "overlay", MS_NOSUID | MS_NODEV, opts));
-    CHECK("filesystem", "/.upper", umount2(NEWROOT "/.upper", MNT_DETACH));
-    CHECK("filesystem", "/.upper", rmdir(NEWROOT "/.upper"));
-    close(work_fd);
-}
-
-static void s_build_root(const jail_config_t *config, int data_fd, int work_fd)
-{
-    CHECK("filesystem", NEWROOT,
-          mount("tmpfs", NEWROOT, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m"));
-    CHECK("filesystem", "/usr", mkdir(NEWROOT "/usr", 0755));
-    s_bind_ro("/usr", "/usr", true, false);
-    static const char *const tops[] = {"/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"};
-    for (size_t i = 0; i < sizeof tops / sizeof *tops; i++)
-        s_top_level(tops[i]);
-    s_build_etc();
-    s_build_dev();
-    CHECK("proc", "/proc", mkdir(NEWROOT "/proc", 0555));
-    CHECK("proc", "/proc",
-          mount("proc", NEWROOT "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL));
-    if (work_fd >= 0)
-        s_mount_overlay_workspace(config, work_fd);
-    else
-        s_mount_tmpfs(NEWROOT JAIL_WORKSPACE, config->disk_mib, "0755", true);
-    s_mount_tmpfs(NEWROOT "/tmp", config->disk_mib, "1777", false);
-    if (data_fd >= 0) {
-        char src[64];
-        snprintf(src, sizeof src, "/proc/self/fd/%d", data_fd);
-        CHECK("filesystem", "/data", mkdir(NEWROOT "/data", 0755));
-        CHECK("filesystem", config->data_dir,
-              mount(src, NEWROOT "/data", NULL, MS_BIND | MS_REC, NULL));
-        CHECK("filesystem", "/data",
-              mount(NULL, NEWROOT "/data", NULL,
-                    MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV |
-                        s_locked_flags(NEWROOT "/data"),
-                    NULL));
-        close(data_fd);
-    }
-    CHECK("filesystem", "/.oldroot", mkdir(NEWROOT "/.oldroot", 0755));
-}
-
-static void s_pivot(void)
-{
-    CHECK("pivot_root", NEWROOT, (int)syscall(SYS_pivot_root, NEWROOT, NEWROOT "/.oldroot"));
-    CHECK("pivot_root", "/", chdir("/"));
-    CHECK("pivot_root", "/.oldroot", umount2("/.oldroot", MNT_DETACH));
-    CHECK("pivot_root", "/.oldroot", rmdir("/.oldroot"));
-    CHECK("filesystem", "/", mount(NULL, "/", NULL,
-                                   MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV,
-                                   NULL));
-    CHECK("filesystem", JAIL_WORKSPACE, chdir(JAIL_WORKSPACE));
-}
 
 /* Address space: what the interpreter already maps (the preloaded modules)
  * plus the memory limit, so a runaway allocation fails with MemoryError
@@ -634,30 +430,13 @@ static void s_enter_layers(const jail_config_t *config)
     CHECK("user namespace", "setresgid", setresgid(JAIL_GID, JAIL_GID, JAIL_GID));
     CHECK("user namespace", "setresuid", setresuid(JAIL_UID, JAIL_UID, JAIL_UID));
     CHECK("cgroup namespace", "unshare", unshare(CLONE_NEWCGROUP));
-    CHECK("mount namespace", "make / private", mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL));
-
-    int data_fd = -1;
-    if (config->data_dir[0]) {
-        data_fd = open(config->data_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-        CHECK("filesystem", config->data_dir, data_fd);
-    }
-    /* Opened as the jail's user: what it may read of the host folder is
-     * what that user may (overlayfs reads the lower layer with the
-     * mounter's rights), and a descriptor from outside cannot be a lower
-     * layer, since it belongs to another mount namespace. */
-    int work_fd = -1;
-    if (config->work_dir[0]) {
-        work_fd = open(config->work_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-        CHECK("filesystem", config->work_dir, work_fd);
-    }
-    s_build_root(config, data_fd, work_fd);
-    s_pivot();
+    jail_root_enter(config);
     CHECK("uts namespace", "sethostname", sethostname("sandcell", 8));
     s_drop_capabilities();
     CHECK("no_new_privs", "PR_SET_NO_NEW_PRIVS", prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0));
     char why[256];
     if (jail_prepare(why, sizeof why) < 0 || seccomp_filter_load(&s_filter, why, sizeof why) < 0)
-        s_die("seccomp", why, 0);
+        jail_die("seccomp", why, 0);
 }
 
 void jail_enter(const jail_config_t *config, int keep_fd)
@@ -668,7 +447,7 @@ void jail_enter(const jail_config_t *config, int keep_fd)
     if (!s_layers_applied)
         s_enter_layers(config);
     else if (!s_same_jail(config, &s_layers_config))
-        s_die("spare", "the request does not fit the spare", 0);
+        jail_die("spare", "the request does not fit the spare", 0);
     s_set_rlimits(config, s_address_space_limit(config));
     s_descriptors(keep_fd);
 }
