@@ -62,6 +62,16 @@ void bench_install_signals(void)
     prctl(PR_SET_CHILD_SUBREAPER, 1);
 }
 
+int bench_init(const char *prog)
+{
+    if (sodium_init() < 0) {
+        fprintf(stderr, "%s: libsodium failed to initialise\n", prog);
+        return -1;
+    }
+    bench_install_signals();
+    return 0;
+}
+
 bool bench_interrupted(void)
 {
     return s_interrupted != 0;
@@ -84,6 +94,17 @@ static int s_rm_entry(const char *path, const struct stat *st, int type, struct 
 {
     (void)st, (void)type, (void)ftw;
     return remove(path) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+int bench_tmpdir(char *dir, size_t len, const char *tmpl)
+{
+    int w = snprintf(dir, len, "%s", tmpl);
+    if (w < 0 || (size_t)w >= len || !mkdtemp(dir)) {
+        int rc = w < 0 || (size_t)w >= len ? -ENAMETOOLONG : -errno;
+        dir[0] = '\0';
+        return rc;
+    }
+    return 0;
 }
 
 int bench_rm_tree(const char *dir)
@@ -142,32 +163,17 @@ int bench_pick_ports(int *ports, size_t n)
     return rc;
 }
 
-int bench_default_sandcell(char *out, size_t len)
-{
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n <= 0)
-        return -1;
-    self[n] = '\0';
-    char *slash = strrchr(self, '/');
-    if (!slash)
-        return -1;
-    *slash = '\0';
-    int w = snprintf(out, len, "%s/../sandcell", self);
-    return w < 0 || (size_t)w >= len ? -1 : 0;
-}
-
 void bench_kernel_init(bench_kernel_t *k, bench_kind_t kind)
 {
     *k = (bench_kernel_t){.kind = kind, .name = s_kind_names[kind], .pid = -1};
 }
 
-int bench_kernel_fail(bench_kernel_t *k, const char *fmt, ...)
+int bench_fail(char *failure, size_t len, const char *fmt, ...)
 {
-    if (!k->failure[0]) {
+    if (!failure[0]) {
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(k->failure, sizeof k->failure, fmt, ap);
+        vsnprintf(failure, len, fmt, ap);
         va_end(ap);
     }
     return -1;
@@ -183,11 +189,9 @@ const char *bench_str(const json_t *obj, const char *key)
  * signer and session id the client uses. */
 static int s_prepare(bench_kernel_t *k, const int *ports)
 {
-    snprintf(k->dir, sizeof k->dir, "/tmp/sandcell-bench-XXXXXX");
-    if (!mkdtemp(k->dir)) {
-        k->dir[0] = '\0';
-        return bench_kernel_fail(k, "mkdtemp: %s", strerror(errno));
-    }
+    int rc = bench_tmpdir(k->dir, sizeof k->dir, "/tmp/sandcell-bench-XXXXXX");
+    if (rc < 0)
+        return bench_kernel_fail(k, "mkdtemp: %s", strerror(-rc));
     snprintf(k->conn_path, sizeof k->conn_path, "%s/kernel.json", k->dir);
     snprintf(k->log_path, sizeof k->log_path, "%s/kernel.log", k->dir);
 
@@ -201,7 +205,7 @@ static int s_prepare(bench_kernel_t *k, const int *ports)
     snprintf(k->conn.ip, sizeof k->conn.ip, "127.0.0.1");
     snprintf(k->conn.signature_scheme, sizeof k->conn.signature_scheme, "hmac-sha256");
     memcpy(k->conn.ports, ports, sizeof k->conn.ports);
-    int rc = connfile_save(&k->conn, k->conn_path);
+    rc = connfile_save(&k->conn, k->conn_path);
     if (rc < 0)
         return bench_kernel_fail(k, "writing %s: %s", k->conn_path, strerror(-rc));
     k->signer = signer_new(k->conn.key, strlen(k->conn.key));
@@ -299,7 +303,8 @@ int bench_kernel_start(bench_kernel_t *k, const int *ports, const char *sandcell
     return s_spawn(k, sandcell);
 }
 
-static void *s_socket(void *ctx, int type, const bench_kernel_t *k, conn_channel_t ch)
+void *bench_socket(void *ctx, int type, const connfile_t *conn, conn_channel_t ch,
+                   int reconnect_ms)
 {
     char ep[300];
     void *s = zmq_socket(ctx, type);
@@ -307,9 +312,11 @@ static void *s_socket(void *ctx, int type, const bench_kernel_t *k, conn_channel
         return NULL;
     int linger = 0;
     zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
+    if (reconnect_ms > 0)
+        zmq_setsockopt(s, ZMQ_RECONNECT_IVL, &reconnect_ms, sizeof reconnect_ms);
     if (type == ZMQ_SUB)
         zmq_setsockopt(s, ZMQ_SUBSCRIBE, "", 0);
-    if (connfile_endpoint(&k->conn, ch, ep, sizeof ep) < 0 || zmq_connect(s, ep) < 0) {
+    if (connfile_endpoint(conn, ch, ep, sizeof ep) < 0 || zmq_connect(s, ep) < 0) {
         zmq_close(s);
         return NULL;
     }
@@ -318,9 +325,9 @@ static void *s_socket(void *ctx, int type, const bench_kernel_t *k, conn_channel
 
 int bench_kernel_connect(bench_kernel_t *k, void *ctx)
 {
-    k->shell = s_socket(ctx, ZMQ_DEALER, k, CONN_SHELL);
-    k->control = s_socket(ctx, ZMQ_DEALER, k, CONN_CONTROL);
-    k->iopub = s_socket(ctx, ZMQ_SUB, k, CONN_IOPUB);
+    k->shell = bench_socket(ctx, ZMQ_DEALER, &k->conn, CONN_SHELL, k->reconnect_ms);
+    k->control = bench_socket(ctx, ZMQ_DEALER, &k->conn, CONN_CONTROL, k->reconnect_ms);
+    k->iopub = bench_socket(ctx, ZMQ_SUB, &k->conn, CONN_IOPUB, k->reconnect_ms);
     if (!k->shell || !k->control || !k->iopub)
         return bench_kernel_fail(k, "zmq socket/connect: %s", zmq_strerror(zmq_errno()));
     return 0;
@@ -329,42 +336,31 @@ int bench_kernel_connect(bench_kernel_t *k, void *ctx)
 int bench_kernel_send(bench_kernel_t *k, void *sock, const char *msg_type,
                       const json_t *content, char *msg_id)
 {
-    char why[200];
-    if (bench_wire_send(k->signer, k->session, sock, msg_type, content, msg_id, why,
-                        sizeof why) < 0)
-        return bench_kernel_fail(k, "%s", why);
-    return 0;
+    return bench_wire_send(k->signer, k->session, sock, msg_type, content, msg_id, k->failure,
+                           sizeof k->failure);
 }
 
 int bench_kernel_recv(bench_kernel_t *k, void *sock, wire_msg_t *out, double *t_us)
 {
-    bench_wire_err_t err;
-    int rc = bench_wire_recv(k->signer, sock, out, t_us, &err);
-    if (rc >= 0)
-        return rc;
-    switch (err.fault) {
-    case BENCH_WIRE_RECV_FAILED:
-        return bench_kernel_fail(k, "recv: %s", zmq_strerror(err.zmq_errno));
-    case BENCH_WIRE_TOO_MANY_FRAMES:
-        return bench_kernel_fail(k, "a message of more than %d frames", BENCH_WIRE_MAX_FRAMES);
-    case BENCH_WIRE_UNDECODABLE:
-    default:
-        return bench_kernel_fail(k, "undecodable message from the kernel: %s",
-                                 proto_err_to_string(err.proto));
-    }
+    return bench_wire_recv(k->signer, sock, out, t_us, k->failure, sizeof k->failure);
 }
 
-bool bench_kernel_exited(const bench_kernel_t *k, char *how, size_t how_len)
+bool bench_pid_exited(pid_t pid, char *how, size_t how_len)
 {
     siginfo_t si = {0};
-    if (k->pid <= 0 || waitid(P_PID, (id_t)k->pid, &si, WEXITED | WNOHANG | WNOWAIT) < 0 ||
+    if (pid <= 0 || waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) < 0 ||
         si.si_pid == 0)
         return false;
     if (si.si_code == CLD_EXITED)
         snprintf(how, how_len, "exited with status %d", si.si_status);
     else
-        snprintf(how, how_len, "killed by signal %d", si.si_status);
+        snprintf(how, how_len, "was killed by signal %d", si.si_status);
     return true;
+}
+
+bool bench_kernel_exited(const bench_kernel_t *k, char *how, size_t how_len)
+{
+    return bench_pid_exited(k->pid, how, how_len);
 }
 
 int bench_kernel_wait_ready(bench_kernel_t *k, int timeout_s)
@@ -487,6 +483,39 @@ int bench_kernel_execute(bench_kernel_t *k, const json_t *content, bool wait_idl
     return 0;
 }
 
+int bench_kernel_run_cells(bench_kernel_t *k, const json_t *content, long n, int timeout_s,
+                           bench_samples_t *reply, bench_samples_t *idle, unsigned *errors)
+{
+    for (long i = 0; i < n; i++) {
+        bench_cell_t cell;
+        if (bench_kernel_execute(k, content, true, timeout_s, &cell) < 0)
+            return -1;
+        if (strcmp(cell.status, "ok") != 0) {
+            if (!errors)
+                return bench_kernel_fail(k, "the cell failed: %s", cell.ename);
+            (*errors)++;
+        }
+        if (reply && (bench_samples_push(reply, cell.reply_us - cell.sent_us) < 0 ||
+                      bench_samples_push(idle, cell.idle_us - cell.sent_us) < 0))
+            return bench_kernel_fail(k, "out of memory");
+    }
+    return 0;
+}
+
+int bench_kernel_trips(bench_kernel_t *k, const json_t *content, long n, int timeout_s,
+                       bench_trips_t *t, bool record)
+{
+    return bench_kernel_run_cells(k, content, n, timeout_s, record ? &t->reply : NULL,
+                                  record ? &t->idle : NULL, &t->errors);
+}
+
+void bench_trips_free(bench_trips_t *t)
+{
+    bench_samples_free(&t->reply);
+    bench_samples_free(&t->idle);
+    t->errors = 0;
+}
+
 /* Asks the kernel to shut down and waits up to STOP_GRACE_S for it.
  * Returns true if it exited (not reaped). */
 static bool s_shutdown(bench_kernel_t *k)
@@ -561,4 +590,49 @@ void bench_kernel_stop(bench_kernel_t *k)
     k->dir[0] = '\0';
     signer_destroy(&k->signer);
     connfile_clear(&k->conn);
+}
+
+void *bench_kernels_start(bench_kernel_t *const *ks, size_t n, const char *sandcell,
+                          const char *prog, int ready_timeout_s, bench_warm_fn warm, void *arg)
+{
+    int ports[BENCH_NKINDS * CONN_NCHANNELS];
+    int rc = bench_pick_ports(ports, n * CONN_NCHANNELS);
+    for (size_t i = 0; i < n; i++) {
+        if (rc < 0)
+            bench_kernel_fail(ks[i], "picking free ports: %s", strerror(-rc));
+        else
+            bench_kernel_start(ks[i], &ports[i * CONN_NCHANNELS], sandcell);
+    }
+    void *ctx = zmq_ctx_new();
+    for (size_t i = 0; i < n; i++) {
+        bench_kernel_t *k = ks[i];
+        if (k->failure[0])
+            continue;
+        if (!ctx) {
+            bench_kernel_fail(k, "zmq_ctx_new: %s", zmq_strerror(zmq_errno()));
+            continue;
+        }
+        if (bench_kernel_connect(k, ctx) < 0 || bench_kernel_wait_ready(k, ready_timeout_s) < 0)
+            continue;
+        fprintf(stderr, "%s: %s ready in %.2f s\n", prog, k->name, k->ready_s);
+        if (warm)
+            warm(i, arg);
+    }
+    return ctx;
+}
+
+int bench_kernels_stop(bench_kernel_t *const *ks, size_t n, void *ctx, const char *prog)
+{
+    int status = bench_interrupted() ? 130 : 0;
+    for (size_t i = 0; i < n; i++) {
+        if (ks[i]->failure[0]) {
+            fprintf(stderr, "%s: %s: %s\n", prog, ks[i]->name, ks[i]->failure);
+            status = status ? status : 1;
+        }
+        bench_kernel_stop(ks[i]);
+    }
+    if (ctx)
+        zmq_ctx_term(ctx);
+    bench_reap_orphans();
+    return status;
 }

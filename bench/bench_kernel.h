@@ -24,6 +24,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "bench_stats.h"
 #include "connfile.h"
 #include "header.h"
 #include "signer.h"
@@ -38,6 +39,8 @@ typedef struct {
     const char *const *extra_args; /* NULL-terminated arguments appended to
                                       sandcell's command line, or NULL; borrowed,
                                       set before bench_kernel_start() */
+    int reconnect_ms;              /* the client sockets' ZMQ_RECONNECT_IVL; 0 for
+                                      libzmq's default; set before connecting */
     char dir[64];                  /* the temp dir; "" when there is none */
     char conn_path[96];            /* dir/kernel.json */
     char log_path[96];             /* dir/kernel.log */
@@ -68,6 +71,11 @@ double bench_now_us(void);
  * reap. Call once, before starting kernels. */
 void bench_install_signals(void);
 
+/* What every benchmark does first: libsodium initialised (said on stderr,
+ * "PROG: libsodium failed to initialise", if it cannot be), then
+ * bench_install_signals(). Returns 0 or -1. */
+int bench_init(const char *prog);
+
 /* True once one of those signals arrived. */
 bool bench_interrupted(void);
 
@@ -79,6 +87,12 @@ void bench_sleep_ms(long ms);
  * subreaper), so none is left as a zombie. Never blocks. */
 void bench_reap_orphans(void);
 
+/* Makes a new private directory from |tmpl| (mkdtemp's template, such as
+ * "/tmp/sandcell-bench-XXXXXX") and writes its path into |dir| (|len|
+ * bytes). Returns 0, or -errno with |dir| set to "". Remove it with
+ * bench_rm_tree. */
+int bench_tmpdir(char *dir, size_t len, const char *tmpl);
+
 /* Removes |dir| and everything below it, not following symlinks; a
  * missing entry is not an error. Does nothing for "". Returns 0, or -1
  * with errno set. */
@@ -88,11 +102,6 @@ int bench_rm_tree(const char *dir);
  * stderr, framed as "--- end of NAME's log ---" ... "---". */
 void bench_print_log_tail(const char *path, const char *name, size_t max_bytes);
 
-/* The default sandcell binary, ../sandcell next to this one: the
- * benchmarks live in bench/ of the build tree, sandcell at its top.
- * Returns 0 or -1. */
-int bench_default_sandcell(char *out, size_t len);
-
 /* Picks |n| distinct free TCP ports on 127.0.0.1 (binding port 0 and
  * holding every socket until all are picked, so two kernels started
  * together never share one). Returns 0 or -errno. */
@@ -101,10 +110,14 @@ int bench_pick_ports(int *ports, size_t n);
 /* Zeroes |k| for a kernel of |kind|. Owns nothing yet. */
 void bench_kernel_init(bench_kernel_t *k, bench_kind_t kind);
 
-/* Records a printf-style failure reason unless one is already recorded.
- * Always returns -1. */
-__attribute__((format(printf, 2, 3))) int bench_kernel_fail(bench_kernel_t *k,
-                                                             const char *fmt, ...);
+/* Records a printf-style reason in |failure| (|len| bytes) unless it holds
+ * one already: the first reason is the one reported. Always returns -1.
+ * Every benchmark's kernels, clients and daemons keep their failure so. */
+__attribute__((format(printf, 3, 4))) int bench_fail(char *failure, size_t len, const char *fmt,
+                                                     ...);
+
+/* bench_fail on k->failure: bench_kernel_fail(k, fmt, ...). */
+#define bench_kernel_fail(k, ...) bench_fail((k)->failure, sizeof (k)->failure, __VA_ARGS__)
 
 /* Creates the temp dir, writes the connection file with |ports| (five,
  * in conn_channel_t order) and a random key, and forks/execs the kernel:
@@ -112,6 +125,13 @@ __attribute__((format(printf, 2, 3))) int bench_kernel_fail(bench_kernel_t *k,
  * /usr/bin/python3 -m ipykernel_launcher for BENCH_IPYKERNEL. Call before
  * any ZeroMQ context exists: libzmq runs threads and this forks. */
 int bench_kernel_start(bench_kernel_t *k, const int *ports, const char *sandcell);
+
+/* A new socket of |type| in |ctx| connected to channel |ch| of |conn|
+ * (does not take ownership of either), with no linger, subscribed to
+ * everything if it is a SUB, and reconnecting every |reconnect_ms| (0:
+ * libzmq's default). The caller closes it. NULL on failure (zmq_errno). */
+void *bench_socket(void *ctx, int type, const connfile_t *conn, conn_channel_t ch,
+                   int reconnect_ms);
 
 /* Connects the three client sockets in |ctx| (does not take ownership). */
 int bench_kernel_connect(bench_kernel_t *k, void *ctx);
@@ -152,8 +172,55 @@ json_t *bench_execute_content(const char *code);
 int bench_kernel_execute(bench_kernel_t *k, const json_t *content, bool wait_idle,
                          int timeout_s, bench_cell_t *out);
 
-/* True if the kernel process has exited; describes how in |how| (e.g.
- * "exited with status 1"). Does not reap it. */
+/* Runs |n| cells of |content| (borrowed) with bench_kernel_execute, each
+ * waited for to its status idle, up to |timeout_s| each. Unless |reply| and
+ * |idle| are NULL (warm-up), pushes each cell's two latencies onto them
+ * (microseconds from the send to the execute_reply, and to the status
+ * idle). A reply whose status is not "ok" is counted in *errors, or, when
+ * |errors| is NULL, fails the kernel ("the cell failed: ENAME"). Returns
+ * 0, or -1 with the kernel's failure set. */
+int bench_kernel_run_cells(bench_kernel_t *k, const json_t *content, long n, int timeout_s,
+                           bench_samples_t *reply, bench_samples_t *idle, unsigned *errors);
+
+/* The round trips of `1+1` measured on one kernel (rtt, jail). */
+typedef struct {
+    bench_samples_t reply, idle; /* microseconds from the send, in the order measured */
+    unsigned errors;             /* replies whose status was not "ok", warm-up included */
+} bench_trips_t;
+
+/* bench_kernel_run_cells into |t|: every reply not "ok" counted in
+ * t->errors, the latencies recorded only when |record| (not in warm-up). */
+int bench_kernel_trips(bench_kernel_t *k, const json_t *content, long n, int timeout_s,
+                       bench_trips_t *t, bool record);
+
+/* Frees the samples of |t| and empties it. */
+void bench_trips_free(bench_trips_t *t);
+
+/* Called by bench_kernels_start() for kernel |i| once it is ready. */
+typedef void (*bench_warm_fn)(size_t i, void *arg);
+
+/* Starts the |n| kernels |ks| (at most BENCH_NKINDS; ports picked for all
+ * at once) with |sandcell| before any ZeroMQ context exists (libzmq runs
+ * threads, and starting a kernel forks); then makes the context and, one
+ * kernel after the other, connects it, waits up to |ready_timeout_s| for
+ * it to be ready ("PROG: NAME ready in S s" on stderr) and calls |warm|
+ * (unless NULL) with |arg|. A kernel that fails is marked and skipped.
+ * Returns the context (the caller's: see bench_kernels_stop), or NULL if
+ * there is none, which every kernel's failure then says. */
+void *bench_kernels_start(bench_kernel_t *const *ks, size_t n, const char *sandcell,
+                          const char *prog, int ready_timeout_s, bench_warm_fn warm, void *arg);
+
+/* The end of a run: says "PROG: NAME: FAILURE" on stderr for each kernel
+ * that failed, stops all |n| kernels |ks|, terminates |ctx| (unless NULL)
+ * and reaps orphans. Returns the exit status: 130 when interrupted, 1 when
+ * a kernel failed, 0 otherwise. */
+int bench_kernels_stop(bench_kernel_t *const *ks, size_t n, void *ctx, const char *prog);
+
+/* True if our child |pid| (> 0) has exited; describes how in |how|
+ * ("exited with status 1", "was killed by signal 9"). Does not reap it. */
+bool bench_pid_exited(pid_t pid, char *how, size_t how_len);
+
+/* bench_pid_exited for the kernel's process; false when it has none. */
 bool bench_kernel_exited(const bench_kernel_t *k, char *how, size_t how_len);
 
 /* Stops the kernel whatever state it is in: a shutdown_request on control

@@ -1,6 +1,7 @@
-/* bench_stats — samples and nearest-rank percentiles. */
+/* bench_stats — samples, nearest-rank percentiles, JSON and CSV. */
 #include "bench_stats.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,4 +47,37 @@ bench_pcts_t bench_pcts(const bench_samples_t *s)
     }
     free(v);
     return p;
+}
+
+json_t *bench_pcts_json(const bench_pcts_t *p)
+{
+    return json_pack("{s:f, s:f, s:f}", "p50", p->p50, "p90", p->p90, "p99", p->p99);
+}
+
+void bench_print_json(const json_t *root)
+{
+    char *text = json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(6));
+    if (text)
+        printf("%s\n", text);
+    free(text);
+}
+
+FILE *bench_csv_open(const char *prog, const char *path, const char *header)
+{
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        fprintf(stderr, "%s: %s: %s\n", prog, path, strerror(errno));
+        return NULL;
+    }
+    fprintf(f, "%s\n", header);
+    return f;
+}
+
+int bench_csv_close(const char *prog, const char *path, FILE *f)
+{
+    if (fclose(f) != 0) {
+        fprintf(stderr, "%s: %s: %s\n", prog, path, strerror(errno));
+        return -1;
+    }
+    return 0;
 }

@@ -14,35 +14,31 @@
 #include "header.h"
 
 int bench_wire_send(signer_t *signer, const char *session, void *sock, const char *msg_type,
-                    const json_t *content, char *msg_id, char *why, size_t why_len)
+                    const json_t *content, char *msg_id, char *failure, size_t failure_len)
 {
     json_auto_t *header = header_new(msg_type, session, "bench");
-    if (!header) {
-        snprintf(why, why_len, "out of memory");
-        return -1;
-    }
+    if (!header)
+        return bench_fail(failure, failure_len, "out of memory");
     if (msg_id)
         snprintf(msg_id, HEADER_ID_LEN + 1, "%s", bench_str(header, "msg_id"));
     wire_outgoing_t out = {.header = header, .content = content};
     wire_frames_t frames;
     proto_err_t err;
-    if (wire_encode(signer, &out, &frames, &err) < 0) {
-        snprintf(why, why_len, "encoding %s: %s", msg_type, proto_err_to_string(err));
-        return -1;
-    }
+    if (wire_encode(signer, &out, &frames, &err) < 0)
+        return bench_fail(failure, failure_len, "encoding %s: %s", msg_type,
+                          proto_err_to_string(err));
     int rc = 0;
     for (size_t i = 0; i < frames.n && rc == 0; i++)
         if (zmq_send(sock, frames.frames[i].data, frames.frames[i].size,
-                     i + 1 < frames.n ? ZMQ_SNDMORE : 0) < 0) {
-            snprintf(why, why_len, "sending %s: %s", msg_type, zmq_strerror(zmq_errno()));
-            rc = -1;
-        }
+                     i + 1 < frames.n ? ZMQ_SNDMORE : 0) < 0)
+            rc = bench_fail(failure, failure_len, "sending %s: %s", msg_type,
+                            zmq_strerror(zmq_errno()));
     wire_frames_clear(&frames);
     return rc;
 }
 
-int bench_wire_recv(signer_t *signer, void *sock, wire_msg_t *out, double *t_us,
-                    bench_wire_err_t *err)
+int bench_wire_recv(signer_t *signer, void *sock, wire_msg_t *out, double *t_us, char *failure,
+                    size_t failure_len)
 {
     zmq_msg_t parts[BENCH_WIRE_MAX_FRAMES];
     wire_frame_t views[BENCH_WIRE_MAX_FRAMES];
@@ -55,12 +51,11 @@ int bench_wire_recv(signer_t *signer, void *sock, wire_msg_t *out, double *t_us,
         if (zmq_msg_recv(m, sock, n == 0 ? ZMQ_DONTWAIT : 0) < 0) {
             int e = zmq_errno();
             zmq_msg_close(m);
-            if (e == EAGAIN && n == 0) {
+            /* EINTR before the first frame: nothing was taken */
+            if ((e == EAGAIN || e == EINTR) && n == 0)
                 rc = 0;
-            } else {
-                *err = (bench_wire_err_t){BENCH_WIRE_RECV_FAILED, e, n == 0, PROTO_OK};
-                rc = -1;
-            }
+            else
+                rc = bench_fail(failure, failure_len, "recv: %s", zmq_strerror(e));
             break;
         }
         more = zmq_msg_more(m);
@@ -73,16 +68,14 @@ int bench_wire_recv(signer_t *signer, void *sock, wire_msg_t *out, double *t_us,
         }
     }
     *t_us = bench_now_us();
-    if (rc == 1 && overflow) {
-        *err = (bench_wire_err_t){BENCH_WIRE_TOO_MANY_FRAMES, 0, false, PROTO_OK};
-        rc = -1;
-    }
+    if (rc == 1 && overflow)
+        rc = bench_fail(failure, failure_len, "a message of more than %d frames",
+                        BENCH_WIRE_MAX_FRAMES);
     proto_err_t perr;
     memset(out, 0, sizeof *out);
-    if (rc == 1 && wire_decode(signer, views, n, out, &perr) < 0) {
-        *err = (bench_wire_err_t){BENCH_WIRE_UNDECODABLE, 0, false, perr};
-        rc = -1;
-    }
+    if (rc == 1 && wire_decode(signer, views, n, out, &perr) < 0)
+        rc = bench_fail(failure, failure_len, "a message that does not verify or decode: %s",
+                        proto_err_to_string(perr));
     for (size_t i = 0; i < n; i++)
         zmq_msg_close(&parts[i]);
     return rc;

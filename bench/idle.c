@@ -17,20 +17,14 @@
  * error, 130 when interrupted. */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
-#include <getopt.h>
 #include <jansson.h>
-#include <limits.h>
 #include <signal.h>
-#include <sodium.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -47,9 +41,8 @@
 #define IDLE_STOP_GRACE_S 10
 
 typedef struct {
-    long count, idle;
-    const char *sandcell; /* borrowed from argv */
-    bool json;
+    bench_opts_t c; /* --count, --sandcell, --json */
+    long idle;
     bool journal; /* conversations keep journals (in the temp dir) */
 } options_t;
 
@@ -72,48 +65,11 @@ static void s_usage(FILE *f)
             "while N other conversations of the same daemon are idle.\n"
             "  --idle N         idle conversations (default 150)\n"
             "  --count N        cells measured (default 2000), after %d warm-up\n"
-            "  --sandcell PATH  the sandcell binary (default: ../sandcell next to idle)\n"
+            BENCH_USAGE_SANDCELL("idle")
             "  --journal        conversations keep journals (in the temp dir), as serve\n"
             "                   does by default; without it, serve runs with --no-journal\n"
-            "  --json           print one JSON line instead of the table\n",
+            BENCH_USAGE_JSON,
             IDLE_WARMUP);
-}
-
-static int s_parse_args(int argc, char **argv, options_t *o)
-{
-    static const struct option longs[] = {
-        {"idle", required_argument, NULL, 'i'},     {"count", required_argument, NULL, 'n'},
-        {"sandcell", required_argument, NULL, 's'}, {"json", no_argument, NULL, 'j'},
-        {"journal", no_argument, NULL, 'J'},        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    *o = (options_t){.count = 2000, .idle = 150};
-    int c;
-    while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
-        long *target = c == 'i' ? &o->idle : &o->count;
-        switch (c) {
-        case 'i':
-        case 'n':
-            if (!bench_cli_long(optarg, c == 'i' ? 0 : 1, 10000000, target)) {
-                fprintf(stderr, "idle: --%s wants a %s integer\n", c == 'i' ? "idle" : "count",
-                        c == 'i' ? "non-negative" : "positive");
-                return -1;
-            }
-            break;
-        case 's':
-            o->sandcell = optarg;
-            break;
-        case 'j':
-            o->json = true;
-            break;
-        case 'J':
-            o->journal = true;
-            break;
-        default:
-            return bench_cli_other(c, s_usage);
-        }
-    }
-    return bench_cli_no_operands(argc, s_usage);
 }
 
 /* Forks and execs `sandcell serve` in its own process group, its output
@@ -121,10 +77,9 @@ static int s_parse_args(int argc, char **argv, options_t *o)
 static int s_daemon_start(daemon_t *d, const char *sandcell, long max_conversations,
                           bool journal)
 {
-    snprintf(d->dir, sizeof d->dir, "/tmp/sandcell-bench-XXXXXX");
-    if (!mkdtemp(d->dir)) {
-        d->dir[0] = '\0';
-        fprintf(stderr, "idle: mkdtemp: %s\n", strerror(errno));
+    int rc = bench_tmpdir(d->dir, sizeof d->dir, "/tmp/sandcell-bench-XXXXXX");
+    if (rc < 0) {
+        fprintf(stderr, "idle: mkdtemp: %s\n", strerror(-rc));
         return -1;
     }
     snprintf(d->runtime_path, sizeof d->runtime_path, "%s/serve.json", d->dir);
@@ -195,7 +150,7 @@ static int s_daemon_connect(daemon_t *d, void *ctx)
 /* One control request; returns its reply's content (new reference) or NULL. */
 static json_t *s_control(daemon_t *d, const char *msg_type, json_t *content)
 {
-    char why[200];
+    char why[200] = "";
     if (bench_wire_send(d->signer, d->session, d->control, msg_type, content, NULL, why,
                         sizeof why) < 0)
         return NULL;
@@ -204,8 +159,7 @@ static json_t *s_control(daemon_t *d, const char *msg_type, json_t *content)
         return NULL;
     wire_msg_t msg;
     double t_us;
-    bench_wire_err_t err;
-    if (bench_wire_recv(d->signer, d->control, &msg, &t_us, &err) != 1)
+    if (bench_wire_recv(d->signer, d->control, &msg, &t_us, why, sizeof why) != 1)
         return NULL;
     json_t *reply = json_incref(msg.content);
     wire_msg_clear(&msg);
@@ -266,41 +220,23 @@ static void s_daemon_stop(daemon_t *d)
     signer_destroy(&d->signer);
 }
 
-/* |n| cells; recorded unless |reply| is NULL. */
-static int s_run_cells(bench_kernel_t *k, long n, bench_samples_t *reply, bench_samples_t *idle)
-{
-    json_auto_t *content = bench_execute_content(IDLE_CODE);
-    for (long i = 0; i < n && content; i++) {
-        bench_cell_t cell;
-        if (bench_kernel_execute(k, content, true, IDLE_CELL_TIMEOUT_S, &cell) < 0)
-            return -1;
-        if (strcmp(cell.status, "ok") != 0)
-            return bench_kernel_fail(k, "the cell failed: %s", cell.ename);
-        if (reply && (bench_samples_push(reply, cell.reply_us - cell.sent_us) < 0 ||
-                      bench_samples_push(idle, cell.idle_us - cell.sent_us) < 0))
-            return bench_kernel_fail(k, "out of memory");
-    }
-    return content ? 0 : -1;
-}
-
 int main(int argc, char **argv)
 {
-    options_t opt;
-    int prc = s_parse_args(argc, argv, &opt);
-    if (prc != 0)
-        return prc > 0 ? 0 : 2;
-    char sandcell[PATH_MAX];
-    if (opt.sandcell)
-        snprintf(sandcell, sizeof sandcell, "%s", opt.sandcell);
-    else if (bench_default_sandcell(sandcell, sizeof sandcell) < 0)
-        snprintf(sandcell, sizeof sandcell, "./sandcell");
-    if (access(sandcell, X_OK) < 0) {
-        fprintf(stderr, "idle: %s: %s\n", sandcell, strerror(errno));
-        return 2;
-    }
-    if (sodium_init() < 0)
+    options_t opt = {.c.count = 2000, .idle = 150};
+    const bench_opt_t own[] = {
+        {"idle", .count = &opt.idle, .min = 0},
+        {"journal", .flag = &opt.journal},
+        {NULL},
+    };
+    const bench_cli_t cli = {"idle", s_usage, false, own, &opt};
+    int rc = bench_cli_start(argc, argv, &cli, &opt.c);
+    if (rc >= 0)
+        return rc;
+    json_auto_t *content = bench_execute_content(IDLE_CODE);
+    if (!content) {
+        fprintf(stderr, "idle: out of memory\n");
         return 1;
-    bench_install_signals();
+    }
 
     daemon_t d = {.pid = -1};
     bench_kernel_t k;
@@ -309,7 +245,7 @@ int main(int argc, char **argv)
     bench_samples_t reply = {0}, idle = {0};
     int status = 1;
     void *ctx = NULL;
-    if (s_daemon_start(&d, sandcell, opt.idle + 1, opt.journal) < 0)
+    if (s_daemon_start(&d, opt.c.sandcell_path, opt.idle + 1, opt.journal) < 0)
         goto out;
     ctx = zmq_ctx_new();
     if (!ctx || s_daemon_connect(&d, ctx) < 0)
@@ -329,8 +265,10 @@ int main(int argc, char **argv)
     fprintf(stderr, "idle: measured conversation ready %.1f s after the first start\n",
             (bench_now_us() - t0) / 1e6);
     bench_sleep_ms(2000);
-    if (s_run_cells(&k, IDLE_WARMUP, NULL, NULL) < 0 ||
-        s_run_cells(&k, opt.count, &reply, &idle) < 0)
+    if (bench_kernel_run_cells(&k, content, IDLE_WARMUP, IDLE_CELL_TIMEOUT_S, NULL, NULL, NULL) <
+            0 ||
+        bench_kernel_run_cells(&k, content, opt.c.count, IDLE_CELL_TIMEOUT_S, &reply, &idle,
+                               NULL) < 0)
         goto out;
     status = 0;
 out:
@@ -344,17 +282,17 @@ out:
         status = 130;
     if (status == 0) {
         bench_pcts_t r = bench_pcts(&reply), i = bench_pcts(&idle);
-        if (opt.json)
+        if (opt.c.json)
             printf("{\"bench\":\"idle\",\"code\":\"%s\",\"idle_conversations\":%ld,"
                    "\"count\":%ld,\"reply_us\":{\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f},"
                    "\"idle_us\":{\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f}}\n",
-                   IDLE_CODE, opt.idle, opt.count, r.p50, r.p90, r.p99, i.p50, i.p90, i.p99);
+                   IDLE_CODE, opt.idle, opt.c.count, r.p50, r.p90, r.p99, i.p50, i.p90, i.p99);
         else
             printf("\nround trip of \"%s\" on one conversation of sandcell serve, %ld idle "
                    "conversations beside it, %ld cells after %d warm-up\n"
                    "%-6s %10s %10s %10s   (microseconds)\n"
                    "%-6s %10.0f %10.0f %10.0f\n%-6s %10.0f %10.0f %10.0f\n",
-                   IDLE_CODE, opt.idle, opt.count, IDLE_WARMUP, "figure", "p50", "p90", "p99",
+                   IDLE_CODE, opt.idle, opt.c.count, IDLE_WARMUP, "figure", "p50", "p90", "p99",
                    "reply", r.p50, r.p90, r.p99, "idle", i.p50, i.p90, i.p99);
     }
     bench_samples_free(&reply);

@@ -25,18 +25,10 @@
  *
  * Exit status: 0, 1 if a kernel failed, 2 on a usage error, 130 when
  * interrupted. */
-#include <errno.h>
-#include <getopt.h>
 #include <jansson.h>
-#include <limits.h>
-#include <sodium.h>
 #include <stdbool.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
-#include <zmq.h>
 
 #include "bench_cli.h"
 #include "bench_kernel.h"
@@ -63,17 +55,15 @@ static const char *const s_labels[NSUBJECTS] = {"jail", "no-jail"};
  * the order measured. */
 typedef struct {
     bench_kernel_t k;
-    bench_samples_t start, death, reply, idle;
-    unsigned errors; /* round-trip cells whose reply status was not "ok" */
+    bench_samples_t start, death;
+    bench_trips_t t; /* the round trips */
 } subject_t;
 
 typedef struct {
-    long restarts, count;
-    const char *sandcell; /* borrowed from argv; NULL for the default */
+    bench_opts_t c; /* --count, --sandcell, --json, --samples */
+    long restarts;
     const char *kernel_args[JAIL_MAX_KERNEL_ARGS];
     size_t nkernel_args;
-    bool json;
-    const char *samples; /* borrowed from argv; NULL for none */
 } options_t;
 
 /* The two cells, built once. */
@@ -115,17 +105,7 @@ static int s_restarts(subject_t *s, const cells_t *cells, long n, bool record)
 /* |n| round trips of `1+1`; recorded unless |record| is false. */
 static int s_cells(subject_t *s, const cells_t *cells, long n, bool record)
 {
-    for (long i = 0; i < n; i++) {
-        bench_cell_t c;
-        if (bench_kernel_execute(&s->k, cells->one, true, JAIL_CELL_TIMEOUT_S, &c) < 0)
-            return -1;
-        if (strcmp(c.status, "ok") != 0)
-            s->errors++;
-        if (record && (bench_samples_push(&s->reply, c.reply_us - c.sent_us) < 0 ||
-                       bench_samples_push(&s->idle, c.idle_us - c.sent_us) < 0))
-            return bench_kernel_fail(&s->k, "out of memory");
-    }
-    return 0;
+    return bench_kernel_trips(&s->k, cells->one, n, JAIL_CELL_TIMEOUT_S, &s->t, record);
 }
 
 static void s_usage(FILE *f)
@@ -139,98 +119,50 @@ static void s_usage(FILE *f)
             "  --restarts N     interpreter starts measured per kernel (default 200), after %d\n"
             "                   warm-up\n"
             "  --count N        round trips measured per kernel (default 2000), after %d warm-up\n"
-            "  --sandcell PATH  the sandcell binary (default: ../sandcell next to jail)\n"
+            BENCH_USAGE_SANDCELL("jail")
             "  --kernel-arg ARG an argument for both kernels' command lines (repeatable, up to\n"
             "                   %d), e.g. --kernel-arg=--no-cgroups\n"
-            "  --json           print one JSON line instead of the table\n"
-            "  --samples FILE   also write every measurement, in order, as CSV\n",
+            BENCH_USAGE_JSON
+            BENCH_USAGE_SAMPLES,
             JAIL_WARMUP_RESTARTS, JAIL_WARMUP_CELLS, JAIL_MAX_KERNEL_ARGS);
 }
 
-static int s_parse_count(const char *flag, long *out)
+/* --kernel-arg ARG (a bench_arg_fn). */
+static int s_kernel_arg(const char *arg, void *self)
 {
-    if (!bench_cli_long(optarg, 1, 10000000, out)) {
-        fprintf(stderr, "jail: %s wants a positive integer\n", flag);
+    options_t *o = self;
+    if (o->nkernel_args == JAIL_MAX_KERNEL_ARGS) {
+        fprintf(stderr, "jail: at most %d --kernel-arg\n", JAIL_MAX_KERNEL_ARGS);
         return -1;
     }
-    return 0;
-}
-
-/* Returns 0, 1 after --help, or -1 on a usage error (already reported). */
-static int s_parse_args(int argc, char **argv, options_t *o)
-{
-    static const struct option longs[] = {
-        {"restarts", required_argument, NULL, 'r'},   {"count", required_argument, NULL, 'n'},
-        {"sandcell", required_argument, NULL, 's'},   {"json", no_argument, NULL, 'j'},
-        {"kernel-arg", required_argument, NULL, 'k'}, {"samples", required_argument, NULL, 'S'},
-        {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0},
-    };
-    *o = (options_t){.restarts = 200, .count = 2000};
-    int c;
-    while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
-        switch (c) {
-        case 'r':
-            if (s_parse_count("--restarts", &o->restarts) < 0)
-                return -1;
-            break;
-        case 'n':
-            if (s_parse_count("--count", &o->count) < 0)
-                return -1;
-            break;
-        case 's':
-            o->sandcell = optarg;
-            break;
-        case 'k':
-            if (o->nkernel_args == JAIL_MAX_KERNEL_ARGS) {
-                fprintf(stderr, "jail: at most %d --kernel-arg\n", JAIL_MAX_KERNEL_ARGS);
-                return -1;
-            }
-            if (strcmp(optarg, "--no-jail") == 0) {
-                fprintf(stderr, "jail: --no-jail is what one of the two kernels gets already\n");
-                return -1;
-            }
-            o->kernel_args[o->nkernel_args++] = optarg;
-            break;
-        case 'j':
-            o->json = true;
-            break;
-        case 'S':
-            o->samples = optarg;
-            break;
-        default:
-            return bench_cli_other(c, s_usage);
-        }
+    if (strcmp(arg, "--no-jail") == 0) {
+        fprintf(stderr, "jail: --no-jail is what one of the two kernels gets already\n");
+        return -1;
     }
-    return bench_cli_no_operands(argc, s_usage);
+    o->kernel_args[o->nkernel_args++] = arg;
+    return 0;
 }
 
 /* Writes every measurement, in the order taken, as CSV. Returns 0 or -1
  * (reported). */
 static int s_write_samples(const char *path, const subject_t *ss)
 {
-    FILE *f = fopen(path, "w");
-    if (!f) {
-        fprintf(stderr, "jail: %s: %s\n", path, strerror(errno));
+    FILE *f = bench_csv_open("jail", path, "kernel,figure,seq,us");
+    if (!f)
         return -1;
-    }
-    fprintf(f, "kernel,figure,seq,us\n");
     for (int i = 0; i < NSUBJECTS; i++) {
         const struct {
             const char *name;
             const bench_samples_t *s;
         } figs[] = {{"start", &ss[i].start},
                     {"death", &ss[i].death},
-                    {"reply", &ss[i].reply},
-                    {"idle", &ss[i].idle}};
+                    {"reply", &ss[i].t.reply},
+                    {"idle", &ss[i].t.idle}};
         for (size_t j = 0; j < sizeof figs / sizeof *figs; j++)
             for (size_t n = 0; n < figs[j].s->n; n++)
                 fprintf(f, "%s,%s,%zu,%.1f\n", ss[i].k.name, figs[j].name, n, figs[j].s->v[n]);
     }
-    if (fclose(f) != 0) {
-        fprintf(stderr, "jail: %s: %s\n", path, strerror(errno));
-        return -1;
-    }
-    return 0;
+    return bench_csv_close("jail", path, f);
 }
 
 /* What the report says, computed once for both formats. */
@@ -246,12 +178,12 @@ static summary_t s_summarise(const subject_t *ss)
 {
     summary_t m = {.both = true};
     for (int i = 0; i < NSUBJECTS; i++) {
-        m.ok[i] = !ss[i].k.failure[0] && ss[i].start.n > 0 && ss[i].reply.n > 0;
+        m.ok[i] = !ss[i].k.failure[0] && ss[i].start.n > 0 && ss[i].t.reply.n > 0;
         m.both = m.both && m.ok[i];
         m.start[i] = bench_pcts(&ss[i].start);
         m.death[i] = bench_pcts(&ss[i].death);
-        m.reply[i] = bench_pcts(&ss[i].reply);
-        m.idle[i] = bench_pcts(&ss[i].idle);
+        m.reply[i] = bench_pcts(&ss[i].t.reply);
+        m.idle[i] = bench_pcts(&ss[i].t.idle);
     }
     if (m.both) {
         m.start_diff_us = m.start[JAILED].p50 - m.start[UNJAILED].p50;
@@ -263,18 +195,13 @@ static summary_t s_summarise(const subject_t *ss)
     return m;
 }
 
-static json_t *s_pcts_json(const bench_pcts_t *p)
-{
-    return json_pack("{s:f, s:f, s:f}", "p50", p->p50, "p90", p->p90, "p99", p->p99);
-}
-
 static void s_report_json(const subject_t *ss, const options_t *o)
 {
     summary_t m = s_summarise(ss);
     json_auto_t *root = json_pack(
         "{s:s, s:s, s:s, s:I, s:I, s:i, s:{s:i, s:i}, s:[], s:{s:f, s:f}, s:{}}", "bench", "jail",
         "code", JAIL_CELL, "die", JAIL_DIE, "restarts", (json_int_t)o->restarts, "count",
-        (json_int_t)o->count, "rounds", JAIL_ROUNDS, "warmup", "restarts", JAIL_WARMUP_RESTARTS,
+        (json_int_t)o->c.count, "rounds", JAIL_ROUNDS, "warmup", "restarts", JAIL_WARMUP_RESTARTS,
         "cells", JAIL_WARMUP_CELLS, "kernel_args", "target", "start_diff_us",
         JAIL_TARGET_START_US, "reply_ratio", JAIL_TARGET_RATIO, "kernels");
     if (!root)
@@ -288,10 +215,10 @@ static void s_report_json(const subject_t *ss, const options_t *o)
             m.ok[i]
                 ? json_pack("{s:f, s:I, s:I, s:i, s:o, s:o, s:o, s:o}", "ready_s",
                             ss[i].k.ready_s, "restarts", (json_int_t)ss[i].start.n, "cells",
-                            (json_int_t)ss[i].reply.n, "errors", (int)ss[i].errors, "start_us",
-                            s_pcts_json(&m.start[i]), "death_us", s_pcts_json(&m.death[i]),
-                            "reply_us", s_pcts_json(&m.reply[i]), "idle_us",
-                            s_pcts_json(&m.idle[i]))
+                            (json_int_t)ss[i].t.reply.n, "errors", (int)ss[i].t.errors, "start_us",
+                            bench_pcts_json(&m.start[i]), "death_us", bench_pcts_json(&m.death[i]),
+                            "reply_us", bench_pcts_json(&m.reply[i]), "idle_us",
+                            bench_pcts_json(&m.idle[i]))
                 : json_pack("{s:s}", "failure",
                             ss[i].k.failure[0] ? ss[i].k.failure : "nothing measured");
         json_object_set_new(kernels, ss[i].k.name, v);
@@ -304,10 +231,7 @@ static void s_report_json(const subject_t *ss, const options_t *o)
         json_object_set_new(root, "reply_met", json_boolean(m.reply_met));
     }
     json_object_set_new(root, "target_met", json_boolean(m.both && m.start_met && m.reply_met));
-    char *text = json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(6));
-    if (text)
-        printf("%s\n", text);
-    free(text);
+    bench_print_json(root);
 }
 
 static void s_row(const char *kernel, const char *figure, const bench_pcts_t *p)
@@ -321,7 +245,7 @@ static void s_report_table(const subject_t *ss, const options_t *o)
     printf("\nthe jail's cost: %ld interpreter starts and %ld round trips of \"%s\" per kernel,\n"
            "%d interleaved rounds (round trips alternate every %d cells), after %d warm-up\n"
            "starts and %d warm-up cells",
-           o->restarts, o->count, JAIL_CELL, JAIL_ROUNDS, JAIL_BLOCK, JAIL_WARMUP_RESTARTS,
+           o->restarts, o->c.count, JAIL_CELL, JAIL_ROUNDS, JAIL_BLOCK, JAIL_WARMUP_RESTARTS,
            JAIL_WARMUP_CELLS);
     if (o->nkernel_args) {
         printf("; kernels run with");
@@ -346,9 +270,9 @@ static void s_report_table(const subject_t *ss, const options_t *o)
         s_row("", "death", &m.death[i]);
         s_row("", "reply", &m.reply[i]);
         s_row("", "idle", &m.idle[i]);
-        if (ss[i].errors)
+        if (ss[i].t.errors)
             printf("%-8s %u execute_replies had a status other than \"ok\"\n", "",
-                   ss[i].errors);
+                   ss[i].t.errors);
     }
     if (!m.both)
         return;
@@ -365,37 +289,20 @@ static void s_report_table(const subject_t *ss, const options_t *o)
     printf("  (one run on this machine; a miss is reported, never a failure)\n");
 }
 
-/* Starts both kernels before the ZeroMQ context exists (libzmq runs
- * threads, and starting a kernel forks), then connects, waits until each
- * is ready and warms it up. A kernel that fails is marked and skipped. */
-static void *s_start_all(subject_t *ss, const char *sandcell, const cells_t *cells)
+/* What bench_warm_fn gets: the subjects and the cells. */
+typedef struct {
+    subject_t *ss;
+    const cells_t *cells;
+} warm_t;
+
+/* bench_warm_fn: the warm-up of kernel |i| (cells, restarts, cells). */
+static void s_warm(size_t i, void *arg)
 {
-    int ports[NSUBJECTS * CONN_NCHANNELS];
-    int rc = bench_pick_ports(ports, NSUBJECTS * CONN_NCHANNELS);
-    for (int i = 0; i < NSUBJECTS; i++) {
-        if (rc < 0)
-            bench_kernel_fail(&ss[i].k, "picking free ports: %s", strerror(-rc));
-        else
-            bench_kernel_start(&ss[i].k, &ports[i * CONN_NCHANNELS], sandcell);
-    }
-    void *ctx = zmq_ctx_new();
-    for (int i = 0; i < NSUBJECTS; i++) {
-        subject_t *s = &ss[i];
-        if (s->k.failure[0])
-            continue;
-        if (!ctx) {
-            bench_kernel_fail(&s->k, "zmq_ctx_new: %s", zmq_strerror(zmq_errno()));
-            continue;
-        }
-        if (bench_kernel_connect(&s->k, ctx) < 0 ||
-            bench_kernel_wait_ready(&s->k, JAIL_READY_TIMEOUT_S) < 0)
-            continue;
-        fprintf(stderr, "jail: %s ready in %.2f s\n", s->k.name, s->k.ready_s);
-        if (s_cells(s, cells, JAIL_WARMUP_CELLS, false) == 0 &&
-            s_restarts(s, cells, JAIL_WARMUP_RESTARTS, false) == 0)
-            s_cells(s, cells, JAIL_SETTLE_CELLS, false);
-    }
-    return ctx;
+    const warm_t *w = arg;
+    subject_t *s = &w->ss[i];
+    if (s_cells(s, w->cells, JAIL_WARMUP_CELLS, false) == 0 &&
+        s_restarts(s, w->cells, JAIL_WARMUP_RESTARTS, false) == 0)
+        s_cells(s, w->cells, JAIL_SETTLE_CELLS, false);
 }
 
 /* The share of |total| that round |r| of JAIL_ROUNDS gets. */
@@ -417,7 +324,7 @@ static void s_run_rounds(subject_t *ss, const cells_t *cells, const options_t *o
             if (!s->k.failure[0] && s_restarts(s, cells, s_share(o->restarts, r), true) == 0)
                 s_cells(s, cells, JAIL_SETTLE_CELLS, false);
         }
-        long n = s_share(o->count, r);
+        long n = s_share(o->c.count, r);
         size_t healthy = NSUBJECTS;
         for (long done = 0; done < n && healthy > 0 && !bench_interrupted();
              done += JAIL_BLOCK) {
@@ -437,24 +344,16 @@ static void s_run_rounds(subject_t *ss, const cells_t *cells, const options_t *o
 
 int main(int argc, char **argv)
 {
-    options_t opt;
-    int prc = s_parse_args(argc, argv, &opt);
-    if (prc != 0)
-        return prc > 0 ? 0 : 2;
-    char sandcell[PATH_MAX];
-    if (opt.sandcell)
-        snprintf(sandcell, sizeof sandcell, "%s", opt.sandcell);
-    else if (bench_default_sandcell(sandcell, sizeof sandcell) < 0)
-        snprintf(sandcell, sizeof sandcell, "./sandcell");
-    if (access(sandcell, X_OK) < 0) {
-        fprintf(stderr, "jail: %s: %s (run make, or pass --sandcell PATH)\n", sandcell,
-                strerror(errno));
-        return 2;
-    }
-    if (sodium_init() < 0) {
-        fprintf(stderr, "jail: libsodium failed to initialise\n");
-        return 1;
-    }
+    options_t opt = {.c.count = 2000, .restarts = 200};
+    const bench_opt_t own[] = {
+        {"restarts", .count = &opt.restarts, .min = 1},
+        {"kernel-arg", .parse = s_kernel_arg},
+        {NULL},
+    };
+    const bench_cli_t cli = {"jail", s_usage, true, own, &opt};
+    int rc = bench_cli_start(argc, argv, &cli, &opt.c);
+    if (rc >= 0)
+        return rc;
     cells_t cells = {bench_execute_content(JAIL_CELL), bench_execute_content(JAIL_DIE)};
     if (!cells.one || !cells.die) {
         fprintf(stderr, "jail: out of memory\n");
@@ -462,11 +361,11 @@ int main(int argc, char **argv)
         json_decref(cells.die);
         return 1;
     }
-    bench_install_signals();
 
     /* Both kernels get the --kernel-arg arguments; the second also --no-jail. */
     const char *args[NSUBJECTS][JAIL_MAX_KERNEL_ARGS + 2];
     subject_t ss[NSUBJECTS];
+    bench_kernel_t *ks[NSUBJECTS];
     for (int i = 0; i < NSUBJECTS; i++) {
         size_t n = 0;
         for (size_t a = 0; a < opt.nkernel_args; a++)
@@ -474,29 +373,22 @@ int main(int argc, char **argv)
         if (i == UNJAILED)
             args[i][n++] = "--no-jail";
         args[i][n] = NULL;
-        ss[i] = (subject_t){.errors = 0};
+        ss[i] = (subject_t){.t.errors = 0};
         bench_kernel_init(&ss[i].k, BENCH_SANDCELL);
         ss[i].k.name = s_labels[i];
         ss[i].k.extra_args = args[i];
+        ks[i] = &ss[i].k;
     }
-    void *ctx = s_start_all(ss, sandcell, &cells);
+    warm_t warm = {ss, &cells};
+    void *ctx =
+        bench_kernels_start(ks, NSUBJECTS, opt.c.sandcell_path, "jail", JAIL_READY_TIMEOUT_S, s_warm, &warm);
     s_run_rounds(ss, &cells, &opt);
 
-    int status = bench_interrupted() ? 130 : 0;
-    for (int i = 0; i < NSUBJECTS; i++) {
-        if (ss[i].k.failure[0]) {
-            fprintf(stderr, "jail: %s: %s\n", ss[i].k.name, ss[i].k.failure);
-            status = status ? status : 1;
-        }
-        bench_kernel_stop(&ss[i].k);
-    }
-    if (ctx)
-        zmq_ctx_term(ctx);
-    bench_reap_orphans();
+    int status = bench_kernels_stop(ks, NSUBJECTS, ctx, "jail");
     if (!bench_interrupted()) {
-        if (opt.samples && s_write_samples(opt.samples, ss) < 0)
+        if (opt.c.samples && s_write_samples(opt.c.samples, ss) < 0)
             status = status ? status : 1;
-        if (opt.json)
+        if (opt.c.json)
             s_report_json(ss, &opt);
         else
             s_report_table(ss, &opt);
@@ -504,8 +396,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < NSUBJECTS; i++) {
         bench_samples_free(&ss[i].start);
         bench_samples_free(&ss[i].death);
-        bench_samples_free(&ss[i].reply);
-        bench_samples_free(&ss[i].idle);
+        bench_trips_free(&ss[i].t);
     }
     json_decref(cells.one);
     json_decref(cells.die);

@@ -45,13 +45,13 @@
  * when interrupted. */
 #include "serve.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <time.h>
 #include <unistd.h>
 #include <zmq.h>
+
+#include "bench_cli.h"
 
 const char *serve_pool_desc(long pool)
 {
@@ -90,16 +90,8 @@ int main(int argc, char **argv)
         r.o.run_sc = true;
         r.o.run_ipk = false;
     }
-    if (r.o.sandcell)
-        snprintf(r.sandcell, sizeof r.sandcell, "%s", r.o.sandcell);
-    else if (bench_default_sandcell(r.sandcell, sizeof r.sandcell) < 0) {
-        fprintf(stderr, "serve: cannot tell where sandcell is; pass --sandcell PATH\n");
+    if (bench_cli_sandcell("serve", r.o.sandcell, r.o.run_sc, r.sandcell, sizeof r.sandcell) < 0)
         return 2;
-    }
-    if (r.o.run_sc && access(r.sandcell, X_OK) < 0) {
-        fprintf(stderr, "serve: %s: %s (pass --sandcell PATH)\n", r.sandcell, strerror(errno));
-        return 2;
-    }
     bench_install_signals();
     serve_raise_nofile(CLIENT_NOFILE);
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -120,54 +112,38 @@ int main(int argc, char **argv)
             r.o.density ? r.o.density + 100 : r.o.conversations + r.o.burst + 16;
         if (serve_daemon_start(&r.d, r.sandcell) < 0) {
             fprintf(stderr, "serve: cannot start the daemon: %s\n", r.d.failure);
-            r.status = 1;
-            goto out;
+            goto failed;
         }
     }
     r.ctx = zmq_ctx_new();
     long max_sockets = 2 * (r.o.density + r.o.conversations + r.o.ipykernels * 2) + 256;
     if (!r.ctx || zmq_ctx_set(r.ctx, ZMQ_MAX_SOCKETS, (int)max_sockets) < 0) {
         fprintf(stderr, "serve: zmq context: %s\n", zmq_strerror(zmq_errno()));
-        r.status = 1;
-        goto out;
+        goto failed;
     }
     if (r.o.run_sc && serve_daemon_warm(&r) < 0) {
         fprintf(stderr, "serve: the daemon does not answer: %s\n", r.d.failure);
-        r.status = 1;
-        goto out;
+        goto failed;
     }
     if (r.o.density) {
         if (serve_mode_density(&r, &dens) < 0)
-            r.status = 1;
+            goto failed;
         goto out;
     }
-    if (r.o.m_start) {
-        if (serve_mode_start(&r, &st) < 0) {
-            r.status = 1;
-            goto out;
-        }
-        did_start = true;
-    }
-    if (r.o.m_rtt) {
-        if (serve_mode_rtt(&r, &rt) < 0) {
-            r.status = 1;
-            goto out;
-        }
-        did_rtt = true;
-    }
-    if (r.o.m_memory) {
-        if (serve_mode_memory(&r, &mem) < 0) {
-            r.status = 1;
-            goto out;
-        }
-        did_mem = true;
-    }
-    if (r.o.m_tput) {
-        if (serve_mode_tput(&r, &tp) < 0)
-            r.status = 1;
-        did_tput = true;
-    }
-
+    /* A mode that fails ends the run, but for throughput (the last), whose
+     * figures so far are still reported. */
+    if (r.o.m_start && !(did_start = serve_mode_start(&r, &st) == 0))
+        goto failed;
+    if (r.o.m_rtt && !(did_rtt = serve_mode_rtt(&r, &rt) == 0))
+        goto failed;
+    if (r.o.m_memory && !(did_mem = serve_mode_memory(&r, &mem) == 0))
+        goto failed;
+    did_tput = r.o.m_tput;
+    if (r.o.m_tput && serve_mode_tput(&r, &tp) < 0)
+        goto failed;
+    goto out;
+failed:
+    r.status = 1;
 out:
     for (size_t i = 0; i < r.nconvs; i++)
         serve_client_close(&r.convs[i]); /* the daemon's SIGTERM ends the conversations */

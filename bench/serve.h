@@ -237,8 +237,9 @@ typedef struct {
 /* Zeroes |c| for a client of |kind| (static string). Owns nothing yet. */
 void serve_client_init(client_t *c, const char *kind);
 
-/* Records a printf-style failure unless one is recorded. Returns -1. */
-__attribute__((format(printf, 2, 3))) int serve_client_fail(client_t *c, const char *fmt, ...);
+/* Records a printf-style failure unless one is recorded (bench_fail).
+ * Returns -1. */
+#define serve_client_fail(c, ...) bench_fail((c)->failure, sizeof (c)->failure, __VA_ARGS__)
 
 /* Connects a client to the conversation whose connection dict is
  * |connection| (borrowed): the client owns its sockets, signer and key. */
@@ -314,9 +315,6 @@ long serve_count_fds(pid_t pid);
 /* The soft RLIMIT_NOFILE of |pid| (from /proc/PID/limits), or -1. */
 long serve_proc_nofile(pid_t pid);
 
-/* True if our child |pid| has exited; how in |how|. Does not reap it. */
-bool serve_pid_exited(pid_t pid, char *how, size_t how_len);
-
 /* Gives the interpreters' cgroups of |zygote| up to 10 s to go, then
  * counts (and reports on stderr) what is left. */
 int serve_leftover_cgroups(pid_t zygote);
@@ -331,8 +329,9 @@ int serve_reap_leftovers(void);
  * the one we were started with for the daemon. */
 void serve_raise_nofile(rlim_t want);
 
-/* Records a printf-style failure unless one is recorded. Returns -1. */
-__attribute__((format(printf, 2, 3))) int serve_daemon_fail(daemon_t *d, const char *fmt, ...);
+/* Records a printf-style failure unless one is recorded (bench_fail).
+ * Returns -1. */
+#define serve_daemon_fail(d, ...) bench_fail((d)->failure, sizeof (d)->failure, __VA_ARGS__)
 
 /* Forks |sandcell| serve (does not take ownership of the path) in a temp
  * dir, its own process group, and opens its control endpoint. Call before
@@ -364,8 +363,15 @@ void serve_conv_stop(run_t *r, hub_t *h, client_t *c);
 
 /* ------------------------------------------------------- serve_memory.c */
 
-/* The cells each memory conversation runs: CODE_FRAME. */
-extern const char *const serve_script_frame[];
+/* Makes r->convs room for |n| conversations and |h| a hub for them: cells
+ * time out after |cell_timeout_s|, the daemon's end fails them all, and
+ * each client runs its script. Returns 0 or -1; free |h| with
+ * serve_hub_free either way. */
+int serve_frame_hub(run_t *r, hub_t *h, long n, double cell_timeout_s);
+
+/* Adds the started conversation |c| to |h| (made by serve_frame_hub) to
+ * make the DataFrame: a sync, then CODE_FRAME, as events come. */
+int serve_frame_add(hub_t *h, client_t *c);
 
 /* PSS, RSS and USS summed over |root| and every descendant, by depth. */
 int serve_tree_mem(pid_t root, tree_mem_t *out);

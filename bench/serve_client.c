@@ -10,8 +10,6 @@
  * verified and decoded, as a real frontend does. */
 #include "serve.h"
 
-#include <errno.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -19,36 +17,10 @@
 
 #include "bench_wire.h"
 
-int serve_client_fail(client_t *c, const char *fmt, ...)
-{
-    if (!c->failure[0]) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(c->failure, sizeof c->failure, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
-
-static void *s_socket(void *ctx, int type, const connfile_t *conn, conn_channel_t ch)
-{
-    char ep[300];
-    void *s = zmq_socket(ctx, type);
-    if (!s)
-        return NULL;
-    /* A kernel being launched is not listening yet: retry every 10 ms, not
-     * libzmq's default 100 ms, or the start figure would be quantised. */
-    int zero = 0, ivl = 10;
-    zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
-    zmq_setsockopt(s, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl);
-    if (type == ZMQ_SUB)
-        zmq_setsockopt(s, ZMQ_SUBSCRIBE, "", 0);
-    if (connfile_endpoint(conn, ch, ep, sizeof ep) < 0 || zmq_connect(s, ep) < 0) {
-        zmq_close(s);
-        return NULL;
-    }
-    return s;
-}
+/* A kernel being launched is not listening yet: the client's sockets retry
+ * every 10 ms, not libzmq's default 100 ms, or the start figure would be
+ * quantised. */
+#define RECONNECT_MS 10
 
 void serve_client_init(client_t *c, const char *kind)
 {
@@ -63,8 +35,8 @@ int serve_client_connect_conv(client_t *c, void *ctx, const json_t *connection)
     if (connfile_from_json(connection, &c->conn, &err, why, sizeof why) < 0)
         return serve_client_fail(c, "start_reply's connection: %s", why);
     c->signer = signer_new(c->conn.key, strlen(c->conn.key));
-    c->shell = s_socket(ctx, ZMQ_DEALER, &c->conn, CONN_SHELL);
-    c->iopub = s_socket(ctx, ZMQ_SUB, &c->conn, CONN_IOPUB);
+    c->shell = bench_socket(ctx, ZMQ_DEALER, &c->conn, CONN_SHELL, RECONNECT_MS);
+    c->iopub = bench_socket(ctx, ZMQ_SUB, &c->conn, CONN_IOPUB, RECONNECT_MS);
     header_new_id(c->session);
     if (!c->signer || !c->shell || !c->iopub)
         return serve_client_fail(c, "client sockets: %s", zmq_strerror(zmq_errno()));
@@ -76,10 +48,8 @@ int serve_client_connect_conv(client_t *c, void *ctx, const json_t *connection)
 int serve_client_connect_kernel(client_t *c, void *ctx, bench_kernel_t *k)
 {
     c->k = k;
-    k->shell = s_socket(ctx, ZMQ_DEALER, &k->conn, CONN_SHELL);
-    k->control = s_socket(ctx, ZMQ_DEALER, &k->conn, CONN_CONTROL);
-    k->iopub = s_socket(ctx, ZMQ_SUB, &k->conn, CONN_IOPUB);
-    if (!k->shell || !k->control || !k->iopub)
+    k->reconnect_ms = RECONNECT_MS;
+    if (bench_kernel_connect(k, ctx) < 0)
         return serve_client_fail(c, "client sockets: %s", zmq_strerror(zmq_errno()));
     c->shell = k->shell;
     c->iopub = k->iopub;
@@ -105,32 +75,13 @@ void serve_client_close(client_t *c)
 
 int serve_client_send(client_t *c, const char *msg_type, const json_t *content, char *msg_id)
 {
-    char why[200];
-    if (bench_wire_send(c->signer, c->session, c->shell, msg_type, content, msg_id, why,
-                        sizeof why) < 0)
-        return serve_client_fail(c, "%s", why);
-    return 0;
+    return bench_wire_send(c->signer, c->session, c->shell, msg_type, content, msg_id,
+                           c->failure, sizeof c->failure);
 }
 
 int serve_client_recv(client_t *c, void *sock, wire_msg_t *out, double *t_us)
 {
-    bench_wire_err_t err;
-    int rc = bench_wire_recv(c->signer, sock, out, t_us, &err);
-    if (rc >= 0)
-        return rc;
-    switch (err.fault) {
-    case BENCH_WIRE_RECV_FAILED:
-        /* an interrupted wait before the first frame: nothing was waiting */
-        if (err.zmq_errno == EINTR && err.first_frame)
-            return 0;
-        return serve_client_fail(c, "recv: %s", zmq_strerror(err.zmq_errno));
-    case BENCH_WIRE_TOO_MANY_FRAMES:
-        return serve_client_fail(c, "a message of more than %d frames", BENCH_WIRE_MAX_FRAMES);
-    case BENCH_WIRE_UNDECODABLE:
-    default:
-        return serve_client_fail(c, "a message that does not verify or decode: %s",
-                                 proto_err_to_string(err.proto));
-    }
+    return bench_wire_recv(c->signer, sock, out, t_us, c->failure, sizeof c->failure);
 }
 
 int serve_ipk_launch(run_t *r, bench_kernel_t *k, client_t *c)

@@ -13,7 +13,6 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,26 +40,13 @@ void serve_raise_nofile(rlim_t want)
     }
 }
 
-int serve_daemon_fail(daemon_t *d, const char *fmt, ...)
-{
-    if (!d->failure[0]) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(d->failure, sizeof d->failure, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
-
 /* Forks `sandcell serve` in a temp dir, its own process group, with the
  * RLIMIT_NOFILE we were started with, and waits for its runtime file. */
 int serve_daemon_start(daemon_t *d, const char *sandcell)
 {
-    snprintf(d->dir, sizeof d->dir, "/tmp/sandcell-bench-serve-XXXXXX");
-    if (!mkdtemp(d->dir)) {
-        d->dir[0] = '\0';
-        return serve_daemon_fail(d, "mkdtemp: %s", strerror(errno));
-    }
+    int rc = bench_tmpdir(d->dir, sizeof d->dir, "/tmp/sandcell-bench-serve-XXXXXX");
+    if (rc < 0)
+        return serve_daemon_fail(d, "mkdtemp: %s", strerror(-rc));
     snprintf(d->runtime, sizeof d->runtime, "%s/serve.json", d->dir);
     snprintf(d->log, sizeof d->log, "%s/serve.log", d->dir);
     /* journals on, as by default, but in the temp dir that is removed */
@@ -125,7 +111,7 @@ int serve_daemon_start(daemon_t *d, const char *sandcell)
     while (access(d->runtime, R_OK) < 0) {
         if (bench_interrupted())
             return serve_daemon_fail(d, "interrupted");
-        if (serve_pid_exited(pid, how, sizeof how))
+        if (bench_pid_exited(pid, how, sizeof how))
             return serve_daemon_fail(d, "the daemon %s during start-up", how);
         if (bench_now_us() - t0 > DAEMON_READY_TIMEOUT_S * 1e6)
             return serve_daemon_fail(d, "no runtime file within %d s", DAEMON_READY_TIMEOUT_S);
@@ -163,14 +149,14 @@ double serve_daemon_stop(daemon_t *d, int grace_s)
         char how[64];
         double t0 = bench_now_us();
         bool exited = false;
-        if (serve_pid_exited(d->pid, how, sizeof how)) {
+        if (bench_pid_exited(d->pid, how, sizeof how)) {
             fprintf(stderr, "serve: the daemon had already ended: it %s\n", how);
             snprintf(d->ended, sizeof d->ended, "%s", how);
         } else {
             kill(d->pid, SIGTERM); /* also when interrupted: only a clean stop removes
                                       the interpreters' cgroups */
             for (int i = 0;
-                 i < grace_s * 100 && !(exited = serve_pid_exited(d->pid, how, sizeof how)); i++)
+                 i < grace_s * 100 && !(exited = bench_pid_exited(d->pid, how, sizeof how)); i++)
                 bench_sleep_ms(10);
             if (!exited)
                 fprintf(stderr, "serve: the daemon did not exit within %d s of SIGTERM; "

@@ -22,14 +22,11 @@ int serve_mode_density(run_t *r, dens_res_t *res)
 {
     long n = r->o.density;
     res->asked = n;
-    r->convs = calloc((size_t)n, sizeof *r->convs);
-    if (!r->convs)
-        return -1;
     hub_t h;
-    if (serve_hub_init(&h, DENSITY_CELL_TIMEOUT_S) < 0)
+    if (serve_frame_hub(r, &h, n, DENSITY_CELL_TIMEOUT_S) < 0) {
+        serve_hub_free(&h);
         return -1;
-    h.watch = r->d.pid;
-    h.on_done = serve_on_script;
+    }
     json_auto_t *req = json_object();
     int rc = 0;
     long consecutive = 0;
@@ -56,14 +53,11 @@ int serve_mode_density(run_t *r, dens_res_t *res)
         consecutive = 0;
         r->nconvs++;
         res->started++;
-        if (serve_hub_add(&h, c) < 0) {
+        if (serve_frame_add(&h, c) < 0) {
             fprintf(stderr, "serve: %s\n", c->failure);
             rc = -1;
             break;
         }
-        c->script = serve_script_frame;
-        serve_hub_sync(&h, c);
-        serve_hub_wait(&h, 0);
         if ((i + 1) % 100 == 0)
             fprintf(stderr, "  %ld start_requests answered (%ld refused) in %.1f s; %zu busy\n",
                     i + 1, res->refused, (bench_now_us() - t0) / 1e6, h.busy);

@@ -248,7 +248,7 @@ static void s_hub_tick(hub_t *h, double now)
     bool sweep = ++h->ticks % 5 == 0;
     if (bench_interrupted() && !h->fatal[0])
         snprintf(h->fatal, sizeof h->fatal, "interrupted");
-    if (h->watch > 0 && !h->fatal[0] && serve_pid_exited(h->watch, how, sizeof how))
+    if (h->watch > 0 && !h->fatal[0] && bench_pid_exited(h->watch, how, sizeof how))
         snprintf(h->fatal, sizeof h->fatal, "the daemon %s", how);
     for (size_t i = 0; i < h->n; i++) {
         client_t *c = h->cl[i];

@@ -88,43 +88,65 @@ int serve_tree_mem(pid_t root, tree_mem_t *out)
     return 0;
 }
 
-const char *const serve_script_frame[] = {CODE_FRAME, NULL};
+static const char *const s_script_frame[] = {CODE_FRAME, NULL};
 static const char *const s_script_ipk[] = {CODE_IMPORTS, CODE_FRAME, NULL};
+
+int serve_frame_hub(run_t *r, hub_t *h, long n, double cell_timeout_s)
+{
+    r->convs = calloc((size_t)n, sizeof *r->convs);
+    if (serve_hub_init(h, cell_timeout_s) < 0 || !r->convs)
+        return -1;
+    h->watch = r->d.pid;
+    h->on_done = serve_on_script;
+    return 0;
+}
+
+int serve_frame_add(hub_t *h, client_t *c)
+{
+    if (serve_hub_add(h, c) < 0)
+        return -1;
+    c->script = s_script_frame;
+    serve_hub_sync(h, c);
+    serve_hub_wait(h, 0);
+    return 0;
+}
+
+/* The end of a setup whose starts returned |rc|: unless that failed, up to
+ * 300 s for every client's script, then the first of the |n| clients |cl|
+ * that failed is said on stderr ("serve: WHAT N: why"). Returns 0 or -1. */
+static int s_setup_done(hub_t *h, const client_t *cl, size_t n, const char *what, int rc)
+{
+    if (rc == 0 && serve_hub_settle(h, bench_now_us() + 300e6) < 0)
+        rc = -1;
+    for (size_t i = 0; i < n && rc == 0; i++)
+        if (cl[i].failure[0]) {
+            fprintf(stderr, "serve: %s %zu: %s\n", what, i + 1, cl[i].failure);
+            rc = -1;
+        }
+    return rc;
+}
 
 /* Starts |n| conversations (no execution cap), each running CODE_FRAME.
  * They stay in r->convs. */
 static int s_setup_convs(run_t *r, long n)
 {
-    r->convs = calloc((size_t)n, sizeof *r->convs);
-    if (!r->convs)
-        return -1;
     hub_t h;
-    if (serve_hub_init(&h, CELL_TIMEOUT_S) < 0)
+    if (serve_frame_hub(r, &h, n, CELL_TIMEOUT_S) < 0) {
+        serve_hub_free(&h);
         return -1;
-    h.watch = r->d.pid;
-    h.on_done = serve_on_script;
+    }
     json_auto_t *req = json_pack("{s:i}", "max_executions", 0);
     int rc = 0;
     for (long i = 0; i < n && rc == 0; i++) {
         client_t *c = &r->convs[i];
         bool refused;
         r->nconvs++;
-        if (serve_conv_start(r, c, req, NULL, &refused) < 0 || serve_hub_add(&h, c) < 0) {
+        if (serve_conv_start(r, c, req, NULL, &refused) < 0 || serve_frame_add(&h, c) < 0) {
             fprintf(stderr, "serve: starting conversation %ld: %s\n", i + 1, c->failure);
             rc = -1;
-            break;
         }
-        c->script = serve_script_frame;
-        serve_hub_sync(&h, c);
-        serve_hub_wait(&h, 0);
     }
-    if (rc == 0 && serve_hub_settle(&h, bench_now_us() + 300e6) < 0)
-        rc = -1;
-    for (size_t i = 0; i < r->nconvs; i++)
-        if (r->convs[i].failure[0] && rc == 0) {
-            fprintf(stderr, "serve: conversation %zu: %s\n", i + 1, r->convs[i].failure);
-            rc = -1;
-        }
+    rc = s_setup_done(&h, r->convs, r->nconvs, "conversation", rc);
     if (h.fatal[0])
         fprintf(stderr, "serve: %s\n", h.fatal);
     serve_hub_free(&h);
@@ -166,13 +188,7 @@ static int s_setup_ipks(run_t *r, long n, mem_res_t *mem)
                 mem->ipk_alone = t.total;
         }
     }
-    if (rc == 0 && serve_hub_settle(&h, bench_now_us() + 300e6) < 0)
-        rc = -1;
-    for (size_t i = 0; i < r->nipks; i++)
-        if (r->ipk_cl[i].failure[0] && rc == 0) {
-            fprintf(stderr, "serve: ipykernel %zu: %s\n", i + 1, r->ipk_cl[i].failure);
-            rc = -1;
-        }
+    rc = s_setup_done(&h, r->ipk_cl, r->nipks, "ipykernel", rc);
     serve_hub_free(&h);
     return rc;
 }

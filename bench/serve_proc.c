@@ -192,15 +192,3 @@ int serve_reap_leftovers(void)
     bench_reap_orphans();
     return left;
 }
-bool serve_pid_exited(pid_t pid, char *how, size_t how_len)
-{
-    siginfo_t si = {0};
-    if (pid <= 0 || waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) < 0 ||
-        si.si_pid == 0)
-        return false;
-    if (si.si_code == CLD_EXITED)
-        snprintf(how, how_len, "exited with status %d", si.si_status);
-    else
-        snprintf(how, how_len, "was killed by signal %d", si.si_status);
-    return true;
-}
