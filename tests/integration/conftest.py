@@ -16,7 +16,6 @@ import uuid
 
 import psutil
 import pytest
-from jupyter_client.manager import start_new_kernel
 
 import kernel_util as ku
 
@@ -132,7 +131,7 @@ def jupyter_env(session_root):
 def kernel(jupyter_env):
     """A fresh kernel for one test: yields (km, kc). Afterwards the kernel is
     shut down and every process of its tree must be gone."""
-    km, kc = start_new_kernel(kernel_name=ku.KERNEL_NAME, startup_timeout=ku.TIMEOUT)
+    km, kc = ku.start_new_kernel(kernel_name=ku.KERNEL_NAME, startup_timeout=ku.TIMEOUT)
     try:
         yield km, kc
     finally:
@@ -173,7 +172,7 @@ def start_kernel(jupyter_env):
         name = ku.install_kernelspec(jupyter_env, ku.jail_flags(flags))
         if env is not None:
             kwargs["env"] = env
-        km, kc = start_new_kernel(kernel_name=name, startup_timeout=ku.TIMEOUT, **kwargs)
+        km, kc = ku.start_new_kernel(kernel_name=name, startup_timeout=ku.TIMEOUT, **kwargs)
         started.append((km, kc))
         return km, kc
 
@@ -187,7 +186,7 @@ def jail_kernel(jupyter_env):
     """One kernel with the default limits shared by a module's jail tests
     (each test checks that it still answers): yields (km, kc)."""
     name = ku.install_kernelspec(jupyter_env, ku.jail_flags())
-    km, kc = start_new_kernel(kernel_name=name, startup_timeout=ku.TIMEOUT)
+    km, kc = ku.start_new_kernel(kernel_name=name, startup_timeout=ku.TIMEOUT)
     try:
         yield km, kc
     finally:

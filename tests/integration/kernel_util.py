@@ -244,6 +244,50 @@ def _get_now(channel):
     return run_sync(channel.get_msg)(timeout=0)
 
 
+# ---------------------------------------------------------------- starting
+
+
+def _port_taken(port):
+    """True if 127.0.0.1:port cannot be bound the way a kernel binds it."""
+    import socket
+
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+def start_new_kernel(kernel_name=KERNEL_NAME, startup_timeout=TIMEOUT, **kwargs):
+    """jupyter_client's start_new_kernel, tried again with new ports when the
+    kernel died because one of the ports its frontend chose was taken.
+
+    A frontend picks free ports and closes them before the kernel starts, so
+    another process (another test's kernel, a client's outgoing connection)
+    can take one in between; with several pytest processes on one machine
+    that happens now and then, to any kernel. Any other failure to start is
+    raised at once. Returns (km, kc)."""
+    from jupyter_client.manager import KernelManager
+
+    for attempt in range(3):
+        km = KernelManager(kernel_name=kernel_name)
+        km.start_kernel(**kwargs)
+        kc = km.client()
+        kc.start_channels()
+        try:
+            kc.wait_for_ready(timeout=startup_timeout)
+            return km, kc
+        except RuntimeError:
+            ports = [km.shell_port, km.iopub_port, km.stdin_port, km.control_port, km.hb_port]
+            kc.stop_channels()
+            km.shutdown_kernel(now=True)
+            taken = km.transport == "tcp" and any(_port_taken(p) for p in ports)
+            if not taken or attempt == 2:
+                raise
+
+
 # ---------------------------------------------------------------- processes
 
 

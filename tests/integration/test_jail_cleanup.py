@@ -58,10 +58,8 @@ def _run(kc, code):
 
 @pytest.mark.parametrize("ending", ["shutdown", "crash", "kill"])
 def test_interpreter_leaves_nothing_behind(jupyter_env, ending):
-    from jupyter_client.manager import start_new_kernel
-
     mounts = _mounts()
-    km, kc = start_new_kernel(kernel_name=ku.KERNEL_NAME)
+    km, kc = ku.start_new_kernel(kernel_name=ku.KERNEL_NAME, startup_timeout=60)
     try:
         kernel_pid = ku.kernel_pid(km)
         wrote = _run(kc, f"open('/workspace/f', 'w').write('x' * 1000); "

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from jupyter_client.manager import start_new_kernel
 from nbclient import NotebookClient
 
 import kernel_util as ku
@@ -49,7 +48,7 @@ def run_notebook(folder, kernel_name, *sources):
 
 def workspace_of_kernel_started_in(cwd):
     """What os.listdir('.') prints in a kernel started in |cwd|."""
-    km, kc = start_new_kernel(kernel_name=ku.KERNEL_NAME, cwd=str(cwd))
+    km, kc = ku.start_new_kernel(kernel_name=ku.KERNEL_NAME, startup_timeout=60, cwd=str(cwd))
     try:
         res = ku.Tracker(kc).run_ok("import os\nprint(os.listdir('.'))")
         return res.stream_text("stdout")

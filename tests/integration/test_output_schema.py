@@ -12,7 +12,6 @@ import subprocess
 
 import nbformat
 import pytest
-from jupyter_client.manager import start_new_kernel
 
 import kernel_util as ku
 from conftest import stop_kernel
@@ -103,7 +102,7 @@ VALID = [
 
 @pytest.fixture(scope="module")
 def kc(jupyter_env):
-    km, client = start_new_kernel(kernel_name=ku.KERNEL_NAME, startup_timeout=ku.TIMEOUT)
+    km, client = ku.start_new_kernel(kernel_name=ku.KERNEL_NAME, startup_timeout=ku.TIMEOUT)
     try:
         yield client
     finally:
