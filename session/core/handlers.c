@@ -157,9 +157,9 @@ static handler_result_t s_is_complete(conversation_t *c, request_t *req)
     return s_forward(c, req, json_pack("{s:s, s:s}", "op", "is_complete", "code", code));
 }
 
-static handler_result_t s_history(conversation_t *c, request_t *req)
+/* Replies with |content| (a new reference; NULL: it could not be made). */
+static handler_result_t s_reply_made(conversation_t *c, request_t *req, json_t *content)
 {
-    json_t *content = history_query(c->history, req->msg.content);
     if (!content)
         conversation_reply_error(c, req, "MemoryError", "out of memory in the kernel");
     else
@@ -167,14 +167,14 @@ static handler_result_t s_history(conversation_t *c, request_t *req)
     return HANDLER_DONE;
 }
 
+static handler_result_t s_history(conversation_t *c, request_t *req)
+{
+    return s_reply_made(c, req, history_query(c->history, req->msg.content));
+}
+
 static handler_result_t s_kernel_info(conversation_t *c, request_t *req)
 {
-    json_t *info = kernel_info_content();
-    if (!info)
-        conversation_reply_error(c, req, "MemoryError", "out of memory in the kernel");
-    else
-        conversation_reply(c, req, info);
-    return HANDLER_DONE;
+    return s_reply_made(c, req, kernel_info_content());
 }
 
 static handler_result_t s_comm_info(conversation_t *c, request_t *req)

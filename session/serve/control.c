@@ -372,59 +372,74 @@ static void s_connection(control_req_t *r)
     s_reply(r, json_pack("{s:s, s:o}", "status", "ok", "connection", connection), NULL, 0);
 }
 
-/* The interpreter whose workspace a file request means. While it starts,
- * the request waits (r->retry); a capped conversation has none. */
-static pid_t s_workspace_of(control_req_t *r, entry_t *e, bool *jailed)
+/* The workspace a file request means: the conversation, and the
+ * interpreter whose workspace it is. */
+typedef struct {
+    entry_t *e;
+    pid_t pid;
+    bool jailed;
+} file_target_t;
+
+/* Fills |t| for a file request. Returns false when there is no workspace
+ * to use: after an error reply (no such conversation, or a capped one,
+ * which has none), or while its interpreter starts (the request waits:
+ * r->retry). */
+static bool s_file_target(control_req_t *r, file_target_t *t)
 {
-    pid_t pid = conversation_interpreter_pid(e->conv, jailed);
-    if (pid > 0)
-        return pid;
-    if (conversation_capped(e->conv))
+    t->e = s_find(r->s, r);
+    if (!t->e)
+        return false;
+    t->pid = conversation_interpreter_pid(t->e->conv, &t->jailed);
+    if (t->pid > 0)
+        return true;
+    if (conversation_capped(t->e->conv))
         s_reply_error(r, "FileError", "the conversation reached its cap; its workspace is gone");
     else
         r->retry = true;
-    return 0;
+    return false;
+}
+
+/* Answers a put or get of |path| that moved |size| bytes; a get's file
+ * goes as |buffer| (NULL for a put). */
+static void s_reply_file(control_req_t *r, const char *path, size_t size,
+                         const wire_frame_t *buffer)
+{
+    s_reply(r, json_pack("{s:s, s:s, s:I}", "status", "ok", "path", path, "size",
+                         (json_int_t)size),
+            buffer, buffer ? 1 : 0);
 }
 
 static void s_put_file(control_req_t *r)
 {
-    entry_t *e = s_find(r->s, r);
-    bool jailed;
-    pid_t pid = e ? s_workspace_of(r, e, &jailed) : 0;
-    if (pid <= 0)
+    file_target_t t;
+    if (!s_file_target(r, &t))
         return;
     const char *path = r->req->path;
-    char why[512];
     const wire_blob_t *b = &r->msg->buffers[0];
-    if (workspace_put(pid, jailed, path, b->data, b->size, why, sizeof why) < 0) {
+    char why[512];
+    if (workspace_put(t.pid, t.jailed, path, b->data, b->size, why, sizeof why) < 0) {
         s_reply_error(r, "FileError", why);
         return;
     }
-    conversation_journal_file(e->conv, path, b->data, b->size);
-    s_reply(r, json_pack("{s:s, s:s, s:I}", "status", "ok", "path", path, "size",
-                         (json_int_t)b->size),
-            NULL, 0);
+    conversation_journal_file(t.e->conv, path, b->data, b->size);
+    s_reply_file(r, path, b->size, NULL);
 }
 
 static void s_get_file(control_req_t *r)
 {
-    entry_t *e = s_find(r->s, r);
-    bool jailed;
-    pid_t pid = e ? s_workspace_of(r, e, &jailed) : 0;
-    if (pid <= 0)
+    file_target_t t;
+    if (!s_file_target(r, &t))
         return;
     const char *path = r->req->path;
-    char why[512];
     void *data;
     size_t len;
-    if (workspace_get(pid, jailed, path, &data, &len, why, sizeof why) < 0) {
+    char why[512];
+    if (workspace_get(t.pid, t.jailed, path, &data, &len, why, sizeof why) < 0) {
         s_reply_error(r, "FileError", why);
         return;
     }
     wire_frame_t buffer = {data, len};
-    s_reply(r, json_pack("{s:s, s:s, s:I}", "status", "ok", "path", path, "size",
-                         (json_int_t)len),
-            &buffer, 1);
+    s_reply_file(r, path, len, &buffer);
     free(data);
 }
 
