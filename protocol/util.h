@@ -47,6 +47,23 @@ static inline int steal_fd(int *fd)
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
+/* Writes all of |data| to |fd|, on through short writes and EINTR.
+ * Returns 0 or -errno. */
+static inline int write_all(int fd, const void *data, size_t len)
+{
+    const char *p = data;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -errno;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
 /* |v| as people write it, for messages: the fewest digits that read back
  * as |v| (16.5, 0.1, 1048576, 10000000), never an exponent below 1e15 nor
  * JSON's 17 digits (16.504999999999999). Returns |out|. */

@@ -26,6 +26,7 @@
 #include "client_cmd_internal.h"
 #include "connfile.h"
 #include "journal_read.h"
+#include "runtime_file.h"
 #include "util.h"
 
 typedef struct {
@@ -58,18 +59,25 @@ int client_cmd_fail(const char *cmd, const char *fmt, ...)
     return 1;
 }
 
+void client_args_clear(client_args_t *args)
+{
+    free(args->pos);
+    args->pos = NULL;
+    args->n_pos = 0;
+}
+
 int client_cmd_parse(int argc, char **argv, const client_option_t *opts, size_t n_opts,
-                     const char ***pos_p, int *n_pos)
+                     client_args_t *args)
 {
     bool flags_done = false;
-    const char **pos = *pos_p = calloc((size_t)argc, sizeof *pos);
-    if (!pos)
+    *args = (client_args_t){.pos = calloc((size_t)argc, sizeof *args->pos)};
+    if (!args->pos)
         return client_cmd_fail(argv[0], "out of memory");
-    *n_pos = 0;
+    const client_option_t runtime = {"--runtime-file", NULL, &args->runtime_file, NULL};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (flags_done || a[0] != '-' || strcmp(a, "-") == 0) {
-            pos[(*n_pos)++] = a;
+            args->pos[args->n_pos++] = a;
             continue;
         }
         if (strcmp(a, "--") == 0) {
@@ -78,12 +86,13 @@ int client_cmd_parse(int argc, char **argv, const client_option_t *opts, size_t 
         }
         const client_option_t *o = NULL;
         const char *inline_value = NULL;
-        for (size_t k = 0; k < n_opts && !o; k++) {
-            size_t len = strlen(opts[k].name);
-            if (strcmp(a, opts[k].name) == 0 || (opts[k].alias && strcmp(a, opts[k].alias) == 0))
-                o = &opts[k];
-            else if (opts[k].value && strncmp(a, opts[k].name, len) == 0 && a[len] == '=')
-                o = &opts[k], inline_value = a + len + 1;
+        for (size_t k = 0; k <= n_opts && !o; k++) {
+            const client_option_t *c = k == 0 ? &runtime : &opts[k - 1];
+            size_t len = strlen(c->name);
+            if (strcmp(a, c->name) == 0 || (c->alias && strcmp(a, c->alias) == 0))
+                o = c;
+            else if (c->value && strncmp(a, c->name, len) == 0 && a[len] == '=')
+                o = c, inline_value = a + len + 1;
         }
         if (!o)
             return client_cmd_usage_error(argv[0], "unknown option %s", a);
@@ -103,7 +112,7 @@ int client_cmd_parse(int argc, char **argv, const client_option_t *opts, size_t 
 int client_cmd_connect(const char *cmd, const char *runtime_file, control_client_t **out)
 {
     char path[4096], why[512];
-    if (control_client_runtime_path(runtime_file, path, sizeof path) < 0)
+    if (runtime_file_path(runtime_file, path, sizeof path) < 0)
         return client_cmd_fail(cmd, "runtime file path too long");
     int rc = control_client_open(path, out, why, sizeof why);
     if (rc == -ENOENT) {
@@ -133,6 +142,20 @@ int client_cmd_call(control_client_t *cc, const char *cmd, const char *msg_type,
                     evalue ? evalue : (status ? status : "malformed reply"));
     wire_msg_clear(reply);
     return 1;
+}
+
+/* Connects to the daemon found through |runtime_file|, makes one call and
+ * disconnects. Same contract as client_cmd_call. */
+static int s_request(const char *cmd, const char *runtime_file, const char *msg_type,
+                     const json_t *content, const wire_frame_t *buffers, size_t n_buffers,
+                     wire_msg_t *reply)
+{
+    control_client_t *cc = NULL;
+    if (client_cmd_connect(cmd, runtime_file, &cc))
+        return 1;
+    int rc = client_cmd_call(cc, cmd, msg_type, content, buffers, n_buffers, reply);
+    control_client_destroy(&cc);
+    return rc;
 }
 
 /* The last component of |path|; "" if it ends in a slash. Borrowed. */
@@ -170,21 +193,6 @@ int client_cmd_read_all(int fd, char **data, size_t *size)
     buf[n] = '\0';
     *data = steal_pointer(&buf);
     *size = n;
-    return 0;
-}
-
-int client_cmd_write_all(int fd, const void *data, size_t size)
-{
-    const char *p = data;
-    while (size > 0) {
-        ssize_t w = write(fd, p, size);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return -errno;
-        p += w;
-        size -= (size_t)w;
-    }
     return 0;
 }
 
@@ -285,21 +293,20 @@ static int s_write_connection(const json_t *connection, const char *path)
 
 static int s_start(int argc, char **argv)
 {
-    const char *runtime_file = NULL, *connection_file = NULL, *restore = NULL;
+    const char *connection_file = NULL, *restore = NULL;
     const char *values[N_START_LIMITS] = {0};
-    client_option_t opts[N_START_LIMITS + 3] = {
-        {"--runtime-file", NULL, &runtime_file, NULL},
+    client_option_t opts[N_START_LIMITS + 2] = {
         {"--connection-file", NULL, &connection_file, NULL},
         {"--restore", NULL, &restore, NULL},
     };
     for (size_t k = 0; k < N_START_LIMITS; k++)
-        opts[k + 3] = (client_option_t){s_start_limits[k].flag, NULL, &values[k], NULL};
-    _cleanup_free_ const char **pos = NULL;
-    int n_pos, rc = client_cmd_parse(argc, argv, opts, N_START_LIMITS + 3, &pos, &n_pos);
+        opts[k + 2] = (client_option_t){s_start_limits[k].flag, NULL, &values[k], NULL};
+    _cleanup_client_args_ client_args_t args = {0};
+    int rc = client_cmd_parse(argc, argv, opts, ARRAY_SIZE(opts), &args);
     if (rc)
         return rc;
-    if (n_pos > 0)
-        return client_cmd_usage_error("start", "unexpected argument %s", pos[0]);
+    if (args.n_pos > 0)
+        return client_cmd_usage_error("start", "unexpected argument %s", args.pos[0]);
     json_auto_t *content = json_object();
     for (size_t k = 0; k < N_START_LIMITS && content; k++) {
         if (!values[k])
@@ -328,7 +335,7 @@ static int s_start(int argc, char **argv)
     }
     wire_frame_t journal = {sent, sent_len};
     control_client_t *cc = NULL;
-    if (client_cmd_connect("start", runtime_file, &cc))
+    if (client_cmd_connect("start", args.runtime_file, &cc))
         return 1;
     wire_msg_t reply;
     rc = client_cmd_call(cc, "start", "start_request", content, sent ? &journal : NULL,
@@ -416,25 +423,17 @@ static void s_limits_text(const json_t *entry, char *out, size_t out_len)
 
 static int s_ls(int argc, char **argv)
 {
-    const char *runtime_file = NULL;
     bool as_json = false;
-    const client_option_t opts[] = {
-        {"--runtime-file", NULL, &runtime_file, NULL},
-        {"--json", NULL, NULL, &as_json},
-    };
-    _cleanup_free_ const char **pos = NULL;
-    int n_pos, rc = client_cmd_parse(argc, argv, opts, ARRAY_SIZE(opts), &pos, &n_pos);
+    const client_option_t opts[] = {{"--json", NULL, NULL, &as_json}};
+    _cleanup_client_args_ client_args_t args = {0};
+    int rc = client_cmd_parse(argc, argv, opts, ARRAY_SIZE(opts), &args);
     if (rc)
         return rc;
-    if (n_pos > 0)
-        return client_cmd_usage_error("ls", "unexpected argument %s", pos[0]);
-    control_client_t *cc = NULL;
-    if (client_cmd_connect("ls", runtime_file, &cc))
-        return 1;
+    if (args.n_pos > 0)
+        return client_cmd_usage_error("ls", "unexpected argument %s", args.pos[0]);
     json_auto_t *content = json_object();
     wire_msg_t reply;
-    rc = client_cmd_call(cc, "ls", "list_request", content, NULL, 0, &reply);
-    control_client_destroy(&cc);
+    rc = s_request("ls", args.runtime_file, "list_request", content, NULL, 0, &reply);
     if (rc)
         return rc;
     const json_t *list = json_object_get(reply.content, "conversations");
@@ -494,19 +493,17 @@ static int s_ls(int argc, char **argv)
 
 static int s_stop(int argc, char **argv)
 {
-    const char *runtime_file = NULL;
-    const client_option_t opts[] = {{"--runtime-file", NULL, &runtime_file, NULL}};
-    _cleanup_free_ const char **pos = NULL;
-    int n_pos, rc = client_cmd_parse(argc, argv, opts, ARRAY_SIZE(opts), &pos, &n_pos);
+    _cleanup_client_args_ client_args_t args = {0};
+    int rc = client_cmd_parse(argc, argv, NULL, 0, &args);
     if (rc)
         return rc;
-    if (n_pos == 0)
+    if (args.n_pos == 0)
         return client_cmd_usage_error("stop", "which conversation? give its ID");
     control_client_t *cc = NULL;
-    if (client_cmd_connect("stop", runtime_file, &cc))
+    if (client_cmd_connect("stop", args.runtime_file, &cc))
         return 1;
-    for (int i = 0; i < n_pos; i++) {
-        json_auto_t *content = json_pack("{s:s}", "id", pos[i]);
+    for (int i = 0; i < args.n_pos; i++) {
+        json_auto_t *content = json_pack("{s:s}", "id", args.pos[i]);
         wire_msg_t reply;
         if (client_cmd_call(cc, "stop", "stop_request", content, NULL, 0, &reply)) {
             rc = 1;
@@ -522,16 +519,14 @@ static int s_stop(int argc, char **argv)
 
 static int s_put(int argc, char **argv)
 {
-    const char *runtime_file = NULL;
-    const client_option_t opts[] = {{"--runtime-file", NULL, &runtime_file, NULL}};
-    _cleanup_free_ const char **pos = NULL;
-    int n_pos, rc = client_cmd_parse(argc, argv, opts, ARRAY_SIZE(opts), &pos, &n_pos);
+    _cleanup_client_args_ client_args_t args = {0};
+    int rc = client_cmd_parse(argc, argv, NULL, 0, &args);
     if (rc)
         return rc;
-    if (n_pos < 2 || n_pos > 3)
+    if (args.n_pos < 2 || args.n_pos > 3)
         return client_cmd_usage_error("put", "expected ID LOCAL [REMOTE]");
-    const char *id = pos[0], *local = pos[1];
-    const char *remote = n_pos == 3 ? pos[2] : s_basename(local);
+    const char *id = args.pos[0], *local = args.pos[1];
+    const char *remote = args.n_pos == 3 ? args.pos[2] : s_basename(local);
     if (!remote[0])
         return client_cmd_usage_error("put", "%s names no file; give REMOTE", local);
     _cleanup_close_ int fd = open(local, O_RDONLY | O_CLOEXEC);
@@ -548,14 +543,10 @@ static int s_put(int argc, char **argv)
     int e = client_cmd_read_all(fd, &data, &size);
     if (e < 0)
         return client_cmd_fail("put", "%s: %s", local, strerror(-e));
-    control_client_t *cc = NULL;
-    if (client_cmd_connect("put", runtime_file, &cc))
-        return 1;
     json_auto_t *content = json_pack("{s:s, s:s}", "id", id, "path", remote);
     wire_frame_t buffer = {data, size};
     wire_msg_t reply;
-    rc = client_cmd_call(cc, "put", "put_file_request", content, &buffer, 1, &reply);
-    control_client_destroy(&cc);
+    rc = s_request("put", args.runtime_file, "put_file_request", content, &buffer, 1, &reply);
     if (rc)
         return rc;
     const char *path = json_string_value(json_object_get(reply.content, "path"));
@@ -568,40 +559,33 @@ static int s_put(int argc, char **argv)
 
 static int s_get(int argc, char **argv)
 {
-    const char *runtime_file = NULL;
     bool force = false;
-    const client_option_t opts[] = {
-        {"--runtime-file", NULL, &runtime_file, NULL},
-        {"--force", "-f", NULL, &force},
-    };
-    _cleanup_free_ const char **pos = NULL;
-    int n_pos, rc = client_cmd_parse(argc, argv, opts, ARRAY_SIZE(opts), &pos, &n_pos);
+    const client_option_t opts[] = {{"--force", "-f", NULL, &force}};
+    _cleanup_client_args_ client_args_t args = {0};
+    int rc = client_cmd_parse(argc, argv, opts, ARRAY_SIZE(opts), &args);
     if (rc)
         return rc;
-    if (n_pos < 2 || n_pos > 3)
+    if (args.n_pos < 2 || args.n_pos > 3)
         return client_cmd_usage_error("get", "expected ID REMOTE [LOCAL]");
-    const char *id = pos[0], *remote = pos[1];
-    if (n_pos == 3 && !pos[2][0])
+    const char *id = args.pos[0], *remote = args.pos[1];
+    const char *to = args.n_pos == 3 ? args.pos[2] : NULL; /* LOCAL as given */
+    if (to && !to[0])
         return client_cmd_usage_error("get", "LOCAL is empty");
     char local[4096];
     struct stat st;
-    if (n_pos == 3 && !(stat(pos[2], &st) == 0 && S_ISDIR(st.st_mode)))
-        snprintf(local, sizeof local, "%s", pos[2]);
+    if (to && !(stat(to, &st) == 0 && S_ISDIR(st.st_mode)))
+        snprintf(local, sizeof local, "%s", to);
     else if (!s_basename(remote)[0])
         return client_cmd_usage_error("get", "%s names no file; give LOCAL", remote);
-    else if (snprintf(local, sizeof local, "%s%s%s", n_pos == 3 ? pos[2] : "",
-                      n_pos == 3 && pos[2][strlen(pos[2]) - 1] != '/' ? "/" : "",
+    else if (snprintf(local, sizeof local, "%s%s%s", to ? to : "",
+                      to && to[strlen(to) - 1] != '/' ? "/" : "",
                       s_basename(remote)) >= (int)sizeof local)
         return client_cmd_usage_error("get", "local path too long");
     if (!force && access(local, F_OK) == 0)
         return client_cmd_fail("get", "%s exists; add --force to replace it", local);
-    control_client_t *cc = NULL;
-    if (client_cmd_connect("get", runtime_file, &cc))
-        return 1;
     json_auto_t *content = json_pack("{s:s, s:s}", "id", id, "path", remote);
     wire_msg_t reply;
-    rc = client_cmd_call(cc, "get", "get_file_request", content, NULL, 0, &reply);
-    control_client_destroy(&cc);
+    rc = s_request("get", args.runtime_file, "get_file_request", content, NULL, 0, &reply);
     if (rc)
         return rc;
     if (reply.n_buffers < 1) {
@@ -610,7 +594,7 @@ static int s_get(int argc, char **argv)
     }
     const wire_blob_t *file = &reply.buffers[0];
     int fd = open(local, O_WRONLY | O_CREAT | O_CLOEXEC | (force ? O_TRUNC : O_EXCL), 0666);
-    int e = fd < 0 ? -errno : client_cmd_write_all(fd, file->data, file->size);
+    int e = fd < 0 ? -errno : write_all(fd, file->data, file->size);
     if (fd >= 0 && close(fd) < 0 && e == 0)
         e = -errno;
     if (e < 0) {

@@ -32,13 +32,26 @@ int client_cmd_usage_error(const char *cmd, const char *fmt, ...)
 /* Prints "sandcell CMD: ..." on stderr. Returns 1. */
 int client_cmd_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Parses argv[1..] (argv[0] is the command) against |opts|; "NAME VALUE"
- * and "NAME=VALUE" both work, "--" ends the flags, "-" is an argument.
- * The other arguments go to *pos_p: a new array, caller frees it; its
- * strings are borrowed from argv. Returns 0, or 1 (out of memory) or 2
- * (bad usage) after printing the error. */
+/* A client command's command line once parsed: --runtime-file, which
+ * every client command takes (NULL: the default path), and the arguments
+ * that are not flags, borrowed from argv in an array of their own. */
+typedef struct {
+    const char *runtime_file;
+    const char **pos;
+    int n_pos;
+} client_args_t;
+
+/* Frees |args|'s array of arguments. */
+void client_args_clear(client_args_t *args);
+#define _cleanup_client_args_ __attribute__((cleanup(client_args_clear)))
+
+/* Parses argv[1..] (argv[0] is the command) against --runtime-file and
+ * |opts| (NULL when n_opts is 0); "NAME VALUE" and "NAME=VALUE" both
+ * work, "--" ends the flags, "-" is an argument. Fills *args, which the
+ * caller clears (client_args_clear), on failure too. Returns 0, or 1 (out
+ * of memory) or 2 (bad usage) after printing the error. */
 int client_cmd_parse(int argc, char **argv, const client_option_t *opts, size_t n_opts,
-                     const char ***pos_p, int *n_pos);
+                     client_args_t *args);
 
 /* Opens the daemon's control client from |runtime_file| (NULL: the
  * default path). Returns 0 with *out (caller destroys it), or 1 after
@@ -56,8 +69,6 @@ int client_cmd_call(control_client_t *cc, const char *cmd, const char *msg_type,
  * caller owns it. Returns 0 or -errno. */
 int client_cmd_read_all(int fd, char **data, size_t *size);
 
-/* Writes all of |data| to |fd|. Returns 0 or -errno. */
-int client_cmd_write_all(int fd, const void *data, size_t size);
 
 /* `sandcell exec` (exec_cmd.c). Same contract as client_cmd_run. */
 int exec_cmd_run(int argc, char **argv);

@@ -45,22 +45,6 @@ static long long s_now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int control_client_runtime_path(const char *flag, char *out, size_t out_len)
-{
-    const char *env = getenv("SANDCELL_RUNTIME_FILE");
-    const char *xdg = getenv("XDG_RUNTIME_DIR");
-    int n;
-    if (flag)
-        n = snprintf(out, out_len, "%s", flag);
-    else if (env && env[0])
-        n = snprintf(out, out_len, "%s", env);
-    else if (xdg && xdg[0])
-        n = snprintf(out, out_len, "%s/sandcell-serve.json", xdg);
-    else
-        n = snprintf(out, out_len, "/tmp/sandcell-%u/serve.json", (unsigned)getuid());
-    return n < 0 || (size_t)n >= out_len ? -1 : 0;
-}
-
 /* Fills |conn| (but its key) from the runtime file's JSON (transport, ip,
  * control_port, signature_scheme), *key (borrowed from |obj|) and *pid.
  * Returns 0 or -1 with |why|. */

@@ -19,11 +19,6 @@
 
 typedef struct control_client control_client_t;
 
-/* Writes the runtime file's path into |out|: |flag| if not NULL, else
- * $SANDCELL_RUNTIME_FILE, else $XDG_RUNTIME_DIR/sandcell-serve.json, else
- * /tmp/sandcell-<uid>/serve.json. Returns 0, or -1 if it does not fit. */
-int control_client_runtime_path(const char *flag, char *out, size_t out_len);
-
 /* Reads the runtime file at |path| and connects to the daemon's control
  * endpoint (the connection itself is made in the background). On success
  * sets *out (caller owns it; destroy with control_client_destroy) and

@@ -126,7 +126,7 @@ static void s_save_image(exec_t *x, const char *b64, const char *ext)
         if (fd < 0 && errno != EEXIST)
             break;
     }
-    int e = fd < 0 ? -errno : client_cmd_write_all(fd, bin, size);
+    int e = fd < 0 ? -errno : write_all(fd, bin, size);
     if (e < 0) {
         fprintf(stderr, "sandcell exec: cannot save an image as %s: %s\n", path, strerror(-e));
         return;
@@ -385,26 +385,25 @@ static int s_exec_connect(exec_t *x, void *ctx, const json_t *connection)
 
 int exec_cmd_run(int argc, char **argv)
 {
-    const char *runtime_file = NULL, *timeout = NULL;
+    const char *timeout = NULL;
     exec_t x = {0};
     term_filter_init(&x.streams[0]);
     term_filter_init(&x.streams[1]);
     const client_option_t opts[] = {
-        {"--runtime-file", NULL, &runtime_file, NULL},
         {"--conversation", "-c", &x.id, NULL},
         {"--raw", NULL, NULL, &x.raw},
         {"--out-dir", NULL, &x.out_dir, NULL},
         {"--timeout", NULL, &timeout, NULL},
     };
-    _cleanup_free_ const char **pos = NULL;
-    int n_pos, rc = client_cmd_parse(argc, argv, opts, ARRAY_SIZE(opts), &pos, &n_pos);
+    _cleanup_client_args_ client_args_t args = {0};
+    int rc = client_cmd_parse(argc, argv, opts, ARRAY_SIZE(opts), &args);
     if (rc)
         return rc;
     if (!x.id)
         return client_cmd_usage_error("exec", "which conversation? give -c ID");
-    if (n_pos != 1)
-        return client_cmd_usage_error("exec", n_pos ? "expected one CODE argument (quote it)"
-                                                    : "no CODE given (\"-\" reads it from stdin)");
+    if (args.n_pos != 1)
+        return client_cmd_usage_error("exec", args.n_pos ? "expected one CODE argument (quote it)"
+                                                         : "no CODE given (\"-\" reads it from stdin)");
     if (x.out_dir && !x.out_dir[0])
         x.out_dir = NULL;
     if (x.out_dir && mkdir(x.out_dir, 0777) < 0 && errno != EEXIST)
@@ -415,13 +414,13 @@ int exec_cmd_run(int argc, char **argv)
         return client_cmd_usage_error("exec", "--timeout needs a positive number of seconds");
     _cleanup_free_ char *stdin_code = NULL;
     size_t code_len;
-    if (strcmp(pos[0], "-") == 0) {
+    if (strcmp(args.pos[0], "-") == 0) {
         int e = client_cmd_read_all(STDIN_FILENO, &stdin_code, &code_len);
         if (e < 0)
             return client_cmd_fail("exec", "reading the code from stdin: %s", strerror(-e));
     }
     control_client_t *cc = NULL;
-    if (client_cmd_connect("exec", runtime_file, &cc))
+    if (client_cmd_connect("exec", args.runtime_file, &cc))
         return 1;
     json_auto_t *content = json_pack("{s:s}", "id", x.id);
     wire_msg_t reply;
@@ -438,7 +437,7 @@ int exec_cmd_run(int argc, char **argv)
         sigaction(SIGINT, &sa, NULL);
         rc = s_exec_wait_iopub(&x);
         if (rc == 0)
-            rc = s_exec_run(&x, stdin_code ? stdin_code : pos[0], timeout_s);
+            rc = s_exec_run(&x, stdin_code ? stdin_code : args.pos[0], timeout_s);
     }
     term_filter_flush(&x.streams[0], stdout);
     term_filter_flush(&x.streams[1], stderr);

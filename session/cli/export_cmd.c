@@ -22,16 +22,24 @@
 #include "kernel_info.h"
 #include "util.h"
 
+/* A new object with the fields |keys| of |from| that it has (NULL if out
+ * of memory). */
+static json_t *s_pick(const json_t *from, const char *const *keys, size_t n_keys)
+{
+    json_t *to = json_object();
+    for (size_t i = 0; to && i < n_keys; i++) {
+        json_t *v = json_object_get(from, keys[i]);
+        if (v)
+            json_object_set(to, keys[i], v);
+    }
+    return to;
+}
+
 static json_t *s_metadata(const json_t *header)
 {
     const char *python = json_string_value(json_object_get(header, "python"));
-    json_t *sandcell = json_object();
     static const char *const keys[] = {"conversation", "created", "sandcell", "restored_from"};
-    for (size_t i = 0; sandcell && i < ARRAY_SIZE(keys); i++) {
-        json_t *v = json_object_get(header, keys[i]);
-        if (v)
-            json_object_set(sandcell, keys[i], v);
-    }
+    json_t *sandcell = s_pick(header, keys, ARRAY_SIZE(keys));
     return json_pack("{s:{s:s, s:s, s:s}, s:o, s:o*}", "kernelspec", "name", "sandcell-python",
                      "display_name", "Python (sandcell)", "language", "python", "language_info",
                      kernel_info_language(python ? python : "3"), "sandcell", sandcell);
@@ -44,13 +52,8 @@ static json_t *s_cell(const json_t *rec, size_t index)
     const json_t *count = json_object_get(rec, "execution_count");
     json_t *outputs = aborted ? json_array()
                               : cell_outputs_to_notebook(json_object_get(rec, "outputs"), count);
-    json_t *meta = json_object();
     static const char *const keys[] = {"interpreter", "status", "started", "duration_s"};
-    for (size_t i = 0; meta && i < ARRAY_SIZE(keys); i++) {
-        json_t *v = json_object_get(rec, keys[i]);
-        if (v)
-            json_object_set(meta, keys[i], v);
-    }
+    json_t *meta = s_pick(rec, keys, ARRAY_SIZE(keys));
     char id[32];
     snprintf(id, sizeof id, "cell-%zu", index + 1);
     return json_pack("{s:s, s:s, s:O, s:{s:o*}, s:O, s:o*}", "cell_type", "code", "id", id,
@@ -77,20 +80,6 @@ json_t *export_notebook(const json_t *journal)
                      s_metadata(json_object_get(journal, "header")), "cells", cells);
 }
 
-static int s_write_all(int fd, const char *text, size_t len)
-{
-    while (len) {
-        ssize_t n = write(fd, text, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -errno;
-        text += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 /* Writes |text| to |path| through a temporary file and rename(2).
  * Returns 0 or -errno. */
 static int s_write_atomic(const char *path, const char *text, size_t len)
@@ -105,7 +94,7 @@ static int s_write_atomic(const char *path, const char *text, size_t len)
     umask(mask);
     int rc = fchmod(fd, 0666 & ~mask) < 0 ? -errno : 0;
     if (rc == 0)
-        rc = s_write_all(fd, text, len);
+        rc = write_all(fd, text, len);
     if (rc == 0 && fsync(fd) < 0)
         rc = -errno;
     if (close(fd) < 0 && rc == 0)
@@ -147,9 +136,9 @@ int export_cmd_run(const cli_options_t *opts)
     size_t len = strlen(text);
     int rc;
     if (strcmp(opts->output, "-") == 0) {
-        rc = s_write_all(STDOUT_FILENO, text, len);
+        rc = write_all(STDOUT_FILENO, text, len);
         if (rc == 0)
-            rc = s_write_all(STDOUT_FILENO, "\n", 1);
+            rc = write_all(STDOUT_FILENO, "\n", 1);
     } else {
         _cleanup_free_ char *with_nl = malloc(len + 2);
         if (!with_nl) {

@@ -210,12 +210,10 @@ int kernel_cmd_run(const cli_options_t *opts)
         connfile_clear(&conn);
         return 2;
     }
-    if (limits.no_jail)
-        log_warn("UNSAFE: --no-jail: interpreters run with the kernel's own user, files and "
-                 "network; never use it for code you do not trust");
-    else if (limits.no_cgroups)
-        log_warn("UNSAFE: --no-cgroups: no memory, pids or cpu limits beyond rlimits");
-    if (sandbox_limits_check_cgroups(&limits, true, why, sizeof why) < 0) {
+    if (sandbox_limits_check_start(&limits,
+                                   "interpreters run with the kernel's own user, files and "
+                                   "network; never use it for code you do not trust",
+                                   why, sizeof why) < 0) {
         fprintf(stderr, "sandcell kernel: %s\n", why);
         connfile_clear(&conn);
         return 2;

@@ -629,12 +629,9 @@ int replay_cmd_run(const cli_options_t *opts)
                 "another)\n", why);
         return REPLAY_BAD_INPUT;
     }
-    if (r.limits.no_jail)
-        log_warn("UNSAFE: --no-jail: the journal's code runs with your own user, files and "
-                 "network");
-    else if (r.limits.no_cgroups)
-        log_warn("UNSAFE: --no-cgroups: no memory, pids or cpu limits beyond rlimits");
-    if (sandbox_limits_check_cgroups(&r.limits, true, why, sizeof why) < 0) {
+    if (sandbox_limits_check_start(&r.limits,
+                                   "the journal's code runs with your own user, files and network",
+                                   why, sizeof why) < 0) {
         fprintf(stderr, "sandcell replay: %s\n", why);
         return REPLAY_BAD_INPUT;
     }

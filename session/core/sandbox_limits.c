@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "cgroup.h"
+#include "log.h"
 #include "util.h"
 
 void sandbox_limits_default(sandbox_limits_t *out)
@@ -149,4 +150,14 @@ int sandbox_limits_check_cgroups(const sandbox_limits_t *limits, bool full, char
              "number of processes, and cpu is not limited)",
              reason);
     return -1;
+}
+
+int sandbox_limits_check_start(const sandbox_limits_t *limits, const char *no_jail_risk,
+                               char *why, size_t why_len)
+{
+    if (limits->no_jail)
+        log_warn("UNSAFE: --no-jail: %s", no_jail_risk);
+    else if (limits->no_cgroups)
+        log_warn("UNSAFE: --no-cgroups: no memory, pids or cpu limits beyond rlimits");
+    return sandbox_limits_check_cgroups(limits, true, why, why_len);
 }

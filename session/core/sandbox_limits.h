@@ -65,4 +65,12 @@ int sandbox_limits_resolve(sandbox_limits_t *limits, char *storage, size_t stora
 int sandbox_limits_check_cgroups(const sandbox_limits_t *limits, bool full, char *why,
                                  size_t why_len);
 
+/* What a command that runs interpreters does once, before it starts
+ * them: logs that a layer is off ("UNSAFE: --no-jail: " then |no_jail_risk|,
+ * what that command's code then reaches; or the --no-cgroups warning),
+ * then checks the cgroups fully (sandbox_limits_check_cgroups). Returns 0,
+ * or -1 with |why|. */
+int sandbox_limits_check_start(const sandbox_limits_t *limits, const char *no_jail_risk,
+                               char *why, size_t why_len);
+
 #endif

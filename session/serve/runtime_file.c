@@ -29,6 +29,22 @@ struct runtime_file {
     ino_t ino;          /* and inode */
 };
 
+int runtime_file_path(const char *given, char *out, size_t len)
+{
+    const char *env = getenv("SANDCELL_RUNTIME_FILE");
+    const char *xdg = getenv("XDG_RUNTIME_DIR");
+    int n;
+    if (given && given[0])
+        n = snprintf(out, len, "%s", given);
+    else if (env && env[0])
+        n = snprintf(out, len, "%s", env);
+    else if (xdg && xdg[0])
+        n = snprintf(out, len, "%s/sandcell-serve.json", xdg);
+    else
+        n = snprintf(out, len, "/tmp/sandcell-%u/serve.json", (unsigned)getuid());
+    return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
 /* The pid written in the lock file |fd|, or that of the runtime file
  * |path| (the holder may not have written its own yet); 0 if neither. */
 static pid_t s_holder(int fd, const char *path)

@@ -13,6 +13,12 @@
 
 typedef struct runtime_file runtime_file_t;
 
+/* Writes the runtime file's path into |out|, for the daemon and for its
+ * clients alike: |given| (NULL or "": none), else $SANDCELL_RUNTIME_FILE,
+ * else $XDG_RUNTIME_DIR/sandcell-serve.json, else
+ * /tmp/sandcell-UID/serve.json. Returns 0, or -1 if it does not fit. */
+int runtime_file_path(const char *given, char *out, size_t len);
+
 /* Claims |path| for this process: makes its folder (0700) if missing and
  * takes the lock on PATH.lock, writing our pid into it. Caller owns the
  * result. Returns NULL with a one-line reason in |why| when another

@@ -181,24 +181,6 @@ static void s_tick(void *arg)
     }
 }
 
-/* -------------------------------------------------------- runtime file */
-
-int serve_runtime_path(const char *given, char *out, size_t len)
-{
-    const char *env = getenv("SANDCELL_RUNTIME_FILE");
-    const char *xdg = getenv("XDG_RUNTIME_DIR");
-    int n;
-    if (given && given[0])
-        n = snprintf(out, len, "%s", given);
-    else if (env && env[0])
-        n = snprintf(out, len, "%s", env);
-    else if (xdg && xdg[0])
-        n = snprintf(out, len, "%s/sandcell-serve.json", xdg);
-    else
-        n = snprintf(out, len, "/tmp/sandcell-%d/serve.json", (int)getuid());
-    return n < 0 || (size_t)n >= len ? -1 : 0;
-}
-
 /* Binds the control socket; returns its port or -1. */
 static int s_bind_control(server_t *s, char *why, size_t why_len)
 {
@@ -241,16 +223,14 @@ int serve_run(const serve_options_t *opts)
     server_t s = {.opts = opts, .limits = opts->limits, .sigfd = -1};
     char why[1600];
     if (sandbox_limits_resolve(&s.limits, s.data_dir, sizeof s.data_dir, why, sizeof why) < 0 ||
-        serve_runtime_path(opts->runtime_file, s.runtime_path, sizeof s.runtime_path) < 0) {
+        runtime_file_path(opts->runtime_file, s.runtime_path, sizeof s.runtime_path) < 0) {
         fprintf(stderr, "sandcell serve: %s\n", why);
         return 2;
     }
-    if (s.limits.no_jail)
-        log_warn("UNSAFE: --no-jail: interpreters run with the daemon's own user, files and "
-                 "network; never use it for code you do not trust");
-    else if (s.limits.no_cgroups)
-        log_warn("UNSAFE: --no-cgroups: no memory, pids or cpu limits beyond rlimits");
-    if (sandbox_limits_check_cgroups(&s.limits, true, why, sizeof why) < 0) {
+    if (sandbox_limits_check_start(&s.limits,
+                                   "interpreters run with the daemon's own user, files and "
+                                   "network; never use it for code you do not trust",
+                                   why, sizeof why) < 0) {
         fprintf(stderr, "sandcell serve: %s\n", why);
         return 2;
     }

@@ -11,7 +11,7 @@
 /* What `sandcell serve` was asked for; strings are borrowed. */
 typedef struct {
     const char *control;      /* control endpoint, tcp://IP:PORT, or NULL: loopback */
-    const char *runtime_file; /* or NULL: serve_runtime_path's default */
+    const char *runtime_file; /* or NULL: runtime_file_path's default */
     const char *journal_dir;  /* or NULL: the default folder */
     bool no_journal;
     const char *preload;      /* modules the zygote imports */
@@ -31,10 +31,5 @@ typedef struct {
 /* Runs the daemon until SIGTERM, SIGINT or SIGHUP. Returns a process exit
  * status. */
 int serve_run(const serve_options_t *opts);
-
-/* Writes the runtime file path to use into |out|: |given|, else
- * $SANDCELL_RUNTIME_FILE, else $XDG_RUNTIME_DIR/sandcell-serve.json, else
- * /tmp/sandcell-UID/serve.json. Returns 0 or -1. */
-int serve_runtime_path(const char *given, char *out, size_t len);
 
 #endif
