@@ -15,7 +15,7 @@
 
 /* Bounds beyond the schema (docs/design-decisions.md, "Output content").
  * The record as a whole is bounded by the conversation's output limit and
- * by the count of its JSON values before it is parsed (conversation.c). */
+ * by the count of its JSON values before it is parsed (interp_record.c). */
 #define CONTENT_MAX_MIME_TYPES 64   /* entries of one mime bundle */
 #define CONTENT_MAX_MIME_LEN 255    /* bytes of a mime type ("type/subtype") */
 #define CONTENT_MAX_DEPTH 64        /* nesting of JSON data and metadata */

@@ -2,9 +2,9 @@
  * key, one interpreter at a time, a queue of shell requests, history.
  *
  * Every request on shell and control is bracketed by status busy/idle,
- * published in one place (conversation_begin / s_end in conversation.c) with the
- * request as parent; idle goes out only after the reply and every output
- * of that request. Shell requests run one at a time in arrival order;
+ * published in one place (conversation_begin / conversation_end_request in
+ * conversation_requests.c) with the request as parent; idle goes out only
+ * after the reply and every output of that request. Shell requests run one at a time in arrival order;
  * control requests run at once, even while a cell runs. */
 #ifndef SANDCELL_CONVERSATION_H
 #define SANDCELL_CONVERSATION_H

@@ -1,5 +1,6 @@
-/* conversation_internal — what conversation.c shares with the request
- * handlers in handlers.c. Not for use outside session/conversation*. */
+/* conversation_internal — what the files of a conversation
+ * (conversation*.c) share, and what the request handlers (handlers.c) may
+ * call. Not for use outside session/core/. */
 #ifndef SANDCELL_CONVERSATION_INTERNAL_H
 #define SANDCELL_CONVERSATION_INTERNAL_H
 
@@ -46,7 +47,7 @@ typedef enum {
 } limit_t;
 
 /* A message held back while a journal record before it is on its way to
- * the disk (conversation.c: s_hold). */
+ * the disk (conversation_send.c: s_hold). */
 typedef struct held {
     struct held *next;
     conn_channel_t channel;
@@ -140,27 +141,6 @@ struct conversation {
 /* Messages a subscriber's iopub queue holds (ZMQ_SNDHWM). */
 #define CONVERSATION_IOPUB_HWM 1000
 
-typedef enum {
-    HANDLER_DONE,      /* the reply is sent */
-    HANDLER_FORWARDED, /* the interpreter will reply */
-} handler_result_t;
-
-typedef handler_result_t (*handler_fn)(conversation_t *c, request_t *req);
-
-typedef struct {
-    const char *msg_type;
-    handler_fn fn;
-    bool needs_interpreter;
-} handler_t;
-
-/* The handler for |msg_type|, or the handler for unknown requests.
- * Returns NULL for unknown types that are not requests (dropped). */
-const handler_t *handlers_lookup(const char *msg_type);
-
-/* The handler that answers |msg_type| while the interpreter is still
- * starting, instead of waiting for it, or NULL (the request waits). */
-const handler_t *handlers_while_starting(const char *msg_type);
-
 /* Sends |content| (stolen) as the reply to |req|. */
 void conversation_reply(conversation_t *c, request_t *req, json_t *content);
 
@@ -212,6 +192,66 @@ void conversation_reply_capped(conversation_t *c, request_t *req);
 
 /* Interrupts the running cell, if any. */
 void conversation_interrupt(conversation_t *c);
+
+/* ---- between the files of a conversation (not for handlers.c) */
+
+/* The channels' names, for logs ("shell", "iopub", ...). */
+extern const char *const conversation_channel_names[CONN_NCHANNELS];
+
+/* conversation_send.c */
+
+/* Sends a message on |ch| to |ids| (borrowed), or holds it, keeping the
+ * order, while anything is held. Steals |content|. */
+void conversation_send(conversation_t *c, conn_channel_t ch, const wire_blob_t *ids,
+                       size_t n_ids, const char *msg_type, const wire_blob_t *parent,
+                       json_t *content);
+/* Sends the held messages whose journal records are done, in order, up to
+ * the first that still waits; adds each record's history entry once it is
+ * on disk. Then starts the next request if nothing is held any more. */
+void conversation_release(conversation_t *c);
+/* Frees a held message and what it owns. */
+void conversation_held_free(held_t *h);
+/* Publishes status |state| ("busy", "idle", ...) with |parent|. */
+void conversation_status(conversation_t *c, const wire_blob_t *parent, const char *state);
+
+/* conversation_requests.c */
+
+/* Reads a client socket (the reactor's callback; |arg| is a socket_ctx_t). */
+void conversation_on_socket(void *arg);
+/* Starts queued shell requests while nothing runs. */
+void conversation_pump(conversation_t *c);
+/* Takes the first queued shell request, or NULL; caller owns it. */
+request_t *conversation_dequeue(conversation_t *c);
+/* Publishes idle for |req| (busy first if it is not out) and frees it. */
+void conversation_end_request(conversation_t *c, request_t *req);
+void conversation_request_free(request_t *req);
+
+/* conversation_records.c */
+
+/* Takes one record the interpreter sent (|text|, borrowed). Every record
+ * is decoded and checked against its schema before anything of it is
+ * published or journaled: the interpreter is untrusted, and a record may
+ * have been written by a cell. What fails becomes an error output naming
+ * the problem, never silence. */
+void conversation_on_worker_record(conversation_t *c, const char *text, size_t len);
+/* Counts a cell's output against --max-output; returns false once over it
+ * (errors always pass: they say what went wrong). The stream output that
+ * crosses the limit keeps the part that fits (|content| edited), so an
+ * oversized write shows its beginning rather than nothing. */
+bool conversation_output_allowed(conversation_t *c, request_t *req, const char *type,
+                                 size_t len, json_t *content);
+/* Completes |content| (borrowed), the reply to execute_request |req|:
+ * explains an error a limit caused, sets its execution_count, aborts the
+ * queue after an error with stop_on_error, and caps the conversation at
+ * its last allowed execution. */
+void conversation_finish_execute(conversation_t *c, request_t *req, json_t *content);
+
+/* conversation_worker.c */
+
+/* Starts a fresh interpreter through the zygote. */
+void conversation_spawn_worker(conversation_t *c);
+/* Takes a ready interpreter |w| (ownership) from the pool. */
+void conversation_adopt_worker(conversation_t *c, worker_t *w);
 
 /* ---- conversation_journal.c: the journal, history and restore hooks */
 

@@ -4,14 +4,14 @@
  * A cell's outputs are collected as they are published (the same JSON
  * values, not copies) and its record is appended in conversation_reply,
  * right before the execute_reply goes out; with sync threads the record
- * is queued and the reply held until it is on disk (conversation.c), so
+ * is queued and the reply held until it is on disk (conversation_send.c), so
  * either way the record is on disk before the client can see the cell
  * end. History entries are added only for records the journal holds, so
  * history_request answers what the journal says; without a journal, every
  * stored cell is added as before.
  *
  * The interpreter is untrusted: its outputs were checked against their
- * schema before they are published (conversation.c, content_check); an
+ * schema before they are published (conversation_records.c, content_check); an
  * output that would still not pass the journal reader's checks is left out
  * of the record (with a log line), so no cell can make its conversation's
  * journal unreadable. */

@@ -1,5 +1,5 @@
 /* handlers — one function per request type, and the table that maps
- * msg_type to them. Busy/idle and the queue are conversation.c's business;
+ * msg_type to them. Busy/idle and the queue are the router's (conversation_requests.c);
  * a handler checks the request's fields, then either replies itself
  * (HANDLER_DONE) or forwards to the interpreter (HANDLER_FORWARDED).
  * A field of the wrong type gets an error reply naming the field. */
@@ -9,6 +9,7 @@
 
 #include "config.h"
 #include "conversation_internal.h"
+#include "handlers.h"
 #include "header.h"
 #include "kernel_info.h"
 #include "log.h"
