@@ -116,33 +116,28 @@ wire_io_result_t wire_io_recv(void *sock, signer_t *signer, bool echo, wire_msg_
     return WIRE_IO_MESSAGE;
 }
 
-/* The header of a message sandcell sends: written into |text| when it
- * fits, else built as JSON (returned, a new reference; NULL also when
- * written). Sets *ok to false when neither could be made. */
-static json_t *s_header(char text[HEADER_TEXT_MAX], int *text_len, const char *msg_type,
-                        const char *session, bool *ok)
+/* The message sandcell sends, into *out: its header written into |text|
+ * when it fits, else built as JSON into *header (a new reference the
+ * caller drops; NULL when written). Borrows everything else. Returns 0, or
+ * -1 when no header could be made. */
+static int s_message(wire_outgoing_t *out, char text[HEADER_TEXT_MAX], json_t **header,
+                     const char *session, const wire_blob_t *ids, size_t n_ids,
+                     const char *msg_type, const wire_blob_t *parent, const json_t *content,
+                     const wire_frame_t *buffers, size_t n_buffers)
 {
-    *text_len = header_format(text, HEADER_TEXT_MAX, msg_type, session, "sandcell");
-    json_t *header = *text_len < 0 ? header_new(msg_type, session, "sandcell") : NULL;
-    *ok = *text_len >= 0 || header;
-    return header;
-}
-
-static wire_outgoing_t s_outgoing(const wire_blob_t *ids, size_t n_ids, const json_t *header,
-                                  const char *header_text, int header_len,
-                                  const wire_blob_t *parent, const json_t *content,
-                                  const wire_frame_t *buffers, size_t n_buffers)
-{
-    return (wire_outgoing_t){
+    int text_len = header_format(text, HEADER_TEXT_MAX, msg_type, session, "sandcell");
+    *header = text_len < 0 ? header_new(msg_type, session, "sandcell") : NULL;
+    *out = (wire_outgoing_t){
         .identities = ids,
         .n_identities = n_ids,
-        .header = header,
-        .header_text = {header_text, header_len < 0 ? 0 : (size_t)header_len},
+        .header = *header,
+        .header_text = {text, text_len < 0 ? 0 : (size_t)text_len},
         .parent = parent ? (wire_frame_t){parent->data, parent->size} : (wire_frame_t){0},
         .content = content,
         .buffers = buffers,
         .n_buffers = n_buffers,
     };
+    return text_len >= 0 || *header ? 0 : -1;
 }
 
 int wire_io_send(void *sock, const signer_t *signer, const char *session, const wire_blob_t *ids,
@@ -152,12 +147,12 @@ int wire_io_send(void *sock, const signer_t *signer, const char *session, const 
     if (!content)
         return -1;
     char header_text[HEADER_TEXT_MAX];
-    int header_len;
-    bool ok;
-    json_t *header = s_header(header_text, &header_len, msg_type, session, &ok);
-    wire_outgoing_t out = s_outgoing(ids, n_ids, header, header_text, header_len, parent,
-                                     content, buffers, n_buffers);
-    int rc = ok ? s_send_encoded(sock, signer, &out) : -1;
+    json_t *header;
+    wire_outgoing_t out;
+    int rc = s_message(&out, header_text, &header, session, ids, n_ids, msg_type, parent,
+                       content, buffers, n_buffers);
+    if (rc == 0)
+        rc = s_send_encoded(sock, signer, &out);
     json_decref(header);
     json_decref(content);
     return rc;
@@ -173,13 +168,11 @@ int wire_io_encode(const signer_t *signer, const char *session, const wire_blob_
     if (!content)
         return -1;
     char header_text[HEADER_TEXT_MAX];
-    int header_len;
-    bool ok;
-    json_auto_t *header = s_header(header_text, &header_len, msg_type, session, &ok);
-    if (!ok)
+    json_auto_t *header = NULL;
+    wire_outgoing_t msg;
+    if (s_message(&msg, header_text, &header, session, ids, n_ids, msg_type, parent, content,
+                  buffers, n_buffers) < 0)
         return -1;
-    wire_outgoing_t msg = s_outgoing(ids, n_ids, header, header_text, header_len, parent,
-                                     content, buffers, n_buffers);
     proto_err_t err;
     return wire_encode(signer, &msg, out, &err);
 }
