@@ -123,26 +123,34 @@ static void s_number(const control_request_t *req, control_number_t n, double *o
         *out = req->number[n];
 }
 
+/* |recorded|'s number (or integer) |key| into *out, if it has one. */
+static void s_recorded_number(const json_t *recorded, const char *key, double *out)
+{
+    const json_t *v = json_object_get(recorded, key);
+    if (json_is_number(v))
+        *out = json_number_value(v);
+}
+
+static void s_recorded_integer(const json_t *recorded, const char *key, long *out)
+{
+    const json_t *v = json_object_get(recorded, key);
+    if (json_is_integer(v))
+        *out = (long)json_integer_value(v);
+}
+
 /* The limits recorded in a restored journal's header, over the daemon's
  * defaults: a restored conversation keeps its own unless the request
  * overrides them. */
 static void s_restored_limits(const json_t *recorded, sandbox_limits_t *limits, double *max_exec)
 {
+    s_recorded_number(recorded, "timeout_s", &limits->timeout_s);
+    s_recorded_number(recorded, "input_timeout_s", &limits->input_timeout_s);
+    s_recorded_integer(recorded, "memory_mib", &limits->memory_mib);
+    s_recorded_integer(recorded, "pids", &limits->pids);
+    s_recorded_number(recorded, "cpus", &limits->cpus);
+    s_recorded_integer(recorded, "disk_mib", &limits->disk_mib);
+    s_recorded_integer(recorded, "open_files", &limits->open_files);
     const json_t *v;
-    if (json_is_number(v = json_object_get(recorded, "timeout_s")))
-        limits->timeout_s = json_number_value(v);
-    if (json_is_number(v = json_object_get(recorded, "input_timeout_s")))
-        limits->input_timeout_s = json_number_value(v);
-    if (json_is_integer(v = json_object_get(recorded, "memory_mib")))
-        limits->memory_mib = (long)json_integer_value(v);
-    if (json_is_integer(v = json_object_get(recorded, "pids")))
-        limits->pids = (long)json_integer_value(v);
-    if (json_is_number(v = json_object_get(recorded, "cpus")))
-        limits->cpus = json_number_value(v);
-    if (json_is_integer(v = json_object_get(recorded, "disk_mib")))
-        limits->disk_mib = (long)json_integer_value(v);
-    if (json_is_integer(v = json_object_get(recorded, "open_files")))
-        limits->open_files = (long)json_integer_value(v);
     if (json_is_integer(v = json_object_get(recorded, "max_output_bytes")))
         limits->max_output_mib = (long)(json_integer_value(v) >> 20);
     if (json_is_integer(v = json_object_get(recorded, "max_executions")))
