@@ -47,6 +47,18 @@ static inline int steal_fd(int *fd)
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
+/* Appends |node| to the singly linked list |head| .. |tail| whose links are
+ * the field |next|; the node's own link is cleared. */
+#define LIST_APPEND(head, tail, node, next)                                                   \
+    do {                                                                                      \
+        (node)->next = NULL;                                                                  \
+        if (tail)                                                                             \
+            (tail)->next = (node);                                                            \
+        else                                                                                  \
+            (head) = (node);                                                                  \
+        (tail) = (node);                                                                      \
+    } while (0)
+
 /* Writes all of |data| to |fd|, on through short writes and EINTR.
  * Returns 0 or -errno. */
 static inline int write_all(int fd, const void *data, size_t len)

@@ -34,6 +34,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "util.h"
 #include "wire_io.h"
 
 #define MAX_EVENTS 256
@@ -144,12 +145,7 @@ static void s_queue(reactor_t *self, handler_t *h)
     if (h->queued || h->dead || !h->zsock)
         return;
     h->queued = true;
-    h->next_check = NULL;
-    if (self->check_tail)
-        self->check_tail->next_check = h;
-    else
-        self->check = h;
-    self->check_tail = h;
+    LIST_APPEND(self->check, self->check_tail, h, next_check);
 }
 
 void reactor_touch(reactor_t *self, void *zsock)

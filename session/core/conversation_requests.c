@@ -90,11 +90,7 @@ static void s_run(conversation_t *c, request_t *req, const handler_t *h)
 
 static void s_enqueue(conversation_t *c, request_t *req)
 {
-    if (c->queue_tail)
-        c->queue_tail->next = req;
-    else
-        c->queue_head = req;
-    c->queue_tail = req;
+    LIST_APPEND(c->queue_head, c->queue_tail, req, next);
     c->n_queued++;
 }
 

@@ -92,11 +92,7 @@ static held_t *s_hold(conversation_t *c, conn_channel_t ch, const wire_blob_t *i
             json_decref(content);
         return NULL;
     }
-    if (c->held_tail)
-        c->held_tail->next = h;
-    else
-        c->held_head = h;
-    c->held_tail = h;
+    LIST_APPEND(c->held_head, c->held_tail, h, next);
     if (++c->n_held > CONVERSATION_MAX_HELD && !c->closed_why[0]) {
         /* Its client has stopped reading: ending it is the only way to
          * keep the daemon's memory bounded without a silent gap. */

@@ -15,6 +15,8 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "util.h"
+
 /* Stack of a sync thread: it calls write() and fdatasync() only. */
 #define SYNC_THREAD_STACK (64 * 1024)
 #define MAX_SYNC_THREADS 16
@@ -65,12 +67,7 @@ static void s_make_ready(journal_sync_t *self, journal_sync_slot_t *slot)
     if (slot->on_ready || slot->in_service || !slot->head)
         return;
     slot->on_ready = true;
-    slot->next_ready = NULL;
-    if (self->ready_tail)
-        self->ready_tail->next_ready = slot;
-    else
-        self->ready_head = slot;
-    self->ready_tail = slot;
+    LIST_APPEND(self->ready_head, self->ready_tail, slot, next_ready);
     pthread_cond_signal(&self->work);
 }
 
@@ -298,11 +295,7 @@ uint64_t journal_sync_submit(journal_sync_slot_t *slot, char *buf, size_t len)
         return 0;
     }
     *it = (item_t){NULL, buf, len, ++slot->submitted};
-    if (slot->tail)
-        slot->tail->next = it;
-    else
-        slot->head = it;
-    slot->tail = it;
+    LIST_APPEND(slot->head, slot->tail, it, next);
     s_make_ready(self, slot);
     uint64_t seq = it->seq;
     pthread_mutex_unlock(&self->lock);

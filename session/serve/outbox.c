@@ -16,6 +16,7 @@
 #include <zmq.h>
 
 #include "log.h"
+#include "util.h"
 #include "wire_io.h"
 
 /* A reply encoded and waiting for its client's queue to have room. */
@@ -209,11 +210,7 @@ static void s_keep(outbox_t *self, client_t *c, const char *msg_type, wire_frame
     *f = (wire_frames_t){0};
     k->bytes = bytes;
     snprintf(k->msg_type, sizeof k->msg_type, "%s", msg_type);
-    if (c->tail)
-        c->tail->next = k;
-    else
-        c->head = k;
-    c->tail = k;
+    LIST_APPEND(c->head, c->tail, k, next);
     c->n++;
     c->bytes += bytes;
     self->pending++;
