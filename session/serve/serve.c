@@ -222,9 +222,12 @@ int serve_run(const serve_options_t *opts)
         log_set_level(LEVEL_DEBUG);
     server_t s = {.opts = opts, .limits = opts->limits, .sigfd = -1};
     char why[1600];
-    if (sandbox_limits_resolve(&s.limits, s.data_dir, sizeof s.data_dir, why, sizeof why) < 0 ||
-        runtime_file_path(opts->runtime_file, s.runtime_path, sizeof s.runtime_path) < 0) {
+    if (sandbox_limits_resolve(&s.limits, s.data_dir, sizeof s.data_dir, why, sizeof why) < 0) {
         fprintf(stderr, "sandcell serve: %s\n", why);
+        return 2;
+    }
+    if (runtime_file_path(opts->runtime_file, s.runtime_path, sizeof s.runtime_path) < 0) {
+        fprintf(stderr, "sandcell serve: the runtime file's path is too long\n");
         return 2;
     }
     if (sandbox_limits_check_start(&s.limits,

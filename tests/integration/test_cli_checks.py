@@ -3,7 +3,8 @@ refused naming the key (a misspelt limit must not leave the default in
 force); `--preload` of a module that does not import stops `serve` and
 `kernel` at start (exit 2) with the module's error; a `--journal-dir` that
 cannot hold journals (a file, a folder the daemon's user cannot write)
-stops `serve` at start, and a missing one is still created."""
+stops `serve` at start, and a missing one is still created; a runtime file
+path too long stops `serve` saying so."""
 
 import os
 import pathlib
@@ -78,6 +79,14 @@ def test_journal_dir_that_is_a_file(jupyter_env, tmp_path):
         assert res.returncode == 2, (where, res.returncode, res.stderr)
         assert str(where) in res.stderr, res.stderr
 
+
+
+def test_runtime_file_path_too_long(jupyter_env, tmp_path):
+    too_long = tmp_path / ("r" * 200) / ("u" * 200) / ("n" * 4000)
+    res = _run([ku.SANDCELL, "serve", "--runtime-file", too_long, "--pool", "0"])
+    assert res.returncode == 2, (res.returncode, res.stderr)
+    assert res.stderr.strip().endswith("sandcell serve: the runtime file's path is too long"), \
+        res.stderr
 
 def _unprivileged():
     """setpriv argv prefix running as nobody, or None if that cannot work here."""
