@@ -5,7 +5,7 @@ with the size of a cell's output.
 
 The journal of each size is written here as the manager writes it: the
 cell's stdout in 8 KiB stream messages, as the runtime sends a large print
-(kernel/runtime.py, STREAM_MAX). export is timed over the file; replay
+(kernel/runtime_channel.py, STREAM_MAX). export is timed over the file; replay
 re-runs the cell (a jailed interpreter, started from scratch, so its
 figure includes the start of the sandbox) and compares the 10 MiB again.
 Each figure is the best of --runs runs (default 3).

@@ -3,8 +3,8 @@
  * CPython is initialised once, in the zygote, with an isolated
  * configuration (no PYTHON* variables, no user site) whose sys.executable
  * is the system python3, so subprocesses and site-packages behave as users
- * expect. The Python half (runtime.py, compiled into this binary as
- * sandcell_runtime_source) does the cell semantics; this file only moves
+ * expect. The Python half (kernel/runtime*.py, compiled into this binary
+ * as sandcell_runtime_modules) does the cell semantics; this file only moves
  * records between it and the channel through a builtin module _sandcell:
  *   _sandcell.send(text)  one record out (the GIL is released meanwhile)
  *   _sandcell.recv()      one record in; a signal raises KeyboardInterrupt
@@ -30,7 +30,8 @@
 #include "config.h"
 #include "interp.h"
 
-extern const char sandcell_runtime_source[];
+/* Pairs of a module's name and source, in the order they run; 0 ends. */
+extern const char *const sandcell_runtime_modules[];
 /* Exported by libpython; its header is internal to CPython. */
 PyAPI_FUNC(int) _PyObject_DebugMallocStats(FILE *out);
 
@@ -133,15 +134,25 @@ static int s_init_python(void)
     return 0;
 }
 
-/* Executes the embedded runtime as module sandcell_runtime. */
+/* Executes the embedded runtime's modules in order, each registered under
+ * its own name with __name__ "sandcell_runtime" (so that tracebacks drop
+ * all of their frames), and returns the last: sandcell_runtime itself. */
 static PyObject *s_load_runtime(void)
 {
-    PyObject *code = Py_CompileString(sandcell_runtime_source, "<sandcell_runtime>",
-                                      Py_file_input);
-    if (!code)
-        return NULL;
-    PyObject *mod = PyImport_ExecCodeModule("sandcell_runtime", code);
-    Py_DECREF(code);
+    PyObject *mod = NULL;
+    for (const char *const *m = sandcell_runtime_modules; m[0]; m += 2) {
+        Py_XDECREF(mod);
+        PyObject *fresh = PyImport_AddModule(m[0]); /* borrowed */
+        if (!fresh || PyModule_AddStringConstant(fresh, "__name__", "sandcell_runtime") < 0)
+            return NULL;
+        PyObject *code = Py_CompileString(m[1], "<sandcell_runtime>", Py_file_input);
+        if (!code)
+            return NULL;
+        mod = PyImport_ExecCodeModule(m[0], code);
+        Py_DECREF(code);
+        if (!mod)
+            return NULL;
+    }
     return mod;
 }
 

@@ -1,4 +1,4 @@
-"""kernel/runtime.py on its own: loaded as the C worker loads it, with a fake _sandcell.
+"""kernel/runtime*.py on their own: loaded as the C worker loads them, with a fake _sandcell.
 
 The module is loaded and preload() run once in the pytest process (the
 "zygote"); every test then runs in a forked child that calls child_init(),
@@ -21,7 +21,10 @@ import pytest
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"
 
-RUNTIME = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "kernel", "runtime.py")
+KERNEL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "kernel")
+RUNTIME_PATH = os.path.join(KERNEL, "runtime")
+# The runtime's modules in the order the worker runs them (kernel/Makemodule.am).
+RUNTIME_MODULES = ("_channel", "_display", "_cells", "_complete", "")
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8/5+hHgAHggJ/PchI7wAAAABJRU5ErkJggg==")
 
@@ -48,10 +51,12 @@ class FakeChannel(types.ModuleType):
 def runtime():
     channel = FakeChannel()
     sys.modules["_sandcell"] = channel
-    module = types.ModuleType("sandcell_runtime")     # no __file__, as in the C worker
-    sys.modules["sandcell_runtime"] = module
-    with open(RUNTIME, encoding="utf-8") as file:
-        exec(compile(file.read(), RUNTIME, "exec"), vars(module))
+    for suffix in RUNTIME_MODULES:
+        module = types.ModuleType("sandcell_runtime")     # no __file__, as in the C worker
+        sys.modules["sandcell_runtime" + suffix.replace("_", "._", 1)] = module
+        path = os.path.join(KERNEL, "runtime" + suffix + ".py")
+        with open(path, encoding="utf-8") as file:
+            exec(compile(file.read(), path, "exec"), vars(module))
     failures = module.preload(["pandas", "numpy", "matplotlib", "no_such_module_xyz"])
     assert [name for name, _ in failures] == ["no_such_module_xyz"]
     assert "ModuleNotFoundError" in failures[0][1]
@@ -205,7 +210,7 @@ def test_name_error_has_only_user_frames(k):
     assert error == {key: reply[key] for key in ("ename", "evalue", "traceback")}
     assert k.events[-1]["type"] == "error"
     text = "\n".join(reply["traceback"])
-    assert "runtime.py" not in text and "sandcell_runtime" not in text and "asyncio" not in text
+    assert RUNTIME_PATH not in text and "sandcell_runtime" not in text and "asyncio" not in text
     assert text.startswith("Traceback (most recent call last):")
     assert '<cell 2>", line 2' in text and "    f()" in text
     assert '<cell 1>", line 2, in f' in text and "return undefined_name" in text
@@ -226,7 +231,7 @@ def test_error_in_library_keeps_library_frames(k):
     reply = k.execute("import json\njson.loads('{')")
     assert reply["ename"] == "JSONDecodeError"
     text = "\n".join(reply["traceback"])
-    assert "json/decoder.py" in text and "runtime.py" not in text
+    assert "json/decoder.py" in text and RUNTIME_PATH not in text
 
 
 @in_child
@@ -234,7 +239,7 @@ def test_syntax_error(k):
     reply = k.execute("x = 1\ndef f(:\n    pass")
     assert reply["status"] == "error" and reply["ename"] == "SyntaxError"
     text = "\n".join(reply["traceback"])
-    assert "Traceback" not in text and "runtime.py" not in text
+    assert "Traceback" not in text and RUNTIME_PATH not in text
     assert '<cell 1>", line 2' in text and "def f(:" in text and "^" in text
     assert k.of_type("error")[0]["ename"] == "SyntaxError"
     reply = k.execute("return 5")
@@ -522,7 +527,7 @@ def test_input_without_stdin(k):
     assert reply["status"] == "error" and reply["ename"] == "StdinNotImplementedError"
     assert "does not support input requests" in reply["evalue"]
     assert k.of_type("input_request") == []
-    assert "runtime.py" not in "\n".join(reply["traceback"])
+    assert RUNTIME_PATH not in "\n".join(reply["traceback"])
 
 
 @in_child
