@@ -132,8 +132,8 @@ def _start_time(pid):
     return int(stat[stat.rindex(")") + 2:].split()[19])
 
 
-def _make_groups(name):
-    paths = [os.path.join(d, name) for d in _own_group_dirs()]
+def _make_groups(name, dirs=None):
+    paths = [os.path.join(d, name) for d in dirs or _own_group_dirs()]
     for p in paths:
         os.mkdir(p)
     return paths
@@ -153,8 +153,8 @@ def fake_groups():
     hierarchy; any left are removed at the end."""
     made = []
 
-    def make(name):
-        paths = _make_groups(name)
+    def make(name, dirs=None):
+        paths = _make_groups(name, dirs)
         made.extend(paths)
         return paths
 
@@ -215,18 +215,40 @@ def test_sigkilled_daemon_groups_go_when_the_next_starts(daemon):
     assert not left, f"the next daemon left the killed one's cgroups: {left}"
 
 
+@pytest.fixture
+def private_group():
+    """The folders of a group of this test's own, below ours in each
+    hierarchy, and a preexec_fn that moves a child into it. Every daemon
+    or kernel that starts sweeps the stale groups below its own group: a
+    stale group made below ours may be removed by a test running beside
+    this one before the command under test sees it; below this group, only
+    a process inside it looks. Removed at the end, once empty."""
+    dirs = _make_groups(f"test-private-{os.getpid()}")
+
+    def enter():
+        for d in dirs:
+            with open(os.path.join(d, "cgroup.procs"), "w") as procs:
+                procs.write(str(os.getpid()))
+
+    yield dirs, enter
+    _remove_groups(dirs)
+
+
 @needs_cgroups
-def test_doctor_reports_and_removes_stale_groups(jupyter_env, fake_groups):
+def test_doctor_reports_and_removes_stale_groups(jupyter_env, private_group, fake_groups):
+    dirs, enter = private_group
     me = os.getpid()
-    stale = fake_groups(f"sandcell-{me}-t1-s3")
-    live = fake_groups(f"sandcell-{me}-t{_start_time(me)}-9")
-    res = subprocess.run([ku.SANDCELL, "doctor"], capture_output=True, text=True, timeout=120)
+    stale = fake_groups(f"sandcell-{me}-t1-s3", dirs)
+    live = fake_groups(f"sandcell-{me}-t{_start_time(me)}-9", dirs)
+    res = subprocess.run([ku.SANDCELL, "doctor"], capture_output=True, text=True, timeout=120,
+                         preexec_fn=enter)
     for p in stale:
         assert f"removed {p}" in res.stdout, res.stdout
     assert not [p for p in stale if os.path.exists(p)], "doctor did not remove them"
     assert all(os.path.exists(p) for p in live), "doctor removed a live owner's group"
     for p in live:
         assert p not in res.stdout
-    again = subprocess.run([ku.SANDCELL, "doctor"], capture_output=True, text=True, timeout=120)
+    again = subprocess.run([ku.SANDCELL, "doctor"], capture_output=True, text=True, timeout=120,
+                           preexec_fn=enter)
     assert any(line.split()[:3] == ["stale", "cgroups", "none"]
                for line in again.stdout.splitlines()), again.stdout
