@@ -309,9 +309,6 @@ void serve_on_script(hub_t *h, client_t *c);
  * Returns the number of entries, or -1. */
 long serve_proc_list(proc_t **out);
 
-/* The number of descriptors |pid| has open, or -1. */
-long serve_count_fds(pid_t pid);
-
 /* The soft RLIMIT_NOFILE of |pid| (from /proc/PID/limits), or -1. */
 long serve_proc_nofile(pid_t pid);
 

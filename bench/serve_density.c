@@ -6,6 +6,7 @@
  * every conversation answers `len(df)` at once. Refusals are counted, not
  * fatal, until MAX_CONSECUTIVE_START_FAILURES in a row. */
 #include "serve.h"
+#include "procfs.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,7 +93,7 @@ int serve_mode_density(run_t *r, dens_res_t *res)
     if (rc == 0) {
         bench_sleep_ms(SETTLE_S * 1000);
         serve_tree_mem(r->d.pid, &res->mem);
-        res->daemon_fds = serve_count_fds(r->d.pid);
+        res->daemon_fds = procfs_count_fds(r->d.pid);
         /* every one answers a cell, all at once */
         h.on_done = s_on_sweep;
         h.arg = res;

@@ -14,9 +14,9 @@
  * socket). A client flooding the daemon with connections in the instant
  * between the check and the start can still win that race. */
 #include "capacity.h"
+#include "procfs.h"
 
 #include <czmq.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -42,20 +42,6 @@ struct capacity {
     int nreserve;
 };
 
-/* Descriptors open in this process now, or -1. */
-static long s_count_open_fds(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    if (!d)
-        return -1;
-    long n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)))
-        n += e->d_name[0] != '.';
-    closedir(d);
-    return n - 1; /* the DIR's own descriptor */
-}
-
 static void s_fill_reserve(capacity_t *self)
 {
     while (self->nreserve < RESERVE_FDS) {
@@ -79,7 +65,7 @@ capacity_t *capacity_new(long wanted, long pool)
     if (!self)
         return NULL;
     self->wanted = wanted;
-    long open_now = s_count_open_fds();
+    long open_now = procfs_count_fds(0);
     if (open_now < 0)
         open_now = 32;
     long fixed = open_now + RESERVE_FDS + HEADROOM_FDS + pool;

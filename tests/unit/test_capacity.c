@@ -5,7 +5,6 @@
  * lowers its own hard limit, so each case that needs a fresh one runs in
  * a child. */
 #include <czmq.h>
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -13,19 +12,8 @@
 
 #include "capacity.h"
 #include "log.h"
+#include "procfs.h"
 #include "tap.h"
-
-static long s_open_fds(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    long n = 0;
-    struct dirent *e;
-    while (d && (e = readdir(d)))
-        n += e->d_name[0] != '.';
-    if (d)
-        closedir(d);
-    return n - 1;
-}
 
 static void s_set_nofile(rlim_t soft, rlim_t hard)
 {
@@ -129,7 +117,14 @@ int main(void)
     tap_case("with descriptors eaten elsewhere a start is refused, one that takes the last is "
              "undone, and starts are allowed again once they are freed");
 
-    long before = s_open_fds();
+    long before = procfs_count_fds(0);
+    int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    CHECK(before > 2 && fd >= 0 && procfs_count_fds(0) == before + 1);
+    CHECK(procfs_count_fds(getpid()) == before + 2); /* its DIR counted too */
+    close(fd);
+    CHECK(procfs_count_fds(0) == before);
+    tap_case("procfs_count_fds counts this process's descriptors, one more when one is opened");
+
     capacity_t *cap = capacity_new(10, 0);
     char why[512];
     CHECK(cap != NULL);
@@ -137,7 +132,7 @@ int main(void)
     CHECK(capacity_end(cap, why, sizeof why) == 0);
     capacity_destroy(&cap);
     zsys_shutdown(); /* capacity_new made czmq's context, and its descriptors */
-    CHECK(s_open_fds() == before);
+    CHECK(procfs_count_fds(0) == before);
     tap_case("no descriptor left open after capacity_destroy");
     return tap_done();
 }
