@@ -109,6 +109,15 @@ int client_cmd_parse(int argc, char **argv, const client_option_t *opts, size_t 
     return 0;
 }
 
+int client_cmd_parse_options(int argc, char **argv, const client_option_t *opts, size_t n_opts,
+                             client_args_t *args)
+{
+    int rc = client_cmd_parse(argc, argv, opts, n_opts, args);
+    if (rc == 0 && args->n_pos > 0)
+        return client_cmd_usage_error(argv[0], "unexpected argument %s", args->pos[0]);
+    return rc;
+}
+
 int client_cmd_connect(const char *cmd, const char *runtime_file, control_client_t **out)
 {
     char path[4096], why[512];
@@ -302,11 +311,9 @@ static int s_start(int argc, char **argv)
     for (size_t k = 0; k < N_START_LIMITS; k++)
         opts[k + 2] = (client_option_t){s_start_limits[k].flag, NULL, &values[k], NULL};
     _cleanup_client_args_ client_args_t args = {0};
-    int rc = client_cmd_parse(argc, argv, opts, ARRAY_SIZE(opts), &args);
+    int rc = client_cmd_parse_options(argc, argv, opts, ARRAY_SIZE(opts), &args);
     if (rc)
         return rc;
-    if (args.n_pos > 0)
-        return client_cmd_usage_error("start", "unexpected argument %s", args.pos[0]);
     json_auto_t *content = json_object();
     for (size_t k = 0; k < N_START_LIMITS && content; k++) {
         if (!values[k])
@@ -426,11 +433,9 @@ static int s_ls(int argc, char **argv)
     bool as_json = false;
     const client_option_t opts[] = {{"--json", NULL, NULL, &as_json}};
     _cleanup_client_args_ client_args_t args = {0};
-    int rc = client_cmd_parse(argc, argv, opts, ARRAY_SIZE(opts), &args);
+    int rc = client_cmd_parse_options(argc, argv, opts, ARRAY_SIZE(opts), &args);
     if (rc)
         return rc;
-    if (args.n_pos > 0)
-        return client_cmd_usage_error("ls", "unexpected argument %s", args.pos[0]);
     json_auto_t *content = json_object();
     wire_msg_t reply;
     rc = s_request("ls", args.runtime_file, "list_request", content, NULL, 0, &reply);

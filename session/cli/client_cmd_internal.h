@@ -53,6 +53,11 @@ void client_args_clear(client_args_t *args);
 int client_cmd_parse(int argc, char **argv, const client_option_t *opts, size_t n_opts,
                      client_args_t *args);
 
+/* client_cmd_parse for a command that takes options only: an argument is
+ * a usage error (2). */
+int client_cmd_parse_options(int argc, char **argv, const client_option_t *opts, size_t n_opts,
+                             client_args_t *args);
+
 /* Opens the daemon's control client from |runtime_file| (NULL: the
  * default path). Returns 0 with *out (caller destroys it), or 1 after
  * printing why not (no daemon: "sandcell: no daemon found ..."). */
