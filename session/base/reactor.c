@@ -30,10 +30,12 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
+#include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
 #include <zmq.h>
 
+#include "log.h"
 #include "util.h"
 #include "wire_io.h"
 
@@ -62,6 +64,8 @@ struct reactor {
     int tick_ms;
     void *hook_arg;
     long long next_tick;
+    int stop_fd; /* reactor_stop_on_signal */
+    const char *stop_what;
 };
 
 static handler_t s_tombstone;
@@ -264,6 +268,24 @@ void reactor_destroy(reactor_t **self_p)
     close(self->epfd);
     free(self);
     *self_p = NULL;
+}
+
+static void s_on_stop_signal(void *arg)
+{
+    reactor_t *self = arg;
+    struct signalfd_siginfo si;
+    if (read(self->stop_fd, &si, sizeof si) == sizeof si)
+        log_info("received signal %u; %s", si.ssi_signo, self->stop_what);
+    reactor_stop(self);
+}
+
+int reactor_stop_on_signal(reactor_t *self, int sigfd, const char *what)
+{
+    if (sigfd < 0)
+        return -1;
+    self->stop_fd = sigfd;
+    self->stop_what = what;
+    return reactor_add(self, NULL, sigfd, s_on_stop_signal, self);
 }
 
 int reactor_add(reactor_t *self, void *zsock, int fd, reactor_fn fn, void *arg)

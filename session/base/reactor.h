@@ -31,6 +31,11 @@ int reactor_add(reactor_t *self, void *zsock, int fd, reactor_fn fn, void *arg);
  * socket signals. Returns 0 or -1 (not watched). */
 int reactor_set_writable(reactor_t *self, void *zsock, int fd, reactor_fn on_writable);
 
+/* Stops the loop when the signalfd |sigfd| reads a signal, logged as
+ * "received signal N; |what|" (a static string). Returns 0, or -1 (also
+ * when |sigfd| is -1: the signalfd could not be made). */
+int reactor_stop_on_signal(reactor_t *self, int sigfd, const char *what);
+
 /* Removes the handler for |zsock| or |fd|; safe inside a handler. */
 void reactor_remove(reactor_t *self, void *zsock, int fd);
 

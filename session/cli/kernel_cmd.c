@@ -39,7 +39,7 @@ typedef struct {
     zygote_client_t *zygote;
     journal_sync_t *journal_sync; /* writes the journal off the loop, or NULL */
     conversation_t *conversation;
-    parent_watch_t *parent; /* the frontend to die with, or NULL */
+    parent_watch_t parent; /* the frontend to die with, if any */
     bool orphaned;          /* the frontend is gone */
     int sigfd;
     int status;
@@ -48,9 +48,9 @@ typedef struct {
 /* Ends the kernel if its frontend is gone. */
 static void s_check_parent(kernel_t *k)
 {
-    if (!k->parent || k->orphaned || !parent_watch_gone(k->parent))
+    if (k->orphaned || !parent_watch_gone(&k->parent))
         return;
-    log_warn("the frontend (pid %d) is gone; shutting down", (int)parent_watch_pid(k->parent));
+    log_warn("the frontend (pid %d) is gone; shutting down", (int)parent_watch_pid(&k->parent));
     k->orphaned = true;
     k->status = 1; /* as ipykernel's parent poller */
     reactor_stop(k->reactor);
@@ -61,35 +61,11 @@ static void s_on_parent(void *arg)
     s_check_parent(arg);
 }
 
-static void s_on_signal(void *arg)
-{
-    kernel_t *k = arg;
-    struct signalfd_siginfo si;
-    if (read(k->sigfd, &si, sizeof si) == sizeof si)
-        log_info("received signal %u; shutting down", si.ssi_signo);
-    reactor_stop(k->reactor);
-}
-
-static void s_on_journal_sync(void *arg)
-{
-    kernel_t *k = arg;
-    journal_sync_dispatch(k->journal_sync);
-}
-
 static void s_on_zygote_event(void *arg, json_t *event)
 {
     kernel_t *k = arg;
     if (k->conversation)
         conversation_zygote_event(k->conversation, event);
-}
-
-static void s_on_zygote(void *arg)
-{
-    kernel_t *k = arg;
-    if (zygote_client_dispatch(k->zygote) < 0) {
-        k->status = 1;
-        reactor_stop(k->reactor);
-    }
 }
 
 static void s_before_sleep(void *arg)
@@ -227,7 +203,7 @@ int kernel_cmd_run(const cli_options_t *opts)
     signal(SIGPIPE, SIG_IGN);
     signal(SIGINT, SIG_IGN); /* interrupts come as messages (interrupt_mode "message") */
 
-    kernel_t k = {.sigfd = -1};
+    kernel_t k = {.sigfd = -1, .parent = {.pidfd = -1}};
     zygote_config_t zc = {worker, opts->preload, opts->mock_interpreter};
     k.zygote = zygote_client_start(&zc);
     if (!k.zygote) {
@@ -242,15 +218,9 @@ int kernel_cmd_run(const cli_options_t *opts)
         return preload_rc;
     }
     if (parent > 0) {
-        k.parent = parent_watch_new(parent, true);
-        if (!k.parent) {
-            fprintf(stderr, "sandcell kernel: out of memory\n");
-            connfile_clear(&conn);
-            zygote_client_stop(&k.zygote);
-            return 1;
-        }
+        parent_watch_start(&k.parent, parent, true);
         log_debug("watching the frontend, pid %d (%s)", (int)parent,
-                  parent_watch_fd(k.parent) >= 0 ? "pidfd" : "polled on the tick");
+                  parent_watch_fd(&k.parent) >= 0 ? "pidfd" : "polled on the tick");
     }
     sigset_t term;
     sigemptyset(&term);
@@ -277,9 +247,7 @@ int kernel_cmd_run(const cli_options_t *opts)
         /* One conversation: one thread; the loop no longer waits on the
          * disk, but the reply still waits for its record. */
         k.journal_sync = journal_sync_new(1);
-        if (!k.journal_sync ||
-            reactor_add(k.reactor, NULL, journal_sync_fd(k.journal_sync), s_on_journal_sync,
-                        &k) < 0) {
+        if (!k.journal_sync || journal_sync_watch(k.journal_sync, k.reactor) < 0) {
             fprintf(stderr, "sandcell kernel: cannot start the journal's thread\n");
             connfile_clear(&conn);
             k.status = 1;
@@ -297,10 +265,10 @@ int kernel_cmd_run(const cli_options_t *opts)
         goto out;
     }
     zygote_client_set_listener(k.zygote, s_on_zygote_event, &k);
-    if (reactor_add(k.reactor, NULL, zygote_client_fd(k.zygote), s_on_zygote, &k) < 0 ||
-        k.sigfd < 0 || reactor_add(k.reactor, NULL, k.sigfd, s_on_signal, &k) < 0 ||
-        (k.parent && parent_watch_fd(k.parent) >= 0 &&
-         reactor_add(k.reactor, NULL, parent_watch_fd(k.parent), s_on_parent, &k) < 0)) {
+    if (zygote_client_watch(k.zygote, k.reactor, &k.status) < 0 ||
+        reactor_stop_on_signal(k.reactor, k.sigfd, "shutting down") < 0 ||
+        (parent_watch_fd(&k.parent) >= 0 &&
+         reactor_add(k.reactor, NULL, parent_watch_fd(&k.parent), s_on_parent, &k) < 0)) {
         fprintf(stderr, "sandcell kernel: cannot set up the event loop\n");
         k.status = 1;
         goto out;
@@ -322,9 +290,9 @@ out:
         journal_sync_destroy(&k.journal_sync); /* every record queued reaches the disk */
     }
     zygote_client_stop(&k.zygote);
-    if (k.parent && parent_watch_fd(k.parent) >= 0 && k.reactor)
-        reactor_remove(k.reactor, NULL, parent_watch_fd(k.parent));
-    parent_watch_destroy(&k.parent);
+    if (parent_watch_fd(&k.parent) >= 0 && k.reactor)
+        reactor_remove(k.reactor, NULL, parent_watch_fd(&k.parent));
+    parent_watch_stop(&k.parent);
     reactor_destroy(&k.reactor);
     if (k.sigfd >= 0)
         close(k.sigfd);

@@ -9,14 +9,8 @@
 
 #include <errno.h>
 #include <poll.h>
-#include <stdlib.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-
-struct parent_watch {
-    pid_t parent;
-    int pidfd; /* -1: polling */
-};
 
 pid_t parent_watch_target(const char *jpy_parent_pid, pid_t ppid)
 {
@@ -31,13 +25,9 @@ pid_t parent_watch_target(const char *jpy_parent_pid, pid_t ppid)
     return v > 1 ? ppid : 0;
 }
 
-parent_watch_t *parent_watch_new(pid_t parent, bool use_pidfd)
+void parent_watch_start(parent_watch_t *self, pid_t parent, bool use_pidfd)
 {
-    parent_watch_t *self = calloc(1, sizeof *self);
-    if (!self)
-        return NULL;
-    self->parent = parent;
-    self->pidfd = -1;
+    *self = (parent_watch_t){.parent = parent, .pidfd = -1};
 #ifdef SYS_pidfd_open
     if (use_pidfd)
         self->pidfd = (int)syscall(SYS_pidfd_open, parent, 0);
@@ -51,18 +41,13 @@ parent_watch_t *parent_watch_new(pid_t parent, bool use_pidfd)
         close(self->pidfd);
         self->pidfd = -1;
     }
-    return self;
 }
 
-void parent_watch_destroy(parent_watch_t **self_p)
+void parent_watch_stop(parent_watch_t *self)
 {
-    parent_watch_t *self = *self_p;
-    if (!self)
-        return;
     if (self->pidfd >= 0)
         close(self->pidfd);
-    free(self);
-    *self_p = NULL;
+    *self = (parent_watch_t){.pidfd = -1};
 }
 
 int parent_watch_fd(const parent_watch_t *self)
@@ -77,6 +62,8 @@ pid_t parent_watch_pid(const parent_watch_t *self)
 
 bool parent_watch_gone(const parent_watch_t *self)
 {
+    if (!self->parent)
+        return false;
     if (getppid() != self->parent)
         return true;
     if (self->pidfd < 0)

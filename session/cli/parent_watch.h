@@ -12,7 +12,11 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-typedef struct parent_watch parent_watch_t;
+/* A value: embed it; {.pidfd = -1} (or parent_watch_stop) watches nothing. */
+typedef struct {
+    pid_t parent; /* 0: nothing watched */
+    int pidfd;    /* -1: polled, or nothing watched */
+} parent_watch_t;
 
 /* The pid to watch, from the value of JPY_PARENT_PID (|jpy_parent_pid|,
  * NULL when unset) and getppid() (|ppid|); 0: watch nothing. Nothing is
@@ -24,25 +28,26 @@ typedef struct parent_watch parent_watch_t;
  * wrapper is gone, as ipykernel's "reparented to init" check. Pure. */
 pid_t parent_watch_target(const char *jpy_parent_pid, pid_t ppid);
 
-/* Starts watching |parent|, which must be the caller's parent (getppid()).
- * With |use_pidfd| false, or where pidfd_open fails, the watch polls.
- * Caller owns the result; NULL on allocation failure. A parent that died
- * before the call is reported by the first parent_watch_gone(). */
-parent_watch_t *parent_watch_new(pid_t parent, bool use_pidfd);
+/* Starts watching |parent| (> 1), which must be the caller's parent
+ * (getppid()). With |use_pidfd| false, or where pidfd_open fails, the
+ * watch polls. A parent that died before the call is reported by the
+ * first parent_watch_gone(). */
+void parent_watch_start(parent_watch_t *self, pid_t parent, bool use_pidfd);
 
-/* Frees the watch and closes its descriptor; sets *self_p to NULL. */
-void parent_watch_destroy(parent_watch_t **self_p);
+/* Closes the watch's descriptor; nothing is watched after. */
+void parent_watch_stop(parent_watch_t *self);
 
 /* A descriptor (owned by the watch) that becomes readable when the parent
  * exits, for the reactor; -1 when the watch polls: then call
  * parent_watch_gone() on the tick. */
 int parent_watch_fd(const parent_watch_t *self);
 
-/* The pid watched. */
+/* The pid watched, or 0. */
 pid_t parent_watch_pid(const parent_watch_t *self);
 
 /* True once the parent is gone: its pidfd is readable, or getppid() is no
- * longer it (it died and we were reparented). */
+ * longer it (it died and we were reparented). False when nothing is
+ * watched. */
 bool parent_watch_gone(const parent_watch_t *self);
 
 #endif

@@ -24,6 +24,8 @@ struct zygote_client {
     int next_id;
     zygote_listener_fn listener;
     void *listener_arg;
+    reactor_t *reactor; /* zygote_client_watch */
+    int *status;
 };
 
 /* Variables passed through from the manager's environment if set. Not
@@ -218,6 +220,22 @@ int zygote_client_dispatch(zygote_client_t *self)
             self->listener(self->listener_arg, event);
         json_decref(event);
     }
+}
+
+static void s_on_readable(void *arg)
+{
+    zygote_client_t *self = arg;
+    if (zygote_client_dispatch(self) < 0) {
+        *self->status = 1;
+        reactor_stop(self->reactor);
+    }
+}
+
+int zygote_client_watch(zygote_client_t *self, reactor_t *reactor, int *status)
+{
+    self->reactor = reactor;
+    self->status = status;
+    return reactor_add(reactor, NULL, zygote_client_fd(self), s_on_readable, self);
 }
 
 int zygote_client_spawn(zygote_client_t *self, const json_t *jail, int *chan_fd)

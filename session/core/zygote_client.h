@@ -12,6 +12,8 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include "reactor.h"
+
 typedef struct zygote_client zygote_client_t;
 
 /* Called with each event record from the zygote. Borrowed reference. */
@@ -34,6 +36,11 @@ void zygote_client_stop(zygote_client_t **self_p);
 /* The descriptor to poll; call zygote_client_dispatch when it is readable. */
 int zygote_client_fd(const zygote_client_t *self);
 void zygote_client_set_listener(zygote_client_t *self, zygote_listener_fn fn, void *arg);
+
+/* Watches the zygote on |reactor| (zygote_client_dispatch when readable).
+ * When the zygote is gone nothing more can be spawned: *status becomes 1
+ * and the reactor stops. Returns 0, or -1 if the reactor cannot watch it. */
+int zygote_client_watch(zygote_client_t *self, reactor_t *reactor, int *status);
 
 /* Waits (at most |timeout_ms|) for the zygote's first record, sent once
  * its preload is done. Returns 0 with *preload_errors (new reference: an

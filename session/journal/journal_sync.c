@@ -263,6 +263,16 @@ void journal_sync_destroy(journal_sync_t **self_p)
     *self_p = NULL;
 }
 
+static void s_on_readable(void *arg)
+{
+    journal_sync_dispatch(arg);
+}
+
+int journal_sync_watch(journal_sync_t *self, reactor_t *reactor)
+{
+    return reactor_add(reactor, NULL, self->efd, s_on_readable, self);
+}
+
 int journal_sync_fd(const journal_sync_t *self)
 {
     return self->efd;

@@ -18,6 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "reactor.h"
+
 typedef struct journal_sync journal_sync_t;
 typedef struct journal_sync_slot journal_sync_slot_t;
 
@@ -40,6 +42,10 @@ int journal_sync_fd(const journal_sync_t *self);
 
 /* Calls the callback of every slot with new completions. Loop thread. */
 void journal_sync_dispatch(journal_sync_t *self);
+
+/* Watches the descriptor on |reactor|, dispatching when it is readable.
+ * Returns 0, or -1 if the reactor cannot watch it. */
+int journal_sync_watch(journal_sync_t *self, reactor_t *reactor);
 
 /* A slot for the file |fd| (takes ownership of |fd|), whose completions
  * call |fn(arg)|. NULL on allocation failure (|fd| is then closed). */

@@ -38,15 +38,6 @@ static void s_drop_held(void *tag)
     free(tag);
 }
 
-static void s_on_signal(void *arg)
-{
-    server_t *s = arg;
-    struct signalfd_siginfo si;
-    if (read(s->sigfd, &si, sizeof si) == sizeof si)
-        log_info("received signal %u; stopping every conversation", si.ssi_signo);
-    reactor_stop(s->reactor);
-}
-
 static void s_on_zygote_event(void *arg, json_t *event)
 {
     server_t *s = arg;
@@ -57,23 +48,8 @@ static void s_on_zygote_event(void *arg, json_t *event)
             return;
 }
 
-static void s_on_zygote(void *arg)
-{
-    server_t *s = arg;
-    if (zygote_client_dispatch(s->zygote) < 0) {
-        s->status = 1;
-        reactor_stop(s->reactor);
-    }
-}
-
 /* The safe point: conversations marked ending (or shut down by their
  * client) are destroyed here, never inside the handler that noticed. */
-static void s_on_journal_sync(void *arg)
-{
-    server_t *s = arg;
-    journal_sync_dispatch(s->journal_sync);
-}
-
 static void s_before_sleep(void *arg)
 {
     server_t *s = arg;
@@ -316,8 +292,7 @@ int serve_run(const serve_options_t *opts)
     sodium_memzero(key, sizeof key);
     if (s.journal_dir) {
         s.journal_sync = journal_sync_new(JOURNAL_SYNC_THREADS);
-        if (!s.journal_sync || reactor_add(s.reactor, NULL, journal_sync_fd(s.journal_sync),
-                                           s_on_journal_sync, &s) < 0) {
+        if (!s.journal_sync || journal_sync_watch(s.journal_sync, s.reactor) < 0) {
             fprintf(stderr, "sandcell serve: cannot start the journal threads\n");
             s.status = 1;
             goto out;
@@ -333,9 +308,9 @@ int serve_run(const serve_options_t *opts)
     if (opts->pool > 0)
         s.pool = pool_new(s.reactor, s.zygote, s.default_jail, (int)opts->pool);
     zygote_client_set_listener(s.zygote, s_on_zygote_event, &s);
-    if (s.sigfd < 0 || reactor_add(s.reactor, zsock_resolve(s.control), -1, control_on_readable, &s) < 0 ||
-        reactor_add(s.reactor, NULL, zygote_client_fd(s.zygote), s_on_zygote, &s) < 0 ||
-        reactor_add(s.reactor, NULL, s.sigfd, s_on_signal, &s) < 0) {
+    if (reactor_add(s.reactor, zsock_resolve(s.control), -1, control_on_readable, &s) < 0 ||
+        zygote_client_watch(s.zygote, s.reactor, &s.status) < 0 ||
+        reactor_stop_on_signal(s.reactor, s.sigfd, "stopping every conversation") < 0) {
         fprintf(stderr, "sandcell serve: cannot set up the event loop\n");
         s.status = 1;
         goto out;

@@ -40,43 +40,45 @@ static void s_targets(void)
 
 static void s_live_parent(bool use_pidfd)
 {
-    parent_watch_t *w = parent_watch_new(getppid(), use_pidfd);
-    CHECK(w != NULL);
-    if (w) {
-        CHECK_INT(parent_watch_pid(w), getppid());
-        CHECK(!parent_watch_gone(w));
-        if (!use_pidfd)
-            CHECK_INT(parent_watch_fd(w), -1);
-    }
-    parent_watch_destroy(&w);
-    CHECK(w == NULL);
-    tap_case("a live parent is not gone (%s)", use_pidfd ? "pidfd" : "polling");
+    parent_watch_t w;
+    parent_watch_start(&w, getppid(), use_pidfd);
+    CHECK_INT(parent_watch_pid(&w), getppid());
+    CHECK(!parent_watch_gone(&w));
+    if (!use_pidfd)
+        CHECK_INT(parent_watch_fd(&w), -1);
+    parent_watch_stop(&w);
+    CHECK_INT(parent_watch_fd(&w), -1);
+    CHECK_INT(parent_watch_pid(&w), 0);
+    CHECK(!parent_watch_gone(&w));
+    tap_case("a live parent is not gone (%s); a stopped watch watches nothing",
+             use_pidfd ? "pidfd" : "polling");
 }
 
 /* In the grandchild: watch the parent, say "r", wait up to 2 s for its
  * end, then write 'y' (seen; by the descriptor when there is one) or 'n'. */
 static void s_grandchild(int wr, bool use_pidfd)
 {
-    parent_watch_t *w = parent_watch_new(getppid(), use_pidfd);
-    if (!w || parent_watch_gone(w))
+    parent_watch_t w;
+    parent_watch_start(&w, getppid(), use_pidfd);
+    if (parent_watch_gone(&w))
         _exit(3);
-    char mode = parent_watch_fd(w) >= 0 ? 'f' : 'p';
+    char mode = parent_watch_fd(&w) >= 0 ? 'f' : 'p';
     if (write(wr, &mode, 1) != 1)
         _exit(4);
     char seen = 'n';
     for (int i = 0; i < 200 && seen == 'n'; i++) {
-        if (parent_watch_fd(w) >= 0) {
-            struct pollfd pfd = {parent_watch_fd(w), POLLIN, 0};
-            if (poll(&pfd, 1, 2000) == 1 && parent_watch_gone(w))
+        if (parent_watch_fd(&w) >= 0) {
+            struct pollfd pfd = {parent_watch_fd(&w), POLLIN, 0};
+            if (poll(&pfd, 1, 2000) == 1 && parent_watch_gone(&w))
                 seen = 'y';
             break;
         }
-        if (parent_watch_gone(w))
+        if (parent_watch_gone(&w))
             seen = 'y';
         else
             usleep(10000);
     }
-    parent_watch_destroy(&w);
+    parent_watch_stop(&w);
     if (write(wr, &seen, 1) != 1)
         _exit(5);
     _exit(0);
