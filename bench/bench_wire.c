@@ -6,6 +6,7 @@
 #include "bench_wire.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <zmq.h>
@@ -13,10 +14,16 @@
 #include "bench_kernel.h"
 #include "header.h"
 
+/* header_new's id counter and date cache are per process: serve's
+ * neighbour mode sends from two threads. */
+static pthread_mutex_t s_header_lock = PTHREAD_MUTEX_INITIALIZER;
+
 int bench_wire_send(signer_t *signer, const char *session, void *sock, const char *msg_type,
                     const json_t *content, char *msg_id, char *failure, size_t failure_len)
 {
+    pthread_mutex_lock(&s_header_lock);
     json_auto_t *header = header_new(msg_type, session, "bench");
+    pthread_mutex_unlock(&s_header_lock);
     if (!header)
         return bench_fail(failure, failure_len, "out of memory");
     if (msg_id)

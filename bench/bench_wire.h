@@ -24,7 +24,7 @@
 
 /* Signs a request of |msg_type| with a new header in |session| (sender
  * "bench") and sends it on |sock|. Does not take ownership of |signer|,
- * |sock| or |content|. Writes the new msg_id into |msg_id| (HEADER_ID_LEN
+ * |sock| or |content|. Safe to call from several threads on different sockets. Writes the new msg_id into |msg_id| (HEADER_ID_LEN
  * + 1 bytes) unless it is NULL. Returns 0, or -1 with the reason ("out of
  * memory", "encoding TYPE: ...", "sending TYPE: ...") recorded in
  * |failure| (|failure_len| bytes) by bench_fail: unless it holds one. */

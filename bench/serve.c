@@ -17,6 +17,10 @@
  *   throughput  trivial cells per second over many conversations, one cell
  *               outstanding per conversation; ipykernel: as many kernels as
  *               fit (default 10).
+ *   neighbour   (only when named) round trip of `1+1` on conversation B while
+ *               conversation A of the same daemon is idle, floods, stalls its
+ *               iopub, reads it slowly or forges channel records [B's p99 <=
+ *               10 ms in every condition]; two ipykernels alike.
  *   --density N N live conversations, each holding a small DataFrame, every
  *               one answering a cell [N = 1000]; a separate mode, it takes a
  *               while.
@@ -101,7 +105,8 @@ int main(int argc, char **argv)
     tput_res_t tp = {0};
     rtt_res_t rt = {0};
     dens_res_t dens = {.stop_s = -1};
-    bool did_start = false, did_rtt = false, did_mem = false, did_tput = false;
+    nb_res_t nb = {0};
+    bool did_start = false, did_rtt = false, did_mem = false, did_tput = false, did_nb = false;
 
     /* the daemon first: it forks, and we hold no ZeroMQ context yet */
     if (r.o.run_sc) {
@@ -135,6 +140,8 @@ int main(int argc, char **argv)
     if (r.o.m_start && !(did_start = serve_mode_start(&r, &st) == 0))
         goto failed;
     if (r.o.m_rtt && !(did_rtt = serve_mode_rtt(&r, &rt) == 0))
+        goto failed;
+    if (r.o.m_neighbour && !(did_nb = serve_mode_neighbour(&r, &nb) == 0))
         goto failed;
     if (r.o.m_memory && !(did_mem = serve_mode_memory(&r, &mem) == 0))
         goto failed;
@@ -177,6 +184,8 @@ out:
         serve_report_start(&r, &st);
     if (did_rtt)
         serve_report_rtt(&rt);
+    if (did_nb)
+        serve_report_neighbour(&r, &nb);
     if (did_mem)
         serve_report_memory(&r, &mem);
     if (did_tput)
@@ -199,6 +208,20 @@ out:
         if (rt.ipk.lat.n)
             printf("  round trip faster than ipykernel (p50 %.0f us): %s\n",
                    bench_pcts(&rt.ipk.lat).p50, s_met(p50 < bench_pcts(&rt.ipk.lat).p50));
+    }
+    if (did_nb && nb.have[NB_SANDCELL]) {
+        double worst = 0;
+        int at = NB_ALONE;
+        for (int c = 0; c < NB_NCOND; c++) {
+            double p99 = bench_pcts(&nb.b[NB_SANDCELL][c].lat).p99 / 1e3;
+            if (nb.b[NB_SANDCELL][c].lat.n && p99 >= worst) {
+                worst = p99;
+                at = c;
+            }
+        }
+        printf("  B p99 <= %.0f ms in every condition (sandcell): worst %.2f ms (A %s): %s\n",
+               TARGET_NEIGHBOUR_P99_MS, worst, serve_nb_cond_name((nb_cond_t)at),
+               s_met(worst <= TARGET_NEIGHBOUR_P99_MS));
     }
     if (did_mem && mem.have_sc)
         printf("  PSS per idle conversation with a DataFrame %.2f MiB <= %.0f MiB: %s\n",
@@ -235,5 +258,6 @@ out:
     bench_samples_free(&rt.sc.lat);
     bench_samples_free(&rt.ipk.lat);
     bench_samples_free(&dens.sweep_lat);
+    serve_neighbour_free(&nb);
     return r.status;
 }

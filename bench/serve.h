@@ -8,7 +8,8 @@
  * epoll), serve_proc.c (/proc: processes, descriptors, leftovers),
  * serve_daemon.c (`sandcell serve` and its control endpoint),
  * serve_memory.c (PSS), serve_start.c, serve_tput.c (throughput and round
- * trip) and serve_density.c, one per mode. Nothing here is used outside
+ * trip), serve_neighbour.c (one conversation's round trip while another
+ * misbehaves) and serve_density.c, one per mode. Nothing here is used outside
  * bench/serve.
  *
  * Errors: functions return 0 or -1; the reason is kept in the client's,
@@ -154,7 +155,7 @@ typedef struct {
 typedef struct {
     const char *sandcell;
     bool run_sc, run_ipk;
-    bool m_start, m_rtt, m_memory, m_tput;
+    bool m_start, m_rtt, m_memory, m_tput, m_neighbour;
     long rounds, starts, burst, gap_ms;
     long conversations, ipykernels, duration_s, pool;
     long density; /* 0: the normal modes */
@@ -221,6 +222,25 @@ typedef struct {
 typedef struct {
     tput_t sc, ipk;
 } rtt_res_t;
+/* neighbour: what A does while B's round trip is measured; the two sides. */
+typedef enum { NB_ALONE, NB_FLOOD, NB_STALL, NB_SLOW, NB_FORGE, NB_NCOND } nb_cond_t;
+enum { NB_SANDCELL, NB_IPYKERNEL, NB_NSIDES };
+#define NEIGHBOUR_ROUNDS 5
+#define NEIGHBOUR_LEAD_MS 300   /* A is under way this long before B's window opens */
+#define TARGET_NEIGHBOUR_P99_MS 10.0
+
+typedef struct {
+    tput_t b[NB_NSIDES][NB_NCOND]; /* B's cells in each condition */
+    long a_cells[NB_NSIDES][NB_NCOND], a_bad[NB_NSIDES][NB_NCOND];
+    long a_msgs[NB_NSIDES][NB_NCOND]; /* iopub messages A's client read in B's windows */
+    double a_seconds[NB_NSIDES][NB_NCOND];
+    double daemon_cpu_s[NB_NCOND]; /* the manager's CPU time in B's windows */
+    bool have[NB_NSIDES];
+} nb_res_t;
+
+/* The condition's name ("alone", "flood", ...); static. */
+const char *serve_nb_cond_name(nb_cond_t cond);
+
 typedef struct {
     long asked, started, refused, holding, answered;
     char first_refusal[300];
@@ -309,6 +329,9 @@ void serve_on_script(hub_t *h, client_t *c);
  * Returns the number of entries, or -1. */
 long serve_proc_list(proc_t **out);
 
+/* CPU seconds |pid| has used, all its threads (/proc/PID/stat), or -1. */
+double serve_proc_cpu_s(pid_t pid);
+
 /* The soft RLIMIT_NOFILE of |pid| (from /proc/PID/limits), or -1. */
 long serve_proc_nofile(pid_t pid);
 
@@ -393,10 +416,24 @@ void serve_report_start(const run_t *r, const start_res_t *res);
 
 /* Throughput over the conversations and ipykernels the memory mode left. */
 int serve_mode_tput(run_t *r, tput_res_t *res);
+
+/* |seconds| of back-to-back trivial cells over t->cl (all of one kind), one
+ * outstanding each, each done at its reply and its status idle; adds to
+ * t's cells, errors, seconds and latencies (send -> reply). The clients
+ * are in a hub of their own for the window only. Returns 0 or -1. */
+int serve_tput_window(run_t *r, tput_t *t, double seconds);
 void serve_report_tput(const run_t *r, const tput_res_t *t);
 
 int serve_mode_rtt(run_t *r, rtt_res_t *res);
 void serve_report_rtt(const rtt_res_t *t);
+
+/* The neighbour mode: conversations A and B of one daemon, then two
+ * ipykernels A and B; B's `1+1` while A is alone, floods, stalls, reads
+ * slowly or forges. */
+int serve_mode_neighbour(run_t *r, nb_res_t *res);
+void serve_report_neighbour(const run_t *r, const nb_res_t *res);
+/* Frees the samples of |res|. */
+void serve_neighbour_free(nb_res_t *res);
 
 /* The density mode: o.density conversations, kept in r->convs. */
 int serve_mode_density(run_t *r, dens_res_t *res);

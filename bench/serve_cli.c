@@ -2,7 +2,7 @@
  *
  * getopt_long over long options only; every number is range-checked, a
  * bad one is a usage error (exit 2). --modes throughput implies memory,
- * whose conversations it runs on. */
+ * whose conversations it runs on; neighbour runs only when named. */
 #include "serve.h"
 
 #include <errno.h>
@@ -16,23 +16,27 @@
 static void s_usage(FILE *f)
 {
     fprintf(f,
-            "usage: serve [--modes start,rtt,memory,throughput] [--only sandcell|ipykernel]\n"
+            "usage: serve [--modes start,rtt,memory,throughput,neighbour]\n"
+            "             [--only sandcell|ipykernel]\n"
             "             [--rounds N] [--starts N] [--burst N] [--gap-ms MS]\n"
             "             [--conversations N] [--ipykernels N] [--duration S] [--pool K]\n"
             "             [--sandcell PATH] [--daemon-arg=ARG ...]\n"
             "       serve --density N [--pool K] [--sandcell PATH]\n"
             "`sandcell serve` against ipykernel: start latency, round trip, memory per idle\n"
-            "conversation, throughput over many conversations; --density N alone: N live\n"
-            "conversations.\n"
-            "  --modes LIST       which modes (default all four; throughput needs memory's\n"
-            "                     conversations and runs it too)\n"
+            "conversation, throughput over many conversations; neighbour: one conversation's\n"
+            "round trip while another floods, stalls, reads slowly or forges; --density N\n"
+            "alone: N live conversations.\n"
+            "  --modes LIST       which modes (default start,rtt,memory,throughput;\n"
+            "                     throughput needs memory's conversations and runs it too;\n"
+            "                     neighbour only when named)\n"
             "  --rounds N         start: interleaved rounds (default 10)\n"
             "  --starts N         start: paced sandcell starts per round (default 10)\n"
             "  --burst N          start: back-to-back sandcell starts per round (default 8)\n"
             "  --gap-ms MS        start: pause after each paced start (default 100)\n"
             "  --conversations N  memory, throughput: sandcell conversations (default 100)\n"
             "  --ipykernels N     memory, throughput: ipykernel processes (default 10)\n"
-            "  --duration S       rtt, throughput: seconds per configuration (default 10)\n"
+            "  --duration S       rtt, throughput, neighbour: seconds per configuration, or\n"
+            "                     per condition and side (default 10)\n"
             "  --pool K           the daemon's --pool (default: the daemon's default)\n"
             "  --density N        only the density mode, with N conversations (issue: 1000)\n"
             "  --sandcell PATH    the sandcell binary (default: ../sandcell next to serve)\n"
@@ -62,7 +66,7 @@ int serve_parse_args(int argc, char **argv, options_t *o)
         bool ok = true;
         switch (ch) {
         case 'm': {
-            o->m_start = o->m_rtt = o->m_memory = o->m_tput = false;
+            o->m_start = o->m_rtt = o->m_memory = o->m_tput = o->m_neighbour = false;
             char *list = strdup(optarg), *save = NULL;
             for (char *t = list ? strtok_r(list, ",", &save) : NULL; t && ok;
                  t = strtok_r(NULL, ",", &save)) {
@@ -74,6 +78,8 @@ int serve_parse_args(int argc, char **argv, options_t *o)
                     o->m_memory = true;
                 else if (strcmp(t, "throughput") == 0)
                     o->m_tput = o->m_memory = true;
+                else if (strcmp(t, "neighbour") == 0)
+                    o->m_neighbour = true;
                 else
                     ok = false;
             }

@@ -68,6 +68,30 @@ long serve_proc_list(proc_t **out)
     return (long)n;
 }
 
+/* CPU seconds |pid| has used (user and system, all its threads), from
+ * /proc/PID/stat; -1 if it cannot be read. */
+double serve_proc_cpu_s(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t len = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (len <= 0)
+        return -1;
+    buf[len] = '\0';
+    char *rp = strrchr(buf, ')');
+    unsigned long long utime, stime;
+    /* after the name: state ppid pgrp session tty tpgid flags minflt cminflt
+     * majflt cmajflt utime stime */
+    if (!rp || sscanf(rp + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime,
+                      &stime) != 2)
+        return -1;
+    return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+}
+
 /* The soft RLIMIT_NOFILE of |pid| (from /proc/PID/limits), or -1. */
 long serve_proc_nofile(pid_t pid)
 {

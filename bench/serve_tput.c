@@ -37,8 +37,7 @@ static void s_on_tput(hub_t *h, client_t *c)
         serve_hub_exec(h, c, CODE_TRIVIAL, true);
 }
 
-/* |seconds| of round-robin trivial cells over t->cl, one outstanding each. */
-static int s_tput_window(run_t *r, tput_t *t, double seconds)
+int serve_tput_window(run_t *r, tput_t *t, double seconds)
 {
     hub_t h;
     if (serve_hub_init(&h, CELL_TIMEOUT_S) < 0)
@@ -116,7 +115,7 @@ int serve_mode_tput(run_t *r, tput_res_t *res)
         for (int i = 0; i < 3 && rc == 0; i++) {
             if (!order[i]->n)
                 continue;
-            rc = s_tput_window(r, order[i], window);
+            rc = serve_tput_window(r, order[i], window);
             fprintf(stderr, "  %-30s %.0f cells/s so far\n", order[i]->label,
                     order[i]->seconds ? order[i]->cells / order[i]->seconds : 0);
             if (bench_interrupted())
@@ -226,7 +225,7 @@ int serve_mode_rtt(run_t *r, rtt_res_t *res)
         }
         for (int i = 0; i < 2 && rc == 0; i++)
             if (order[i]->n)
-                rc = s_tput_window(r, order[i], window);
+                rc = serve_tput_window(r, order[i], window);
         if (bench_interrupted())
             rc = -1;
     }
