@@ -248,9 +248,35 @@ TERMINAL = {
 }
 
 
+def _ws_part(spec):
+    if isinstance(spec, str):
+        return spec.encode()
+    if "json" in spec:
+        return json.dumps(spec["json"], separators=(",", ":")).encode()
+    return bytes.fromhex(spec["hex"])
+
+
+def jupyter_ws_seed(vector):
+    """A vector of tests/vectors/ws as fuzz_jupyter_ws reads it: a flag byte
+    (1: v1, 2: binary, 4: parts the harness puts behind a table), then the
+    payload; None for a payload too large to keep."""
+    flag = 1 if vector.get("framing") == "v1" else 0
+    p = vector["payload"]
+    if "v1" in p or "legacy_binary" in p:
+        parts = p.get("v1") or p.get("legacy_binary")
+        return bytes([flag | 6]) + SEP.join(_ws_part(x) for x in parts)
+    if "fill" in p:
+        return None
+    if "hex" in p:
+        binary = p.get("binary", True)
+        return bytes([flag | (2 if binary else 0)]) + bytes.fromhex(p["hex"])
+    data = p["text"].encode() if "text" in p else _ws_part(p)
+    return bytes([flag | (2 if p.get("binary") else 0)]) + data
+
+
 def main():
     for h in ("wire", "connfile", "control", "channel", "content", "history", "journal",
-              "term_filter"):
+              "term_filter", "jupyter_ws"):
         clear_seeds(h)
     for kind in ("valid", "invalid"):
         for p in sorted((TOP / "tests" / "vectors" / kind).glob("*.json")):
@@ -258,6 +284,11 @@ def main():
     for p in sorted((TOP / "tests" / "journals").glob("*.jsonl")):
         write("journal", p.stem, p.read_bytes())
     journal_seeds()
+    for kind in ("valid", "invalid"):
+        for p in sorted((TOP / "tests" / "vectors" / "ws" / kind).glob("*.json")):
+            seed = jupyter_ws_seed(json.loads(p.read_text()))
+            if seed is not None:
+                write("jupyter_ws", f"{kind}-{p.stem}", seed)
     for name, obj in CONNFILES.items():
         write("connfile", name, json.dumps(obj, indent=2).encode())
     write("connfile", "not-object", b"[1, 2]")
