@@ -64,6 +64,7 @@ struct reactor {
     int tick_ms;
     void *hook_arg;
     long long next_tick;
+    long long wake_at; /* reactor_wake_in's deadline; -1: none */
     int stop_fd; /* reactor_stop_on_signal */
     const char *stop_what;
 };
@@ -231,6 +232,7 @@ reactor_t *reactor_new(void)
         free(self);
         return NULL;
     }
+    self->wake_at = -1;
     return self;
 }
 
@@ -373,6 +375,14 @@ int reactor_run(reactor_t *self)
             long long left = self->next_tick - reactor_now_ms();
             timeout = left < 0 ? 0 : (int)left;
         }
+        if (self->wake_at >= 0 && timeout != 0) {
+            long long left = self->wake_at - reactor_now_ms();
+            if (left < 0)
+                left = 0;
+            if (timeout < 0 || left < timeout)
+                timeout = (int)left;
+        }
+        self->wake_at = -1;
         int n = epoll_wait(self->epfd, events, MAX_EVENTS, timeout);
         if (n < 0 && errno != EINTR) {
             wire_io_set_touch_hook(NULL, NULL);
@@ -403,6 +413,13 @@ int reactor_run(reactor_t *self)
     }
     wire_io_set_touch_hook(NULL, NULL);
     return self->failed ? -1 : 0;
+}
+
+void reactor_wake_in(reactor_t *self, long long ms)
+{
+    long long at = reactor_now_ms() + (ms < 0 ? 0 : ms);
+    if (self->wake_at < 0 || at < self->wake_at)
+        self->wake_at = at;
 }
 
 void reactor_stop(reactor_t *self)

@@ -49,6 +49,11 @@ void reactor_touch(reactor_t *self, void *zsock);
 void reactor_set_hooks(reactor_t *self, reactor_fn before_sleep, reactor_fn tick,
                        int tick_ms, void *arg);
 
+/* The loop's next sleep lasts at most |ms| milliseconds (0: it does not
+ * sleep), once; the before-sleep hook calls it for a library with timers
+ * of its own (the HTTP server's MHD_get_timeout). */
+void reactor_wake_in(reactor_t *self, long long ms);
+
 /* Runs until reactor_stop(); returns 0, or -1 if waiting failed. */
 int reactor_run(reactor_t *self);
 void reactor_stop(reactor_t *self);

@@ -43,6 +43,8 @@ static const command_t s_commands[] = {
      "               [--max-conversations N] [--max-executions N] [--idle-timeout S]\n"
      "               [--lifetime S] [--preload MODULES] [--journal-dir DIR | --no-journal]\n"
      "               [--journal-retention DAYS] [--journal-max-size MIB] [LIMITS] [--verbose]\n"
+     "               [--http [ADDR:]PORT [--http-token TOKEN | --http-token-file FILE |\n"
+     "                --no-http-auth]]\n"
      "    Run the daemon: many conversations, each started over the control endpoint\n"
      "    and reached on its own Jupyter connection. Defaults: control on 127.0.0.1,\n"
      "    a random port; runtime file $SANDCELL_RUNTIME_FILE, else\n"
@@ -58,7 +60,16 @@ static const command_t s_commands[] = {
      "    live conversation's.\n"
      "    LIMITS are the defaults of every conversation (start_request may change them).\n"
      "    One daemon per runtime file: it holds a lock on RUNTIME_FILE.lock while it\n"
-     "    runs, and another serve on the same file exits 2 naming the daemon's pid.\n"},
+     "    runs, and another serve on the same file exits 2 naming the daemon's pid.\n"
+     "    --http [ADDR:]PORT also serves the Jupyter Server kernels REST API (a drop-in\n"
+     "    Jupyter Kernel Gateway: jupyter server --gateway-url), off unless given; ADDR\n"
+     "    defaults to 127.0.0.1, PORT 0 picks a free one; the URL and token go to the\n"
+     "    runtime file (http_url, http_token). Every request needs the token\n"
+     "    (Authorization: token T, Authorization: Bearer T, or ?token=T): --http-token\n"
+     "    TOKEN, else $SANDCELL_HTTP_TOKEN, else a random one, logged with the URL.\n"
+     "    --http-token-file FILE holds one token, or several as NAME TOKEN lines: then\n"
+     "    each is a tenant and sees only the kernels it started. A non-loopback ADDR\n"
+     "    needs a token given; --no-http-auth (no token at all) is loopback only.\n"},
     {"start", CMD_CLIENT,
      "sandcell start [--connection-file PATH] [--restore JOURNAL] [--max-executions N]\n"
      "               [LIMITS]\n"
@@ -180,6 +191,23 @@ static bool s_serve_flag(cli_options_t *out, int argc, char **argv, int *i, char
     const char *v = *i + 1 < argc ? argv[*i + 1] : NULL;
     long n;
     *rc = 0;
+    const char **http_value = strcmp(a, "--http") == 0            ? &out->http
+                              : strcmp(a, "--http-token") == 0      ? &out->http_token
+                              : strcmp(a, "--http-token-file") == 0 ? &out->http_token_file
+                                                                    : NULL;
+    if (http_value) {
+        if (!v || !*v) {
+            *rc = s_fail(why, why_len, "serve: %s needs a value", a);
+            return true;
+        }
+        *http_value = v;
+        (*i)++;
+        return true;
+    }
+    if (strcmp(a, "--no-http-auth") == 0) {
+        out->no_http_auth = true;
+        return true;
+    }
     if (strcmp(a, "--control") == 0 || strcmp(a, "--runtime-file") == 0) {
         if (!v || !*v) {
             *rc = s_fail(why, why_len, "serve: %s needs a value", a);
@@ -390,5 +418,9 @@ serve_options_t cli_serve_options(const cli_options_t *o)
         .journal_retention_days = o->journal_retention_days,
         .journal_max_mib = o->journal_max_mib,
         .limits = o->limits,
+        .http = o->http,
+        .http_token = o->http_token,
+        .http_token_file = o->http_token_file,
+        .no_http_auth = o->no_http_auth,
     };
 }

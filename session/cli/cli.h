@@ -46,6 +46,10 @@ typedef struct {
     bool no_journal;          /* serve --no-journal */
     /* serve */
     const char *control;      /* control endpoint, tcp://IP:PORT */
+    const char *http;         /* --http [ADDR:]PORT */
+    const char *http_token;   /* --http-token */
+    const char *http_token_file; /* --http-token-file */
+    bool no_http_auth;        /* --no-http-auth */
     const char *runtime_file;
     long pool;
     long max_conversations;

@@ -259,3 +259,14 @@ pid_t conversation_interpreter_pid(const conversation_t *c, bool *jailed)
                ? w->pid
                : 0;
 }
+
+const char *conversation_execution_state(const conversation_t *c)
+{
+    if (c->capped)
+        return "dead";
+    if (!c->worker || c->worker->state == WORKER_STARTING)
+        return "starting";
+    if (c->worker->state == WORKER_BUSY)
+        return "busy"; /* the interpreter runs a request: an interrupt reaches it */
+    return c->current ? "busy" : "idle";
+}

@@ -115,6 +115,18 @@ long long conversation_last_activity_ms(const conversation_t *self);
 /* The interpreter's pid and whether it is jailed; 0 if there is none. */
 pid_t conversation_interpreter_pid(const conversation_t *self, bool *jailed);
 
+/* Interrupts the running cell, if any. */
+void conversation_interrupt(conversation_t *self);
+
+/* Replaces the interpreter with a fresh one: state gone, the execution
+ * count back to 0 (shutdown with restart in a daemon's conversation, the
+ * HTTP restart). */
+void conversation_restart_interpreter(conversation_t *self);
+
+/* "starting" (no interpreter ready yet), "busy" (a request runs), "idle",
+ * or "dead" (capped: no interpreter any more). A static string. */
+const char *conversation_execution_state(const conversation_t *self);
+
 /* Periodic work: the time limit of the running request and the input
  * timeout of a cell waiting for input (interrupt, then kill), and
  * interpreters that died without an exit report. */

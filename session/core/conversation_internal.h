@@ -183,15 +183,10 @@ void conversation_publish_notes(conversation_t *c, request_t *req);
 /* Aborts every queued execute_request (after an error, stop_on_error). */
 void conversation_abort_queue(conversation_t *c);
 
-/* Replaces the interpreter with a fresh one (shutdown with restart in a
- * daemon's conversation). */
-void conversation_restart_interpreter(conversation_t *c);
 
 /* Answers a request the cap forbids: ExecutionLimitReached. */
 void conversation_reply_capped(conversation_t *c, request_t *req);
 
-/* Interrupts the running cell, if any. */
-void conversation_interrupt(conversation_t *c);
 
 /* ---- between the files of a conversation (not for handlers.c) */
 

@@ -67,17 +67,11 @@ static void s_reply_error(control_req_t *r, const char *ename, const char *evalu
  * sure it names one), or NULL after an error reply. */
 static entry_t *s_find(server_t *s, control_req_t *r)
 {
-    const char *id = r->req->id;
-    for (size_t i = 0; i < s->n; i++)
-        if (strcmp(s->entries[i].id, id) == 0 && !s->entries[i].ending)
-            return &s->entries[i];
     char why[300];
-    snprintf(why, sizeof why, "no conversation with id %.40s", id);
-    for (size_t i = 0; i < ENDED_MAX; i++)
-        if (s->ended[i].id[0] && strcmp(s->ended[i].id, id) == 0)
-            snprintf(why, sizeof why, "conversation %s %s", s->ended[i].id, s->ended[i].why);
-    s_reply_error(r, "UnknownConversation", why);
-    return NULL;
+    entry_t *e = serve_find(s, r->req->id, NULL, why, sizeof why);
+    if (!e)
+        s_reply_error(r, "UnknownConversation", why);
+    return e;
 }
 
 static void s_iso_ago(long long ago_ms, char *out, size_t len);
@@ -106,62 +100,11 @@ void serve_remember_end(server_t *s, const entry_t *e)
     snprintf(slot->why, sizeof slot->why, "ended at %s: %s", when, why);
 }
 
-static size_t s_active(const server_t *s)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < s->n; i++)
-        n += !s->entries[i].ending;
-    return n;
-}
-
 /* ------------------------------------------------------------ handlers */
-
-/* |*out| = the request's value of number |n|, if it gives one. */
-static void s_number(const control_request_t *req, control_number_t n, double *out)
-{
-    if (req->given[n])
-        *out = req->number[n];
-}
-
-/* |recorded|'s number (or integer) |key| into *out, if it has one. */
-static void s_recorded_number(const json_t *recorded, const char *key, double *out)
-{
-    const json_t *v = json_object_get(recorded, key);
-    if (json_is_number(v))
-        *out = json_number_value(v);
-}
-
-static void s_recorded_integer(const json_t *recorded, const char *key, long *out)
-{
-    const json_t *v = json_object_get(recorded, key);
-    if (json_is_integer(v))
-        *out = (long)json_integer_value(v);
-}
-
-/* The limits recorded in a restored journal's header, over the daemon's
- * defaults: a restored conversation keeps its own unless the request
- * overrides them. */
-static void s_restored_limits(const json_t *recorded, sandbox_limits_t *limits, double *max_exec)
-{
-    s_recorded_number(recorded, "timeout_s", &limits->timeout_s);
-    s_recorded_number(recorded, "input_timeout_s", &limits->input_timeout_s);
-    s_recorded_integer(recorded, "memory_mib", &limits->memory_mib);
-    s_recorded_integer(recorded, "pids", &limits->pids);
-    s_recorded_number(recorded, "cpus", &limits->cpus);
-    s_recorded_integer(recorded, "disk_mib", &limits->disk_mib);
-    s_recorded_integer(recorded, "open_files", &limits->open_files);
-    const json_t *v;
-    if (json_is_integer(v = json_object_get(recorded, "max_output_bytes")))
-        limits->max_output_mib = (long)(json_integer_value(v) >> 20);
-    if (json_is_integer(v = json_object_get(recorded, "max_executions")))
-        *max_exec = (double)json_integer_value(v);
-}
 
 static void s_start(control_req_t *r)
 {
     server_t *s = r->s;
-    const serve_options_t *o = s->opts;
-    sandbox_limits_t limits = s->limits;
     const control_request_t *req = r->req;
     char why[1600];
     restore_t *restore = NULL;
@@ -194,117 +137,21 @@ static void s_start(control_req_t *r)
         s_reply_error(r, "RestoreFailed", r->restore_why);
         return;
     }
-    double max_exec = (double)o->max_executions;
-    if (restore)
-        s_restored_limits(restore_limits(restore), &limits, &max_exec);
-    double idle = o->idle_timeout_s,
-           life = o->lifetime_s, memory = (double)limits.memory_mib, pids = (double)limits.pids,
-           disk = (double)limits.disk_mib, files = (double)limits.open_files,
-           output = (double)limits.max_output_mib;
-    s_number(req, CONTROL_MAX_EXECUTIONS, &max_exec);
-    s_number(req, CONTROL_IDLE_TIMEOUT, &idle);
-    s_number(req, CONTROL_LIFETIME, &life);
-    s_number(req, CONTROL_TIMEOUT, &limits.timeout_s);
-    s_number(req, CONTROL_MEMORY, &memory);
-    s_number(req, CONTROL_PIDS, &pids);
-    s_number(req, CONTROL_CPUS, &limits.cpus);
-    s_number(req, CONTROL_DISK, &disk);
-    s_number(req, CONTROL_OPEN_FILES, &files);
-    s_number(req, CONTROL_MAX_OUTPUT, &output);
-    s_number(req, CONTROL_INPUT_TIMEOUT, &limits.input_timeout_s);
-    limits.memory_mib = (long)memory;
-    limits.pids = (long)pids;
-    limits.disk_mib = (long)disk;
-    limits.open_files = (long)files;
-    limits.max_output_mib = (long)output;
-
-    /* Before anything is taken or created; capacity_end() follows. */
-    if (capacity_begin(s->capacity, s_active(s), why, sizeof why) < 0) {
-        restore_destroy(&restore);
-        log_warn("refused a start: %s", why);
-        s_reply_error(r, "TooManyConversations", why);
+    json_t *restored = NULL;
+    char ename[40], reason[1600];
+    entry_t *e = serve_start(s, req, restore, NULL, NULL, &restored, ename, sizeof ename, reason,
+                             sizeof reason);
+    if (!e) {
+        s_reply_error(r, ename, reason);
         return;
     }
-    /* A conversation whose jail cannot have its cgroups could never run
-     * a cell: refuse it now rather than at its first cell. After the
-     * capacity check, which is the one that explains a daemon short of
-     * descriptors (the cgroup check itself needs a few). */
-    if (sandbox_limits_check_cgroups(&limits, false, why, sizeof why) < 0) {
-        char ignored[512];
-        capacity_end(s->capacity, ignored, sizeof ignored);
-        restore_destroy(&restore);
-        log_error("refused a start: %s", why);
-        s_reply_error(r, "SandboxUnavailable", why);
-        return;
-    }
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? 2 * s->cap : 16;
-        entry_t *e = realloc(s->entries, cap * sizeof *e);
-        if (!e) {
-            restore_destroy(&restore);
-            capacity_end(s->capacity, why, sizeof why);
-            s_reply_error(r, "MemoryError", "out of memory in the daemon");
-            return;
-        }
-        s->entries = e;
-        s->cap = cap;
-    }
-    unsigned char key_bytes[32];
-    char key[65];
-    randombytes_buf(key_bytes, sizeof key_bytes);
-    sodium_bin2hex(key, sizeof key, key_bytes, sizeof key_bytes);
-    connfile_t conn = {.transport = "tcp", .key = key, .signature_scheme = "hmac-sha256"};
-    snprintf(conn.ip, sizeof conn.ip, "%s", s->ip);
-
-    json_t *restored = restore ? restore_describe(restore) : NULL; /* conversation_new owns it */
-    unsigned char id_bytes[6];
-    char id[sizeof s->entries[0].id];
-    randombytes_buf(id_bytes, sizeof id_bytes);
-    sodium_bin2hex(id, sizeof id, id_bytes, sizeof id_bytes);
-    json_auto_t *jail = sandbox_limits_to_jail_json(&limits);
-    conversation_options_t copts = {
-        .max_executions = (long)max_exec,
-        .restart_in_place = true,
-        .worker = jail && json_equal(jail, s->default_jail) && s->pool ? pool_take(s->pool)
-                                                                       : NULL,
-        .journal_dir = s->journal_dir,
-        .journal_name = id,
-        .journal_sync = s->journal_sync,
-        .restore = restore,
-    };
-    conversation_t *conv =
-        conversation_new(s->reactor, s->zygote, &conn, &limits, &copts, why, sizeof why);
-    char full[512];
-    if (capacity_end(s->capacity, full, sizeof full) < 0 && conv) {
-        json_decref(restored);
-        conversation_discard(&conv); /* nobody was told of it: no journal stays */
-        log_warn("refused a start: %s", full);
-        s_reply_error(r, "TooManyConversations", full);
-        return;
-    }
-    if (!conv) {
-        json_decref(restored);
-        log_error("cannot start a conversation: %s", why);
-        s_reply_error(r, "StartFailed", why);
-        return;
-    }
-    entry_t *e = &s->entries[s->n++];
-    memset(e, 0, sizeof *e);
-    memcpy(e->id, id, sizeof e->id);
-    e->conv = conv;
-    e->started_ms = reactor_now_ms();
-    header_now(e->started);
-    e->idle_timeout_s = idle;
-    e->lifetime_s = life;
-    json_t *connection = connfile_to_json(&conn);
-    json_object_set_new(connection, "kernel_name", json_string("sandcell-python"));
-    log_info("started conversation %s (%zu running)", e->id, s_active(s));
+    json_t *connection = conversation_connection(e->conv);
+    json_object_set_new(connection, "kernel_name", json_string(e->kernel_name));
     json_t *reply = json_pack("{s:s, s:s, s:o, s:s?}", "status", "ok", "id", e->id, "connection",
-                              connection, "journal", conversation_journal_path(conv));
+                              connection, "journal", conversation_journal_path(e->conv));
     if (restored)
         json_object_set_new(reply, "restored_from", restored);
     s_reply(r, reply, NULL, 0);
-    sodium_memzero(key, sizeof key);
 }
 
 /* ISO-8601 UTC of |ago_ms| milliseconds before now. */
@@ -355,8 +202,10 @@ static void s_list(control_req_t *r)
                             (json_int_t)conversation_max_executions(e->conv), "started",
                             e->started, "last_activity", last, "idle_seconds",
                             (double)idle_ms / 1000.0, "journal", journal));
-        json_object_set_new(json_array_get(list, json_array_size(list) - 1), "limits",
-                            s_limits_json(e));
+        json_t *item = json_array_get(list, json_array_size(list) - 1);
+        json_object_set_new(item, "limits", s_limits_json(e));
+        if (e->tenant[0])
+            json_object_set_new(item, "tenant", json_string(e->tenant));
     }
     s_reply(r, json_pack("{s:s, s:o}", "status", "ok", "conversations", list), NULL, 0);
 }
@@ -366,8 +215,7 @@ static void s_stop(control_req_t *r)
     entry_t *e = s_find(r->s, r);
     if (!e)
         return;
-    e->ending = "stopped";
-    e->end_reason = "stop";
+    serve_stop(e, "stopped");
     s_reply(r, json_pack("{s:s, s:s}", "status", "ok", "id", e->id), NULL, 0);
 }
 

@@ -148,11 +148,17 @@ runtime_file_t *runtime_file_claim(const char *path, pid_t *holder, char *why, s
 }
 
 int runtime_file_write(runtime_file_t *self, const char *ip, int port, const char *key,
-                       char *why, size_t why_len)
+                       const char *http_url, const char *http_token, char *why,
+                       size_t why_len)
 {
     json_auto_t *rt = json_pack("{s:s, s:s, s:i, s:s, s:s, s:i}", "transport", "tcp", "ip", ip,
                                 "control_port", port, "key", key, "signature_scheme",
                                 "hmac-sha256", "pid", (int)getpid());
+    if (rt && http_url) {
+        json_object_set_new(rt, "http_url", json_string(http_url));
+        if (http_token && *http_token)
+            json_object_set_new(rt, "http_token", json_string(http_token));
+    }
     char tmp[PATH_MAX + 16];
     snprintf(tmp, sizeof tmp, "%s.tmp", self->path);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);

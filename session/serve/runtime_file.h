@@ -27,10 +27,13 @@ int runtime_file_path(const char *given, char *out, size_t len);
 runtime_file_t *runtime_file_claim(const char *path, pid_t *holder, char *why, size_t why_len);
 
 /* Writes the runtime file, 0600, through a temporary file renamed over
- * PATH: transport, ip, control_port, key, signature_scheme, pid. Does not
- * take ownership of the strings. Returns 0, or -1 with |why| set. */
+ * PATH: transport, ip, control_port, key, signature_scheme, pid, and with
+ * an HTTP front door http_url and http_token (|http_url| NULL: neither;
+ * |http_token| NULL or "": no http_token). Does not take ownership of the
+ * strings. Returns 0, or -1 with |why| set. */
 int runtime_file_write(runtime_file_t *self, const char *ip, int port, const char *key,
-                       char *why, size_t why_len);
+                       const char *http_url, const char *http_token, char *why,
+                       size_t why_len);
 
 /* Removes the runtime file if PATH is still the file we wrote (same
  * device and inode: never one another program put there), removes the

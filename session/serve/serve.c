@@ -55,6 +55,8 @@ static void s_before_sleep(void *arg)
     server_t *s = arg;
     if (s->pool)
         pool_tick(s->pool, reactor_now_ms());
+    if (s->http)
+        http_server_before_sleep(s->http);
     size_t k = 0;
     for (size_t i = 0; i < s->n; i++) {
         entry_t *e = &s->entries[i];
@@ -202,6 +204,10 @@ int serve_run(const serve_options_t *opts)
         fprintf(stderr, "sandcell serve: %s\n", why);
         return 2;
     }
+    if (serve_http_check(opts, why, sizeof why) < 0) {
+        fprintf(stderr, "sandcell serve: %s\n", why);
+        return 2;
+    }
     if (runtime_file_path(opts->runtime_file, s.runtime_path, sizeof s.runtime_path) < 0) {
         fprintf(stderr, "sandcell serve: the runtime file's path is too long\n");
         return 2;
@@ -284,12 +290,16 @@ int serve_run(const serve_options_t *opts)
         snprintf(why, sizeof why, "out of memory");
         port = -1;
     }
-    if (port < 0 || runtime_file_write(s.runtime, s.ip, port, key, why, sizeof why) < 0) {
+    if (port >= 0 && serve_http_start(&s, why, sizeof why) < 0)
+        port = -1;
+    if (port < 0 || runtime_file_write(s.runtime, s.ip, port, key, s.http ? s.http_url : NULL,
+                                       s.http_token, why, sizeof why) < 0) {
         fprintf(stderr, "sandcell serve: %s\n", port < 0 && !s.signer ? "out of memory" : why);
         s.status = 1;
         goto out;
     }
     sodium_memzero(key, sizeof key);
+    sodium_memzero(s.http_token, sizeof s.http_token);
     if (s.journal_dir) {
         s.journal_sync = journal_sync_new(JOURNAL_SYNC_THREADS);
         if (!s.journal_sync || journal_sync_watch(s.journal_sync, s.reactor) < 0) {
@@ -318,13 +328,14 @@ int serve_run(const serve_options_t *opts)
     s_apply_retention(&s); /* at start, then hourly on the tick */
     s.retention_next_ms = reactor_now_ms() + RETENTION_EVERY_MS;
     reactor_set_hooks(s.reactor, s_before_sleep, s_tick, 100, &s);
-    log_info("serving on tcp://%s:%d; runtime file %s; journals %s; up to %ld conversations "
+    log_info("serving on tcp://%s:%d%s%s; runtime file %s; journals %s; up to %ld conversations "
              "(open-file limit %ld)",
-             s.ip, port, s.runtime_path, s.journal_dir ? s.journal_dir : "off (--no-journal)",
+             s.ip, port, s.http ? " and " : "", s.http ? s.http_url : "", s.runtime_path, s.journal_dir ? s.journal_dir : "off (--no-journal)",
              capacity_max(s.capacity), capacity_nofile(s.capacity));
     if (reactor_run(s.reactor) < 0)
         s.status = 1;
 out:
+    http_server_destroy(&s.http); /* no request reaches a conversation being destroyed */
     for (size_t i = 0; i < s.n; i++) {
         conversation_end_journal(s.entries[i].conv, "daemon-exit");
         conversation_destroy(&s.entries[i].conv);

@@ -26,6 +26,11 @@ typedef struct {
     long journal_retention_days; /* journals unchanged this long are removed; 0: kept */
     long journal_max_mib;        /* the journal folder's cap, oldest removed first; 0: none */
     sandbox_limits_t limits;  /* every conversation's defaults */
+    /* The HTTP front door (docs/http.md): off unless |http| is given. */
+    const char *http;            /* --http [ADDR:]PORT, or NULL */
+    const char *http_token;      /* --http-token, or NULL */
+    const char *http_token_file; /* --http-token-file, or NULL */
+    bool no_http_auth;           /* --no-http-auth (loopback only) */
 } serve_options_t;
 
 /* Runs the daemon until SIGTERM, SIGINT or SIGHUP. Returns a process exit

@@ -12,6 +12,7 @@
 #include "control_request.h"
 #include "conversation.h"
 #include "header.h"
+#include "http_server.h"
 #include "journal_sync.h"
 #include "outbox.h"
 #include "pool.h"
@@ -25,7 +26,9 @@
 #include "zygote_client.h"
 
 typedef struct {
-    char id[16];
+    char id[HTTP_ID_LEN + 1]; /* a UUID (conversations.c) */
+    char tenant[HTTP_TENANT_NAME_MAX + 1]; /* the HTTP tenant that started it, or "" */
+    char kernel_name[HTTP_NAME_MAX + 1];   /* the kernelspec it was started as */
     conversation_t *conv;
     long long started_ms;
     char started[HEADER_DATE_LEN + 1];
@@ -47,7 +50,7 @@ typedef struct {
  * is told so rather than that no such conversation exists. The last
  * ENDED_MAX are kept. */
 typedef struct {
-    char id[16];
+    char id[HTTP_ID_LEN + 1];
     char why[200];
 } ended_t;
 
@@ -83,6 +86,9 @@ typedef struct {
     long long retention_next_ms; /* when the journal folder is next trimmed */
     ended_t ended[ENDED_MAX]; /* a ring; ended_next is the next slot */
     size_t ended_next;
+    http_server_t *http;     /* the HTTP front door, or NULL (no --http) */
+    char http_url[300];
+    char http_token[HTTP_TOKEN_MAX + 1]; /* for the runtime file; "" for none */
     bool trim_pending;       /* a conversation ended since the heap was trimmed */
     long long trim_next_ms;  /* the earliest time of the next trim */
 } server_t;
@@ -99,6 +105,40 @@ typedef struct {
     restore_t *restored;
     const char *restore_why;
 } control_req_t;
+
+/* ---- conversations.c: what the control endpoint and the HTTP front
+ * door share */
+
+/* Conversations not ending. */
+size_t serve_active(const server_t *s);
+
+/* Starts a conversation with |req|'s limits over the daemon's defaults
+ * (and |restore|'s recorded ones; takes ownership of |restore|), for
+ * HTTP tenant |tenant| (NULL or "": none) as kernelspec |kernel_name|
+ * (NULL: sandcell-python). Returns the new entry (valid until the list
+ * next changes) with *restored_p (new reference, or NULL) describing the
+ * restore, or NULL with an error name (TooManyConversations,
+ * SandboxUnavailable, StartFailed, MemoryError) and a reason. */
+entry_t *serve_start(server_t *s, const control_request_t *req, restore_t *restore,
+                     const char *tenant, const char *kernel_name, json_t **restored_p,
+                     char *ename, size_t ename_len, char *why, size_t why_len);
+
+/* The live conversation |id| (of |tenant| only, unless |tenant| is NULL),
+ * or NULL with why there is none (an ended one says when and why). */
+entry_t *serve_find(server_t *s, const char *id, const char *tenant, char *why, size_t why_len);
+
+/* Marks |e| ending (|why|: a static string), at the next safe point. */
+void serve_stop(entry_t *e, const char *why);
+
+/* ---- http_front.c: the HTTP front door's backend */
+
+/* Checks the --http options (address, tokens, loopback rules) before
+ * anything starts. Returns 0, or -1 with a reason (exit status 2). */
+int serve_http_check(const serve_options_t *o, char *why, size_t why_len);
+
+/* Starts the HTTP server of --http, or does nothing without it. Returns
+ * 0, or -1 with a reason. */
+int serve_http_start(server_t *s, char *why, size_t why_len);
 
 /* ---- control.c: the control endpoint */
 

@@ -247,6 +247,18 @@ TERMINAL = {
     "long-sgr": b"\x1b[" + b"1;" * 40 + b"m",
 }
 
+# fuzz_http: token file, Authorization header, path, Sec-WebSocket-Key.
+HTTP = {
+    "single": [b"tok-1\n", b"token tok-1", b"/api/kernels", b"dGhlIHNhbXBsZSBub25jZQ=="],
+    "tenants": [b"# users\nalice a-1\r\nbob\tb-2\n", b"Bearer b-2",
+                b"/api/kernels/0f8fad5b-d9cb-469f-a165-70867728950e/channels",
+                b"v1.kernel.websocket.jupyter.org"],
+    "unnamed": [b"a x\nb\n", b"token ", b"/api//kernels", b"YWJj"],
+    "dup": [b"a x\na x\n", b"Basic abc", b"/kernelspecs/python3/..", b""],
+    "nul": [b"a x\x00y\n", b"tokenabc", b"/api/kernels/0f8fad5b-d9cb-469f-a165-70867728950g",
+            b"dGhlIHNhbXBsZSBub25jZQ=!"],
+}
+
 
 def _ws_part(spec):
     if isinstance(spec, str):
@@ -276,7 +288,7 @@ def jupyter_ws_seed(vector):
 
 def main():
     for h in ("wire", "connfile", "control", "channel", "content", "history", "journal",
-              "term_filter", "jupyter_ws"):
+              "term_filter", "jupyter_ws", "http"):
         clear_seeds(h)
     for kind in ("valid", "invalid"):
         for p in sorted((TOP / "tests" / "vectors" / kind).glob("*.json")):
@@ -304,6 +316,8 @@ def main():
     for name, text in TERMINAL.items():
         for chunk in (0, 2, 255):  # chunks of 1, 3 and 256 bytes
             write("term_filter", f"{name}-{chunk + 1}", bytes([chunk]) + text)
+    for name, parts in HTTP.items():
+        write("http", name, SEP.join(parts))
     for name, grams in CHANNEL.items():
         for limit in (3, 7, 0x87):  # 512 bytes, 8 KiB, 8 KiB and the writer closes
             tag = f"{64 << (limit & 7)}" + ("-eof" if limit & 0x80 else "")

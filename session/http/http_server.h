@@ -1,0 +1,113 @@
+/* http_server — the daemon's HTTP front door: the Jupyter Server kernels
+ * REST API on libmicrohttpd, driven by the daemon's reactor.
+ *
+ * MHD runs in its external-epoll mode: no thread of its own. Its epoll
+ * descriptor (MHD_DAEMON_INFO_EPOLL_FD) is one handler of the reactor,
+ * MHD_run runs when it is readable, and the before-sleep hook
+ * (http_server_before_sleep) runs it again when MHD_get_timeout says it
+ * is due and shortens the reactor's next sleep to that timeout.
+ *
+ * The server knows nothing of the daemon's conversations: it asks its
+ * backend (http_backend_t, filled by serve/), so the control endpoint and
+ * this front door share one list and one set of start, stop and limit
+ * rules. Limits (documented in docs/internals.md, "The HTTP front door"):
+ * HTTP_MEMORY_LIMIT per connection (request line and headers must fit),
+ * HTTP_BODY_MAX per body (413), HTTP_CONNECTION_TIMEOUT_S of silence
+ * (a stalled or slowloris client is dropped), HTTP_CONNECTIONS_MAX
+ * connections. */
+#ifndef SANDCELL_HTTP_SERVER_H
+#define SANDCELL_HTTP_SERVER_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "http_token.h"
+#include "http_upgrade.h"
+#include "reactor.h"
+
+#define HTTP_MEMORY_LIMIT (64 * 1024)
+#define HTTP_BODY_MAX (1024 * 1024)
+#define HTTP_CONNECTION_TIMEOUT_S 30
+#define HTTP_CONNECTIONS_MAX 4096
+
+/* One kernel as the backend describes it. */
+typedef struct {
+    char id[HTTP_ID_LEN + 1];
+    char name[HTTP_NAME_MAX + 1];  /* its kernelspec name */
+    long long idle_ms;             /* since its last activity */
+    const char *execution_state;   /* "starting", "idle", "busy", "dead" (static) */
+} http_kernel_t;
+
+typedef void (*http_each_fn)(void *ctx, const http_kernel_t *kernel);
+
+/* What the server asks of the daemon. |tenant| is the caller's tenant
+ * name ("" when the tokens have no tenants): a backend shows and reaches
+ * only that tenant's kernels, and answers "no such kernel" for others.
+ * Every call runs on the reactor's thread. */
+typedef struct {
+    /* Calls |each| for every live kernel of |tenant|. */
+    void (*list)(void *arg, const char *tenant, http_each_fn each, void *ctx);
+    /* Fills |out| for kernel |id|; returns 0, or -1 if |tenant| has none. */
+    int (*get)(void *arg, const char *tenant, const char *id, http_kernel_t *out);
+    /* Starts a kernel of kernelspec |name| for |tenant|; |options| is the
+     * body's "sandcell" object (borrowed; NULL if absent), the same fields
+     * as the control endpoint's start_request. Returns 0 with |out|
+     * filled, or the HTTP status of the failure (400 for a bad option, 503
+     * at capacity, 500) with a reason in |why|. */
+    int (*start)(void *arg, const char *tenant, const char *name, const json_t *options,
+                 http_kernel_t *out, char *why, size_t why_len);
+    /* End, interrupt or restart (a fresh interpreter, state gone) kernel
+     * |id|; return 0, or -1 if |tenant| has no such kernel. */
+    int (*stop)(void *arg, const char *tenant, const char *id);
+    int (*interrupt)(void *arg, const char *tenant, const char *id);
+    int (*restart)(void *arg, const char *tenant, const char *id);
+    /* Kernel |id|'s Jupyter connection dict (new reference), or NULL. */
+    json_t *(*connection)(void *arg, const char *tenant, const char *id);
+} http_backend_t;
+
+typedef struct {
+    const char *addr;               /* numeric IPv4 or IPv6 address, or "localhost" */
+    int port;                       /* 0: one the system picks */
+    const http_tenant_t *tenants;   /* copied; none with no_auth */
+    size_t ntenants;
+    bool no_auth;                   /* every request is let in (loopback only) */
+} http_config_t;
+
+typedef struct http_server http_server_t;
+
+/* Listens on cfg->addr:cfg->port and watches the socket on |reactor|.
+ * Does not take ownership of |reactor| or |backend|. Caller owns the
+ * result; NULL with a reason in |why|. */
+http_server_t *http_server_new(reactor_t *reactor, const http_config_t *cfg,
+                               const http_backend_t *backend, void *backend_arg, char *why,
+                               size_t why_len);
+
+/* The port it listens on. */
+int http_server_port(const http_server_t *self);
+
+/* Runs what MHD has due and tells the reactor when it next will be; call
+ * from the reactor's before-sleep hook. */
+void http_server_before_sleep(http_server_t *self);
+
+/* Registers the WebSocket side: |on_upgrade(arg, up)| receives every
+ * upgraded /api/kernels/{id}/channels connection (http_upgrade.h);
+ * |on_drop(arg, up)|, called from http_server_destroy for each one not
+ * yet closed, must forget |up| (remove its fd from the reactor, free its
+ * state) without closing it: the server closes it right after. */
+void http_server_set_upgrade(http_server_t *self, http_upgrade_fn on_upgrade,
+                             http_upgrade_fn on_drop, void *arg);
+
+/* Open WebSocket connections to kernel |id| (the model's "connections"). */
+long http_server_connections(const http_server_t *self, const char *id);
+
+/* Stops listening, drops every upgraded connection and frees. Sets
+ * *self_p to NULL. */
+void http_server_destroy(http_server_t **self_p);
+
+/* "%Y-%m-%dT%H:%M:%S.%fZ" (six-digit microseconds, UTC) of |ago_ms|
+ * milliseconds ago: what jupyter_server's GatewayClient parses. |out|
+ * holds 28 bytes. */
+void http_iso_ago(long long ago_ms, char *out, size_t len);
+
+#endif

@@ -1,0 +1,199 @@
+/* test_http_server — the HTTP server on a real reactor and a real socket:
+ * the WebSocket upgrade hook hands over the socket, the bytes the client
+ * sent past its request, the session id, the subprotocol and the
+ * connection dict; without a token the upgrade is 401, without a handler
+ * 501. The backend is a table of one kernel: what is tested is the
+ * server's plumbing, not the daemon (tests/integration/test_http_*.py
+ * test both together). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "http_server.h"
+#include "tap.h"
+
+#define KID "0f8fad5b-d9cb-469f-a165-70867728950e"
+
+static void s_list(void *arg, const char *tenant, http_each_fn each, void *ctx)
+{
+    http_kernel_t k = {KID, "sandcell-python", 0, "idle"};
+    each(ctx, &k);
+}
+
+static int s_get(void *arg, const char *tenant, const char *id, http_kernel_t *out)
+{
+    if (strcmp(id, KID) != 0)
+        return -1;
+    *out = (http_kernel_t){KID, "sandcell-python", 0, "idle"};
+    return 0;
+}
+
+static int s_start(void *arg, const char *tenant, const char *name, const json_t *options,
+                   http_kernel_t *out, char *why, size_t why_len)
+{
+    snprintf(why, why_len, "not here");
+    return 500;
+}
+
+static int s_id(void *arg, const char *tenant, const char *id)
+{
+    return strcmp(id, KID) == 0 ? 0 : -1;
+}
+
+static json_t *s_connection(void *arg, const char *tenant, const char *id)
+{
+    return json_pack("{s:s, s:i, s:s}", "ip", "127.0.0.1", "shell_port", 5555, "key", "k3y");
+}
+
+static const http_backend_t s_backend = {s_list, s_get, s_start, s_id, s_id, s_id, s_connection};
+
+typedef struct {
+    reactor_t *reactor;
+    int client;
+    char got[8192];
+    size_t len;
+    bool upgraded;
+    char session[64], kernel[64], extra[64], key[16];
+    bool v1;
+    long connections_during;
+    http_server_t *srv;
+    long long deadline;
+} ctx_t;
+
+static void s_on_upgrade(void *arg, http_upgrade_t *up)
+{
+    ctx_t *c = arg;
+    c->upgraded = true;
+    snprintf(c->session, sizeof c->session, "%s", up->session_id);
+    snprintf(c->kernel, sizeof c->kernel, "%s", up->kernel_id);
+    snprintf(c->extra, sizeof c->extra, "%.*s", (int)up->extra_len, up->extra);
+    snprintf(c->key, sizeof c->key, "%s",
+             json_string_value(json_object_get(up->connection, "key")));
+    c->v1 = up->v1;
+    c->connections_during = http_server_connections(c->srv, KID);
+    ssize_t n = write(up->fd, "pong", 4);
+    (void)n;
+    http_upgrade_close(up);
+}
+
+static void s_on_client(void *arg)
+{
+    ctx_t *c = arg;
+    ssize_t n = read(c->client, c->got + c->len, sizeof c->got - 1 - c->len);
+    if (n > 0) {
+        c->len += (size_t)n;
+        c->got[c->len] = '\0';
+    } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+        reactor_remove(c->reactor, NULL, c->client);
+        reactor_stop(c->reactor);
+    }
+}
+
+static void s_before_sleep(void *arg)
+{
+    ctx_t *c = arg;
+    http_server_before_sleep(c->srv);
+}
+
+static void s_tick(void *arg)
+{
+    ctx_t *c = arg;
+    if (reactor_now_ms() > c->deadline)
+        reactor_stop(c->reactor); /* the test fails on what it did not get */
+}
+
+/* Sends |request| to a server with |token| (NULL: no auth) and runs the
+ * loop until the server closes the connection; fills |c|. */
+static void s_exchange(ctx_t *c, const char *request, bool handler)
+{
+    memset(c, 0, sizeof *c);
+    c->reactor = reactor_new();
+    http_tenant_t t = {"", "s3cret"};
+    http_config_t cfg = {.addr = "127.0.0.1", .port = 0, .tenants = &t, .ntenants = 1};
+    char why[256];
+    c->srv = http_server_new(c->reactor, &cfg, &s_backend, NULL, why, sizeof why);
+    if (!CHECK(c->srv != NULL)) {
+        tap_diag("%s", why);
+        reactor_destroy(&c->reactor);
+        return;
+    }
+    if (handler)
+        http_server_set_upgrade(c->srv, s_on_upgrade, NULL, c);
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)http_server_port(c->srv))};
+    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+    c->client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    CHECK(connect(c->client, (struct sockaddr *)&sa, sizeof sa) == 0);
+    CHECK(write(c->client, request, strlen(request)) == (ssize_t)strlen(request));
+    fcntl(c->client, F_SETFL, O_NONBLOCK);
+    c->deadline = reactor_now_ms() + 5000;
+    reactor_add(c->reactor, NULL, c->client, s_on_client, c);
+    reactor_set_hooks(c->reactor, s_before_sleep, s_tick, 50, c);
+    reactor_run(c->reactor);
+    close(c->client);
+    http_server_destroy(&c->srv);
+    reactor_destroy(&c->reactor);
+}
+
+#define UPGRADE(path, auth)                                                                     \
+    "GET " path " HTTP/1.1\r\nHost: x\r\n" auth "Upgrade: websocket\r\nConnection: Upgrade\r\n" \
+    "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"             \
+    "Sec-WebSocket-Protocol: v1.kernel.websocket.jupyter.org\r\n\r\n"
+
+static void test_upgrade(void)
+{
+    ctx_t c;
+    s_exchange(&c,
+               UPGRADE("/api/kernels/" KID "/channels?session_id=abc",
+                       "Authorization: token s3cret\r\n") "EXTRA",
+               true);
+    CHECK(c.upgraded);
+    CHECK(strncmp(c.got, "HTTP/1.1 101", 12) == 0);
+    CHECK(strstr(c.got, "\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n") != NULL);
+    CHECK(strstr(c.got, "\r\nSec-WebSocket-Protocol: v1.kernel.websocket.jupyter.org\r\n"));
+    const char *body = strstr(c.got, "\r\n\r\n");
+    CHECK(body && strcmp(body + 4, "pong") == 0);
+    CHECK_STR(c.session, "abc");
+    CHECK_STR(c.kernel, KID);
+    CHECK_STR(c.extra, "EXTRA");
+    CHECK_STR(c.key, "k3y");
+    CHECK(c.v1);
+    CHECK_INT(c.connections_during, 1);
+    if (!CHECK(c.len > 0))
+        tap_diag("got nothing");
+    tap_case("an upgrade reaches the handler with its socket, extra bytes and connection");
+}
+
+static void test_upgrade_refused(void)
+{
+    ctx_t c;
+    s_exchange(&c, UPGRADE("/api/kernels/" KID "/channels?token=wrong", ""), true);
+    CHECK(!c.upgraded);
+    CHECK(strncmp(c.got, "HTTP/1.1 401", 12) == 0);
+    tap_case("an upgrade without the token is 401");
+    s_exchange(&c, UPGRADE("/api/kernels/" KID "/channels?token=s3cret", ""), false);
+    CHECK(strncmp(c.got, "HTTP/1.1 501", 12) == 0);
+    CHECK(strstr(c.got, "\"message\"") != NULL);
+    tap_case("an upgrade without a handler is 501 JSON");
+    s_exchange(&c,
+               UPGRADE("/api/kernels/00000000-0000-4000-8000-000000000000/channels?token=s3cret",
+                       ""),
+               true);
+    CHECK(!c.upgraded);
+    CHECK(strncmp(c.got, "HTTP/1.1 404", 12) == 0);
+    CHECK(strstr(c.got, "Kernel does not exist: 00000000-0000-4000-8000-000000000000"));
+    tap_case("an upgrade to an unknown kernel is 404 naming it");
+}
+
+int main(void)
+{
+    test_upgrade();
+    test_upgrade_refused();
+    return tap_done();
+}
