@@ -21,9 +21,14 @@ void http_reply_error(http_reply_t *reply, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* Answers an authenticated request for |route| with |method| (allowed by
- * the route) and the |len| bytes of |body| (NULL if none). */
+ * the route) and the |len| bytes of |body| (NULL if none); reply->status
+ * HTTP_START_PENDING: a start answered later through |pending|. */
 void http_kernels_handle(http_server_t *srv, const http_route_t *route, unsigned method,
-                         const char *tenant, const char *body, size_t len, http_reply_t *reply);
+                         const char *tenant, const char *body, size_t len,
+                         http_pending_t *pending, http_reply_t *reply);
+
+/* The 201 answer of a start of |k|. */
+void http_reply_started(const http_server_t *srv, const http_kernel_t *k, http_reply_t *reply);
 
 /* The kernel model of |k| ({id, name, last_activity, execution_state,
  * connections}). New reference. */

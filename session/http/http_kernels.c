@@ -8,7 +8,8 @@
  * POST /api/kernels takes {"name", "env", "path", "sandcell": {...}}:
  * "env" and "path" are checked and not used (an interpreter's environment
  * is built from an allowlist, its working directory is its workspace);
- * "sandcell" holds the control endpoint's start_request fields. */
+ * "sandcell" holds the control endpoint's start_request fields; a start
+ * that restores answers once its journals are read (http_start_done). */
 #include <microhttpd.h>
 #include <stdio.h>
 #include <string.h>
@@ -60,8 +61,15 @@ static void s_each(void *arg, const http_kernel_t *k)
 }
 
 /* POST /api/kernels: the body is absent, or an object. */
+void http_reply_started(const http_server_t *srv, const http_kernel_t *k, http_reply_t *reply)
+{
+    reply->status = MHD_HTTP_CREATED;
+    reply->body = http_kernel_model(srv, k);
+    snprintf(reply->location, sizeof reply->location, "/api/kernels/%s", k->id);
+}
+
 static void s_start(http_server_t *srv, const char *tenant, const char *body, size_t len,
-                    http_reply_t *reply)
+                    http_pending_t *pending, http_reply_t *reply)
 {
     void *arg;
     const http_backend_t *b = http_server_backend(srv, &arg);
@@ -121,19 +129,19 @@ static void s_start(http_server_t *srv, const char *tenant, const char *body, si
     }
     http_kernel_t k;
     char why[1024];
-    int rc = b->start(arg, tenant, spec, json_is_object(options) ? options : NULL, &k, why,
-                      sizeof why);
-    if (rc != 0) {
+    int rc = b->start(arg, tenant, spec, json_is_object(options) ? options : NULL, pending, &k,
+                      why, sizeof why);
+    if (rc == HTTP_START_PENDING)
+        reply->status = HTTP_START_PENDING;
+    else if (rc != 0)
         http_reply_error(reply, rc, "%s", why);
-        return;
-    }
-    reply->status = MHD_HTTP_CREATED;
-    reply->body = http_kernel_model(srv, &k);
-    snprintf(reply->location, sizeof reply->location, "/api/kernels/%s", k.id);
+    else
+        http_reply_started(srv, &k, reply);
 }
 
 void http_kernels_handle(http_server_t *srv, const http_route_t *route, unsigned method,
-                         const char *tenant, const char *body, size_t len, http_reply_t *reply)
+                         const char *tenant, const char *body, size_t len,
+                         http_pending_t *pending, http_reply_t *reply)
 {
     void *arg;
     const http_backend_t *b = http_server_backend(srv, &arg);
@@ -181,7 +189,7 @@ void http_kernels_handle(http_server_t *srv, const http_route_t *route, unsigned
         return;
     case HTTP_ROUTE_KERNELS:
         if (method == HTTP_POST) {
-            s_start(srv, tenant, body, len, reply);
+            s_start(srv, tenant, body, len, pending, reply);
             return;
         }
         {

@@ -48,11 +48,18 @@ struct http_server {
     void *upgrade_arg;
     live_upgrade_t *upgrades;
     long nupgrades;
+    bool run_due; /* MHD has work no descriptor will signal (a resumed
+                     connection, a closed upgrade): run it before sleeping */
     char started[32];
 };
 
-/* One request, from MHD's first call for it to its completion. */
-typedef struct {
+/* One request, from MHD's first call for it to its completion; a
+ * suspended start's http_pending_t. */
+struct http_pending {
+    http_server_t *srv;
+    struct MHD_Connection *conn;
+    http_reply_t reply; /* a suspended start's answer, once it came */
+    bool suspended, resumed;
     http_route_t route;
     unsigned method;
     char tenant[HTTP_TENANT_NAME_MAX + 1];
@@ -60,7 +67,8 @@ typedef struct {
     size_t len;
     bool answered; /* a response is queued */
     bool too_big;  /* a body without Content-Length passed HTTP_BODY_MAX */
-} request_t;
+};
+typedef struct http_pending request_t;
 
 const http_backend_t *http_server_backend(const http_server_t *srv, void **arg)
 {
@@ -228,7 +236,8 @@ void http_upgrade_close(http_upgrade_t *up)
     free(u->extra_copy);
     free(u->session_copy);
     free(u);
-    reactor_wake_in(srv->reactor, 0); /* MHD finishes the close on its next run */
+    srv->run_due = true; /* MHD finishes the close on its next run */
+    reactor_wake_in(srv->reactor, 0);
 }
 
 /* GET /api/kernels/{id}/channels, authenticated: 101 to the handler. */
@@ -313,6 +322,8 @@ static enum MHD_Result s_access(void *cls, struct MHD_Connection *conn, const ch
         req = calloc(1, sizeof *req);
         if (!req)
             return MHD_NO;
+        req->srv = srv;
+        req->conn = conn;
         *con_cls = req;
         if (!s_authenticate(srv, conn, req))
             return s_queue_error(conn, req, MHD_HTTP_UNAUTHORIZED,
@@ -366,9 +377,33 @@ static enum MHD_Result s_access(void *cls, struct MHD_Connection *conn, const ch
     if (req->too_big)
         return s_queue_error(conn, req, MHD_HTTP_CONTENT_TOO_LARGE,
                              "the request's body is over the limit of 1048576 bytes");
+    if (req->resumed)
+        return s_queue(conn, req, &req->reply, NULL);
+    if (req->suspended)
+        return MHD_YES; /* not answered yet */
     http_reply_t reply = {0};
-    http_kernels_handle(srv, &req->route, req->method, req->tenant, req->body, req->len, &reply);
+    http_kernels_handle(srv, &req->route, req->method, req->tenant, req->body, req->len, req,
+                        &reply);
+    if (reply.status == HTTP_START_PENDING) {
+        req->suspended = true;
+        MHD_suspend_connection(conn);
+        return MHD_YES;
+    }
     return s_queue(conn, req, &reply, NULL);
+}
+
+void http_start_done(http_pending_t *req, int status, const http_kernel_t *k, const char *why)
+{
+    if (status == 0)
+        http_reply_started(req->srv, k, &req->reply);
+    else
+        http_reply_error(&req->reply, status, "%s", why);
+    req->resumed = true;
+    MHD_resume_connection(req->conn);
+    /* MHD answers it on its next run, which nothing else would start: in
+     * external-epoll mode its wakeup pipe does not reach its epoll set. */
+    req->srv->run_due = true;
+    reactor_wake_in(req->srv->reactor, 0);
 }
 
 static void s_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -377,6 +412,7 @@ static void s_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     request_t *req = *con_cls;
     if (!req)
         return;
+    json_decref(req->reply.body);
     free(req->body);
     free(req);
     *con_cls = NULL;
@@ -407,13 +443,14 @@ static void s_on_readable(void *arg)
 void http_server_before_sleep(http_server_t *self)
 {
     MHD_UNSIGNED_LONG_LONG ms;
-    if (MHD_get_timeout(self->mhd, &ms) != MHD_YES)
-        return;
-    if (ms == 0) {
+    bool has_timeout = MHD_get_timeout(self->mhd, &ms) == MHD_YES;
+    if (self->run_due || (has_timeout && ms == 0)) {
+        self->run_due = false;
         s_run(self);
-        if (MHD_get_timeout(self->mhd, &ms) != MHD_YES)
-            return;
+        has_timeout = MHD_get_timeout(self->mhd, &ms) == MHD_YES;
     }
+    if (!has_timeout)
+        return;
     reactor_wake_in(self->reactor, ms > 60000 ? 60000 : (long long)ms);
 }
 

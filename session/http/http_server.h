@@ -41,6 +41,13 @@ typedef struct {
 
 typedef void (*http_each_fn)(void *ctx, const http_kernel_t *kernel);
 
+/* A start whose answer comes later (one that restores: its journals are
+ * read off the loop). Owned by the server. */
+typedef struct http_pending http_pending_t;
+
+/* What a backend's start returns when it answers later. */
+#define HTTP_START_PENDING 1
+
 /* What the server asks of the daemon. |tenant| is the caller's tenant
  * name ("" when the tokens have no tenants): a backend shows and reaches
  * only that tenant's kernels, and answers "no such kernel" for others.
@@ -54,9 +61,11 @@ typedef struct {
      * body's "sandcell" object (borrowed; NULL if absent), the same fields
      * as the control endpoint's start_request. Returns 0 with |out|
      * filled, or the HTTP status of the failure (400 for a bad option, 503
-     * at capacity, 500) with a reason in |why|. */
+     * at capacity, 500) with a reason in |why|, or HTTP_START_PENDING:
+     * the request waits (its connection is suspended, the loop goes on)
+     * until the backend calls http_start_done(|pending|, ...). */
     int (*start)(void *arg, const char *tenant, const char *name, const json_t *options,
-                 http_kernel_t *out, char *why, size_t why_len);
+                 http_pending_t *pending, http_kernel_t *out, char *why, size_t why_len);
     /* End, interrupt or restart (a fresh interpreter, state gone) kernel
      * |id|; return 0, or -1 if |tenant| has no such kernel. */
     int (*stop)(void *arg, const char *tenant, const char *id);
@@ -97,6 +106,13 @@ void http_server_before_sleep(http_server_t *self);
  * state) without closing it: the server closes it right after. */
 void http_server_set_upgrade(http_server_t *self, http_upgrade_fn on_upgrade,
                              http_upgrade_fn on_drop, void *arg);
+
+/* Answers a start that returned HTTP_START_PENDING: |status| 0 with the
+ * kernel |k|, or an HTTP status with |why|. Call exactly once, on the
+ * reactor's thread, and not after http_server_destroy (which drops the
+ * requests still waiting). */
+void http_start_done(http_pending_t *pending, int status, const http_kernel_t *k,
+                     const char *why);
 
 /* Open WebSocket connections to kernel |id| (the model's "connections"). */
 long http_server_connections(const http_server_t *self, const char *id);

@@ -116,7 +116,7 @@ static void s_start(control_req_t *r)
     if (req->restore && !r->restore_read) {
         /* First pass: the journals are read by the loader's thread, and
          * the request waits for them, off the loop (s_on_restored). */
-        wire_msg_t *held = malloc(sizeof *held);
+        held_start_t *held = calloc(1, sizeof *held);
         const wire_blob_t *sent = req->restore_sent ? &r->msg->buffers[0] : NULL;
         if (!held || (sent ? restore_loader_start_bytes(s->restore_loader, req->restore,
                                                         sent->data, sent->size, held, why,
@@ -129,7 +129,7 @@ static void s_start(control_req_t *r)
             s_reply_error(r, "RestoreFailed", why);
             return;
         }
-        *held = *r->msg; /* the loader's tag owns the request now */
+        held->msg = *r->msg; /* the loader's tag owns the request now */
         memset(r->msg, 0, sizeof *r->msg);
         return;
     }
@@ -378,7 +378,13 @@ void control_on_restored(void *arg)
     restore_t *restore;
     char why[1024];
     while (restore_loader_take(s->restore_loader, &tag, &restore, why, sizeof why)) {
-        wire_msg_t *msg = tag;
+        held_start_t *held = tag;
+        if (held->http) {
+            serve_http_restored(s, held, restore, why);
+            serve_drop_held(held);
+            continue;
+        }
+        wire_msg_t *msg = &held->msg;
         control_request_t req;
         char ename[32], reason[512];
         control_req_t r = {.s = s, .msg = msg, .req = &req, .restore_read = true,
@@ -389,7 +395,6 @@ void control_on_restored(void *arg)
             s_start(&r);
         else
             restore_destroy(&restore); /* it parsed once; it cannot fail now */
-        wire_msg_clear(msg);
-        free(msg);
+        serve_drop_held(held);
     }
 }

@@ -75,8 +75,45 @@ static int s_status(const char *ename)
     return 500;
 }
 
+/* Starts |req| for |tenant| as |name| (restore: owned, or NULL). */
+static int s_start_now(server_t *s, const control_request_t *req, restore_t *restore,
+                       const char *tenant, const char *name, http_kernel_t *out, char *why,
+                       size_t why_len)
+{
+    char ename[40];
+    json_t *restored = NULL;
+    entry_t *e = serve_start(s, req, restore, tenant, strcmp(name, "python3") == 0 ? name : NULL,
+                             &restored, ename, sizeof ename, why, why_len);
+    json_decref(restored);
+    if (!e)
+        return s_status(ename);
+    s_describe(e, out);
+    return 0;
+}
+
+void serve_http_restored(server_t *s, held_start_t *held, restore_t *restore, const char *why)
+{
+    http_kernel_t k;
+    char reason[1600];
+    control_request_t req;
+    char ename[40];
+    int status;
+    if (!restore) {
+        snprintf(reason, sizeof reason, "%s", why);
+        status = 400;
+    } else if (control_request_parse("start_request", held->options, 0, &req, ename,
+                                     sizeof ename, reason, sizeof reason) < 0) {
+        restore_destroy(&restore); /* it parsed once; it cannot fail now */
+        status = 500;
+    } else {
+        status = s_start_now(s, &req, restore, held->tenant, held->kernel_name, &k, reason,
+                             sizeof reason);
+    }
+    http_start_done(held->pending, status, status == 0 ? &k : NULL, reason);
+}
+
 static int s_start(void *arg, const char *tenant, const char *name, const json_t *options,
-                   http_kernel_t *out, char *why, size_t why_len)
+                   http_pending_t *pending, http_kernel_t *out, char *why, size_t why_len)
 {
     server_t *s = arg;
     json_auto_t *empty = json_object();
@@ -86,19 +123,33 @@ static int s_start(void *arg, const char *tenant, const char *name, const json_t
                               sizeof ename, why, why_len) < 0)
         return s_status(ename);
     if (req.restore) {
-        snprintf(why, why_len,
-                 "\"restore\" is not taken over HTTP yet: restore with `sandcell start "
-                 "--restore JOURNAL` (the conversation is then listed here too)");
-        return 501;
+        /* The journals are read off the loop (restore_loader); the request
+         * waits, suspended, and is answered by serve_http_restored. */
+        if (!s->journal_dir) {
+            snprintf(why, why_len,
+                     "this daemon keeps no journals (--no-journal), so it restores none");
+            return 400;
+        }
+        held_start_t *held = calloc(1, sizeof *held);
+        if (!held) {
+            snprintf(why, why_len, "out of memory in the daemon");
+            return 500;
+        }
+        held->http = true;
+        held->pending = pending;
+        held->options = json_deep_copy(options);
+        snprintf(held->tenant, sizeof held->tenant, "%s", tenant);
+        snprintf(held->kernel_name, sizeof held->kernel_name, "%s", name);
+        if (!held->options ||
+            restore_loader_start(s->restore_loader, req.restore, held, why, why_len) < 0) {
+            if (!held->options)
+                snprintf(why, why_len, "out of memory in the daemon");
+            serve_drop_held(held);
+            return 400;
+        }
+        return HTTP_START_PENDING;
     }
-    json_t *restored = NULL;
-    entry_t *e = serve_start(s, &req, NULL, tenant, strcmp(name, "python3") == 0 ? name : NULL,
-                             &restored, ename, sizeof ename, why, why_len);
-    json_decref(restored);
-    if (!e)
-        return s_status(ename);
-    s_describe(e, out);
-    return 0;
+    return s_start_now(s, &req, NULL, tenant, name, out, why, why_len);
 }
 
 static int s_stop(void *arg, const char *tenant, const char *id)

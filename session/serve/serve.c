@@ -32,10 +32,12 @@
  * files run in parallel (the filesystem may merge their commits). */
 #define JOURNAL_SYNC_THREADS 4
 
-static void s_drop_held(void *tag)
+void serve_drop_held(void *tag)
 {
-    wire_msg_clear(tag);
-    free(tag);
+    held_start_t *held = tag;
+    wire_msg_clear(&held->msg);
+    json_decref(held->options);
+    free(held);
 }
 
 static void s_on_zygote_event(void *arg, json_t *event)
@@ -342,7 +344,7 @@ out:
     }
     if (s.restore_loader) {
         reactor_remove(s.reactor, NULL, restore_loader_fd(s.restore_loader));
-        restore_loader_destroy(&s.restore_loader, s_drop_held); /* waits for the one it reads */
+        restore_loader_destroy(&s.restore_loader, serve_drop_held); /* waits for the one it reads */
     }
     if (s.journal_sync) {
         reactor_remove(s.reactor, NULL, journal_sync_fd(s.journal_sync));

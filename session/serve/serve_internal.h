@@ -93,6 +93,20 @@ typedef struct {
     long long trim_next_ms;  /* the earliest time of the next trim */
 } server_t;
 
+/* What waits for the restore loader (its tag): a control start_request,
+ * or an HTTP start (its answer goes through |pending|). */
+typedef struct {
+    bool http;
+    wire_msg_t msg;          /* control: the request */
+    http_pending_t *pending; /* HTTP: the suspended request */
+    json_t *options;         /* HTTP: the body's "sandcell" object */
+    char tenant[HTTP_TENANT_NAME_MAX + 1];
+    char kernel_name[HTTP_NAME_MAX + 1];
+} held_start_t;
+
+/* Frees |tag| (a held_start_t) without answering it. */
+void serve_drop_held(void *tag);
+
 typedef struct {
     server_t *s;
     wire_msg_t *msg;
@@ -135,6 +149,10 @@ void serve_stop(entry_t *e, const char *why);
 /* Checks the --http options (address, tokens, loopback rules) before
  * anything starts. Returns 0, or -1 with a reason (exit status 2). */
 int serve_http_check(const serve_options_t *o, char *why, size_t why_len);
+
+/* The restore loader read the journals of an HTTP start |held| (restore
+ * NULL with |why| if they cannot be used; owned): it starts and answers. */
+void serve_http_restored(server_t *s, held_start_t *held, restore_t *restore, const char *why);
 
 /* Starts the HTTP server of --http, or does nothing without it. Returns
  * 0, or -1 with a reason. */

@@ -304,8 +304,12 @@ def test_interrupt_and_restart(d, h):
     kc = d.client(conn)
     t = ku.Tracker(kc)
     t.run_ok("x = 42")
-    msg_id = kc.execute("import time; time.sleep(60)")
-    wait_state(h, kid, "busy")
+    msg_id = kc.execute("import time; print('sleeping', flush=True); time.sleep(60)")
+    while True:  # the cell runs (not merely sent) when its print arrives
+        msg = kc.get_iopub_msg(timeout=ku.TIMEOUT)
+        if msg["msg_type"] == "stream" and "sleeping" in msg["content"]["text"]:
+            break
+    assert h.ok("GET", f"/api/kernels/{kid}")["execution_state"] == "busy"
     r = h.post(f"/api/kernels/{kid}/interrupt")
     assert r.status == 204 and r.body == b"", r
     reply = kc.get_shell_msg(timeout=ku.TIMEOUT)
@@ -321,6 +325,33 @@ def test_interrupt_and_restart(d, h):
     res = ku.Tracker(kc).run("x")
     assert res.reply["content"]["status"] == "error", res.reply
     assert res.reply["content"]["ename"] == "NameError", res.reply
+
+
+def test_restore_over_http(d, h):
+    kid = h.start()["id"]
+    kc = d.client(d.control.ok("connection_request", {"id": kid})["connection"])
+    ku.Tracker(kc).run_ok("x = 6 * 7")
+    assert h.delete(f"/api/kernels/{kid}").status == 204
+    t0 = time.monotonic()
+    r = h.post("/api/kernels", {"sandcell": {"restore": kid, "max_executions": 9}})
+    assert r.status == 201, r
+    new = r.json()["id"]
+    assert new != kid and r.headers["Location"] == f"/api/kernels/{new}"
+    assert time.monotonic() - t0 < 20
+    (conv,) = [c for c in d.control.list() if c["id"] == new]
+    assert conv["max_executions"] == 9, conv
+    kc2 = d.client(d.control.ok("connection_request", {"id": new})["connection"])
+    assert ku.Tracker(kc2).run_ok("x").result_data()["text/plain"] == "42"
+    assert_error(h.post("/api/kernels", {"sandcell": {"restore": "no-such-journal"}}), 400,
+                 "no-such-journal")
+    assert_error(h.post("/api/kernels", {"sandcell": {"restore": 5}}), 400, "restore")
+    assert len(h.ok("GET", "/api/kernels")) == 1
+
+
+def test_restore_over_http_needs_journals(daemon):
+    d = daemon(["--http", "127.0.0.1:0", "--no-journal"])
+    assert_error(http_of(d).post("/api/kernels", {"sandcell": {"restore": "x"}}), 400,
+                 "--no-journal")
 
 
 # ----------------------------------------------------------------- tenants

@@ -34,9 +34,15 @@ static int s_get(void *arg, const char *tenant, const char *id, http_kernel_t *o
     return 0;
 }
 
+static http_pending_t *s_waiting; /* a start answered later, by s_tick */
+
 static int s_start(void *arg, const char *tenant, const char *name, const json_t *options,
-                   http_kernel_t *out, char *why, size_t why_len)
+                   http_pending_t *pending, http_kernel_t *out, char *why, size_t why_len)
 {
+    if (options && json_object_get(options, "restore")) {
+        s_waiting = pending;
+        return HTTP_START_PENDING;
+    }
     snprintf(why, why_len, "not here");
     return 500;
 }
@@ -104,6 +110,11 @@ static void s_before_sleep(void *arg)
 static void s_tick(void *arg)
 {
     ctx_t *c = arg;
+    if (s_waiting && reactor_now_ms() > c->deadline - 4500) {
+        http_kernel_t k = {KID, "sandcell-python", 0, "idle"};
+        http_start_done(s_waiting, 0, &k, NULL);
+        s_waiting = NULL;
+    }
     if (reactor_now_ms() > c->deadline)
         reactor_stop(c->reactor); /* the test fails on what it did not get */
 }
@@ -191,8 +202,29 @@ static void test_upgrade_refused(void)
     tap_case("an upgrade to an unknown kernel is 404 naming it");
 }
 
+static void test_suspended_start(void)
+{
+    ctx_t c;
+    static const char body[] = "{\"sandcell\": {\"restore\": \"j\"}}";
+    char request[512];
+    snprintf(request, sizeof request,
+             "POST /api/kernels HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer s3cret\r\n"
+             "Connection: close\r\nContent-Length: %zu\r\n\r\n%s",
+             strlen(body), body);
+    long long t0 = reactor_now_ms();
+    s_exchange(&c, request, false);
+    CHECK(reactor_now_ms() - t0 >= 400); /* answered when the backend said, not before */
+    if (!CHECK(strncmp(c.got, "HTTP/1.1 201", 12) == 0))
+        tap_diag("got: %.300s", c.got);
+    CHECK(strstr(c.got, "\r\nLocation: /api/kernels/" KID "\r\n") != NULL);
+    CHECK(strstr(c.got, "\"execution_state\":\"idle\"") != NULL);
+    CHECK(s_waiting == NULL);
+    tap_case("a start answered later: the connection waits, suspended, then gets its 201");
+}
+
 int main(void)
 {
+    test_suspended_start();
     test_upgrade();
     test_upgrade_refused();
     return tap_done();
