@@ -202,6 +202,7 @@ static void s_upgraded(void *cls, struct MHD_Connection *conn, void *con_cls, co
     if (extra_in_size && !u->extra_copy) {
         MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
         json_decref(u->up.connection);
+        connfile_clear(&u->up.conn);
         free(u->session_copy);
         free(u);
         return;
@@ -233,6 +234,7 @@ void http_upgrade_close(http_upgrade_t *up)
     srv->nupgrades--;
     MHD_upgrade_action(up->urh, MHD_UPGRADE_ACTION_CLOSE);
     json_decref(up->connection);
+    connfile_clear(&up->conn);
     free(u->extra_copy);
     free(u->session_copy);
     free(u);
@@ -271,10 +273,15 @@ static enum MHD_Result s_channels(http_server_t *srv, struct MHD_Connection *con
     const char *session = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "session_id");
     if (u)
         u->session_copy = strdup(session ? session : "");
-    if (!connection || !u || !u->session_copy) {
+    proto_err_t perr;
+    char cwhy[200];
+    if (!connection || !u || !u->session_copy ||
+        connfile_from_json(connection, &u->up.conn, &perr, cwhy, sizeof cwhy) < 0) {
         json_decref(connection);
-        if (u)
+        if (u) {
+            connfile_clear(&u->up.conn);
             free(u->session_copy);
+        }
         free(u);
         return s_queue_error(conn, req, MHD_HTTP_INTERNAL_SERVER_ERROR,
                              "out of memory in the daemon");
@@ -291,6 +298,7 @@ static enum MHD_Result s_channels(http_server_t *srv, struct MHD_Connection *con
     struct MHD_Response *resp = MHD_create_response_for_upgrade(s_upgraded, u);
     if (!resp) {
         json_decref(connection);
+        connfile_clear(&u->up.conn);
         free(u->session_copy);
         free(u);
         return MHD_NO;
@@ -304,6 +312,7 @@ static enum MHD_Result s_channels(http_server_t *srv, struct MHD_Connection *con
     req->answered = true;
     if (rc != MHD_YES) {
         json_decref(connection);
+        connfile_clear(&u->up.conn);
         free(u->session_copy);
         free(u);
     }

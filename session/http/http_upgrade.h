@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "connfile.h"
 #include "http_route.h"
 
 /* The subprotocol of jupyter_server 2.x (and JupyterLab 4) */
@@ -50,6 +51,7 @@ struct http_upgrade {
      * signature_scheme, kernel_name), as connection_request returns.
      * Borrowed reference: json_incref() it to keep it. */
     json_t *connection;
+    connfile_t conn;             /* the same, parsed (ws_accept_t's conn) */
     void *server;                /* the http_server_t it came from */
 };
 

@@ -457,6 +457,20 @@ def test_a_stalled_client_blocks_nobody(d, h):
             s.close()
 
 
+def test_a_silent_client_is_dropped_after_30_s(d, h):
+    """HTTP_CONNECTION_TIMEOUT_S: a slowloris client holds its connection
+    30 s of silence, no longer."""
+    port = int(h.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as s:
+        s.sendall(b"GET /api HTTP/1.1\r\nHost: x\r\n")  # and never the end of it
+        t0 = time.monotonic()
+        got = s.recv(65536)
+        waited = time.monotonic() - t0
+    assert got == b"", got[:200]
+    assert 25 <= waited <= 45, waited
+    assert h.ok("GET", "/api/kernels") == []
+
+
 def test_channels_without_a_websocket_side(d, h):
     kid = h.start()["id"]
     assert_error(h.get(f"/api/kernels/{kid}/channels"), 400, "Upgrade")

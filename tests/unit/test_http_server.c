@@ -54,7 +54,10 @@ static int s_id(void *arg, const char *tenant, const char *id)
 
 static json_t *s_connection(void *arg, const char *tenant, const char *id)
 {
-    return json_pack("{s:s, s:i, s:s}", "ip", "127.0.0.1", "shell_port", 5555, "key", "k3y");
+    return json_pack("{s:s, s:s, s:i, s:i, s:i, s:i, s:i, s:s, s:s}", "transport", "tcp", "ip",
+                     "127.0.0.1", "shell_port", 5555, "iopub_port", 5556, "stdin_port", 5557,
+                     "control_port", 5558, "hb_port", 5559, "key", "k3y", "signature_scheme",
+                     "hmac-sha256");
 }
 
 static const http_backend_t s_backend = {s_list, s_get, s_start, s_id, s_id, s_id, s_connection};
@@ -66,7 +69,7 @@ typedef struct {
     size_t len;
     bool upgraded;
     char session[64], kernel[64], extra[64], key[16];
-    bool v1;
+    bool v1, parsed_ok;
     long connections_during;
     http_server_t *srv;
     long long deadline;
@@ -82,6 +85,8 @@ static void s_on_upgrade(void *arg, http_upgrade_t *up)
     snprintf(c->key, sizeof c->key, "%s",
              json_string_value(json_object_get(up->connection, "key")));
     c->v1 = up->v1;
+    c->parsed_ok = up->conn.ports[CONN_SHELL] == 5555 && strcmp(up->conn.key, "k3y") == 0 &&
+                   strcmp(up->conn.ip, "127.0.0.1") == 0;
     c->connections_during = http_server_connections(c->srv, KID);
     ssize_t n = write(up->fd, "pong", 4);
     (void)n;
@@ -175,6 +180,7 @@ static void test_upgrade(void)
     CHECK_STR(c.extra, "EXTRA");
     CHECK_STR(c.key, "k3y");
     CHECK(c.v1);
+    CHECK(c.parsed_ok);
     CHECK_INT(c.connections_during, 1);
     if (!CHECK(c.len > 0))
         tap_diag("got nothing");
