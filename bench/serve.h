@@ -282,8 +282,9 @@ int serve_client_send(client_t *c, const char *msg_type, const json_t *content, 
 int serve_client_recv(client_t *c, void *sock, wire_msg_t *out, double *t_us);
 
 /* Launches one ipykernel into |k| (temp dir, connection file, process)
- * and connects |c| to it. Stop both with serve_ipk_stop, also on -1. */
-int serve_ipk_launch(run_t *r, bench_kernel_t *k, client_t *c);
+ * and connects |c| to it with sockets of the ZeroMQ context |ctx|. Stop
+ * both with serve_ipk_stop, also on -1. */
+int serve_ipk_launch(void *ctx, bench_kernel_t *k, client_t *c);
 
 /* Takes |c| out of |h| (unless NULL), closes it and stops |k|. */
 void serve_ipk_stop(hub_t *h, bench_kernel_t *k, client_t *c);
@@ -377,6 +378,10 @@ int serve_daemon_warm(run_t *r);
  * a broken daemon). */
 int serve_conv_start(run_t *r, client_t *c, const json_t *req, double *t_reply_us,
                      bool *refused);
+
+/* The same, the client's sockets in the ZeroMQ context |ctx|. */
+int serve_conv_start_on(run_t *r, void *ctx, client_t *c, const json_t *req,
+                        double *t_reply_us, bool *refused);
 
 /* Takes |c| out of |h| (unless NULL), closes it and stops its conversation. */
 void serve_conv_stop(run_t *r, hub_t *h, client_t *c);

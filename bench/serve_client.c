@@ -84,7 +84,7 @@ int serve_client_recv(client_t *c, void *sock, wire_msg_t *out, double *t_us)
     return bench_wire_recv(c->signer, sock, out, t_us, c->failure, sizeof c->failure);
 }
 
-int serve_ipk_launch(run_t *r, bench_kernel_t *k, client_t *c)
+int serve_ipk_launch(void *ctx, bench_kernel_t *k, client_t *c)
 {
     bench_kernel_init(k, BENCH_IPYKERNEL);
     serve_client_init(c, "ipykernel");
@@ -94,7 +94,7 @@ int serve_ipk_launch(run_t *r, bench_kernel_t *k, client_t *c)
         return serve_client_fail(c, "picking ports: %s", strerror(-rc));
     if (bench_kernel_start(k, ports, "") < 0)
         return serve_client_fail(c, "%s", k->failure);
-    return serve_client_connect_kernel(c, r->ctx, k);
+    return serve_client_connect_kernel(c, ctx, k);
 }
 
 void serve_ipk_stop(hub_t *h, bench_kernel_t *k, client_t *c)

@@ -178,12 +178,17 @@ double serve_daemon_stop(daemon_t *d, int grace_s)
     return took;
 }
 
-/* Whether |token| is one of the comma-separated |list|. */
 /* Starts a conversation and connects a client to it. *t_reply_us: when
- * the start_reply came. Returns 0, or -1 with c->failure; |startfail|
+ * the start_reply came. Returns 0, or -1 with c->failure; |refused|
  * true when the daemon refused (an error reply, not a broken daemon). */
 int serve_conv_start(run_t *r, client_t *c, const json_t *req, double *t_reply_us,
                         bool *refused)
+{
+    return serve_conv_start_on(r, r->ctx, c, req, t_reply_us, refused);
+}
+
+int serve_conv_start_on(run_t *r, void *ctx, client_t *c, const json_t *req,
+                        double *t_reply_us, bool *refused)
 {
     char why[600];
     serve_client_init(c, "sandcell");
@@ -200,7 +205,7 @@ int serve_conv_start(run_t *r, client_t *c, const json_t *req, double *t_reply_u
                              bench_str(reply, "evalue"));
     }
     snprintf(c->id, sizeof c->id, "%s", bench_str(reply, "id"));
-    return serve_client_connect_conv(c, r->ctx, json_object_get(reply, "connection"));
+    return serve_client_connect_conv(c, ctx, json_object_get(reply, "connection"));
 }
 
 void serve_conv_stop(run_t *r, hub_t *h, client_t *c)

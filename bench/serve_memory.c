@@ -170,7 +170,7 @@ static int s_setup_ipks(run_t *r, long n, mem_res_t *mem)
     for (long i = 0; i < n && rc == 0; i++) {
         client_t *c = &r->ipk_cl[i];
         r->nipks++;
-        if (serve_ipk_launch(r, &r->ipks[i], c) < 0 || serve_hub_add(&h, c) < 0) {
+        if (serve_ipk_launch(r->ctx, &r->ipks[i], c) < 0 || serve_hub_add(&h, c) < 0) {
             fprintf(stderr, "serve: launching ipykernel %ld: %s\n", i + 1, c->failure);
             rc = -1;
             break;

@@ -5,10 +5,11 @@
  * B runs `1+1` back to back exactly as the rtt mode does
  * (serve_tput_window: execute_request sent -> execute_reply, the next cell
  * once status idle came too), in the main thread through the hub. A's
- * client runs in a thread of its own on its own sockets, so that B's
- * client never waits while A's messages are decoded; the two share only
- * the process (bench_wire serialises the header counter). What A does, in
- * each condition:
+ * client runs in a thread of its own, its sockets in a ZeroMQ context of
+ * their own (their own I/O thread), so that B's client never waits while
+ * A's messages are received or decoded, as two frontends would not; the
+ * two share only the process (bench_wire serialises the header counter).
+ * What A does, in each condition:
  *   alone  nothing: its conversation (or kernel) sits idle;
  *   flood  cells that print 1 KiB lines at full speed (8 MiB per cell,
  *          under the daemon's default --max-output of 10 MiB, so every
@@ -312,11 +313,16 @@ int serve_mode_neighbour(run_t *r, nb_res_t *res)
             res->b[s][c] = (tput_t){labels[s], NULL, 1, .min_cells = -1};
     json_auto_t *req = json_pack("{s:i}", "max_executions", 0);
     bool refused, sc_started = false, ipk_started = false;
+    void *a_ctx = zmq_ctx_new(); /* A's client: its own I/O thread */
+    if (!a_ctx) {
+        fprintf(stderr, "serve: neighbour: zmq context: %s\n", zmq_strerror(zmq_errno()));
+        return -1;
+    }
     int rc = 0;
     if (r->o.run_ipk) { /* launched first: they take seconds to import */
         ipk_started = true;
         for (int i = 0; i < 2 && rc == 0; i++)
-            rc = serve_ipk_launch(r, &k[i], &ipk[i]);
+            rc = serve_ipk_launch(i == 0 ? a_ctx : r->ctx, &k[i], &ipk[i]);
         if (rc < 0)
             fprintf(stderr, "serve: neighbour: ipykernel: %s\n",
                     ipk[0].failure[0] ? ipk[0].failure : ipk[1].failure);
@@ -324,7 +330,8 @@ int serve_mode_neighbour(run_t *r, nb_res_t *res)
     if (rc == 0 && r->o.run_sc) {
         sc_started = true;
         for (int i = 0; i < 2 && rc == 0; i++)
-            if (serve_conv_start(r, &sc[i], req, NULL, &refused) < 0) {
+            if (serve_conv_start_on(r, i == 0 ? a_ctx : r->ctx, &sc[i], req, NULL, &refused) <
+                0) {
                 fprintf(stderr, "serve: neighbour: %s\n", sc[i].failure);
                 rc = -1;
             }
@@ -360,6 +367,7 @@ int serve_mode_neighbour(run_t *r, nb_res_t *res)
     if (ipk_started)
         for (int i = 0; i < 2; i++)
             serve_ipk_stop(NULL, &k[i], &ipk[i]);
+    zmq_ctx_term(a_ctx); /* A's sockets are closed */
     return rc;
 }
 

@@ -103,7 +103,7 @@ static int s_start_one_ipk(run_t *r, start_res_t *res)
         json_pack("{s:s, s:b, s:b, s:{}, s:b, s:b}", "code", CODE_IMPORTS, "silent", 0,
                   "store_history", 1, "user_expressions", "allow_stdin", 0, "stop_on_error", 1);
     /* both cells are queued on the DEALER and go out once it connects */
-    if (serve_ipk_launch(r, &k, &c) < 0 || serve_hub_add(&h, &c) < 0 ||
+    if (serve_ipk_launch(r->ctx, &k, &c) < 0 || serve_hub_add(&h, &c) < 0 ||
         serve_client_send(&c, "execute_request", imports, NULL) < 0 ||
         serve_hub_exec(&h, &c, CODE_TRIVIAL, false) < 0 ||
         serve_hub_settle(&h, bench_now_us() + IPYKERNEL_START_TIMEOUT_S * 1e6) < 0 || c.failure[0]) {

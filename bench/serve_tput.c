@@ -191,7 +191,7 @@ int serve_mode_rtt(run_t *r, rtt_res_t *res)
         have_sc = true;
     }
     if (rc == 0 && r->o.run_ipk) {
-        if (serve_ipk_launch(r, &k, &ipk) < 0 || serve_hub_add(&h, &ipk) < 0 ||
+        if (serve_ipk_launch(r->ctx, &k, &ipk) < 0 || serve_hub_add(&h, &ipk) < 0 ||
             serve_hub_sync(&h, &ipk) < 0)
             rc = -1;
         have_ipk = true;
