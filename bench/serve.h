@@ -73,7 +73,7 @@ typedef enum { OP_NONE, OP_SYNC, OP_EXEC } op_t;
  * ipykernel. */
 typedef struct {
     const char *kind;  /* "sandcell" or "ipykernel"; static */
-    char id[32];       /* the conversation's id; "" for an ipykernel */
+    char id[64];       /* the conversation's id (a UUID); "" for an ipykernel */
     bench_kernel_t *k; /* the ipykernel (process, sockets, key); NULL for sandcell */
     void *shell, *iopub;
     signer_t *signer;

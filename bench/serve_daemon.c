@@ -219,6 +219,9 @@ void serve_conv_stop(run_t *r, hub_t *h, client_t *c)
                                                json_pack("{s:s}", "id", c->id), why, sizeof why);
         if (!reply)
             fprintf(stderr, "serve: stop_request %s: %s\n", c->id, why);
+        else if (strcmp(bench_str(reply, "status"), "ok") != 0)
+            fprintf(stderr, "serve: stop_request %s refused: %s: %s\n", c->id,
+                    bench_str(reply, "ename"), bench_str(reply, "evalue"));
     }
     c->id[0] = '\0';
 }
