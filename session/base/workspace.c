@@ -1,6 +1,7 @@
 /* workspace — put and get through the interpreter's own root. */
 #include "workspace.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
@@ -254,5 +255,57 @@ int workspace_get(pid_t pid, bool jailed, const char *path, void **data, size_t 
     }
     *data = buf;
     *len = got;
+    return 0;
+}
+
+/* Lists through a descriptor opened beneath the root like a get, so a
+ * symlink the interpreter swaps in for |path| is refused, not followed;
+ * entries are lstat'ed (fstatat AT_SYMLINK_NOFOLLOW) and a link is listed
+ * as a link, never as what it points to. */
+int workspace_list(pid_t pid, bool jailed, const char *path, json_t **out, char *why,
+                   size_t why_len)
+{
+    *out = NULL;
+    bool top = !path || !path[0] || strcmp(path, ".") == 0;
+    if (!top && s_check_path(path, why, why_len) < 0)
+        return -1;
+    _cleanup_close_ int root = s_open_root(pid, jailed, why, why_len);
+    if (root < 0)
+        return -1;
+    int fd = top ? openat(root, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+                 : s_openat2(root, path, O_RDONLY | O_DIRECTORY, 0);
+    if (fd < 0)
+        return s_fail(why, why_len, top ? "." : path,
+                      errno == ENOTDIR ? "not a directory" : s_open_error(errno));
+    DIR *dir = fdopendir(fd);
+    if (!dir) {
+        close(fd);
+        return s_fail(why, why_len, path, "cannot be read");
+    }
+    json_t *list = json_array();
+    struct dirent *e;
+    while (list && (e = readdir(dir)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        struct stat st;
+        if (fstatat(dirfd(dir), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+            continue;
+        const char *type = S_ISREG(st.st_mode)   ? "file"
+                           : S_ISDIR(st.st_mode) ? "directory"
+                           : S_ISLNK(st.st_mode) ? "symlink"
+                                                 : "other";
+        json_t *entry = json_pack("{s:s%, s:s, s:I}", "name", e->d_name, strlen(e->d_name),
+                                  "type", type, "size", (json_int_t)st.st_size);
+        if (!entry) /* a name that is not UTF-8: no JSON string holds it */
+            continue;
+        if (json_array_append_new(list, entry) < 0) {
+            json_decref(list);
+            list = NULL;
+        }
+    }
+    closedir(dir);
+    if (!list)
+        return s_fail(why, why_len, path, "out of memory");
+    *out = list;
     return 0;
 }

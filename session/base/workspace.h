@@ -9,6 +9,7 @@
 #ifndef SANDCELL_WORKSPACE_H
 #define SANDCELL_WORKSPACE_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -24,5 +25,12 @@ int workspace_put(pid_t pid, bool jailed, const char *path, const void *data, si
  * frees) and *len. Returns 0, or -1 with |why|. */
 int workspace_get(pid_t pid, bool jailed, const char *path, void **data, size_t *len,
                   char *why, size_t why_len);
+
+/* Lists folder |path| of the workspace ("" or NULL: its top) as a new
+ * array of {"name", "type": "file"|"directory"|"symlink"|"other", "size"}
+ * in *out (caller owns it). Same path rules as workspace_get. Returns 0, or
+ * -1 with |why|. */
+int workspace_list(pid_t pid, bool jailed, const char *path, json_t **out, char *why,
+                   size_t why_len);
 
 #endif

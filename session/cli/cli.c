@@ -70,6 +70,21 @@ static const command_t s_commands[] = {
      "    --http-token-file FILE holds one token, or several as NAME TOKEN lines: then\n"
      "    each is a tenant and sees only the kernels it started. A non-loopback ADDR\n"
      "    needs a token given; --no-http-auth (no token at all) is loopback only.\n"},
+    {"mcp", CMD_MCP,
+     "sandcell mcp [--max-executions N] [--preload MODULES] [--journal-dir DIR | --no-journal]\n"
+     "             [LIMITS] [--verbose]\n"
+     "    Serve the Model Context Protocol on stdin and stdout (newline-delimited\n"
+     "    JSON-RPC; versions 2025-11-25, 2025-06-18, 2025-03-26) for an agent host's\n"
+     "    mcpServers entry. The session is one conversation: its interpreter is jailed\n"
+     "    and warmed at start, its journal and cap begin at the first tool call, and\n"
+     "    it ends when stdin closes. Tools: execute_code, upload_file, download_file,\n"
+     "    list_files, reset, export_notebook (docs/mcp.md). Logs go to stderr.\n"
+     "    --max-executions 1000 cells per session (0: none); only execute_code counts.\n"
+     "    The journal is DIR/mcp-PID-TIME.jsonl; DIR defaults to serve's\n"
+     "    ($XDG_STATE_HOME/sandcell/journals, else ~/.local/state/sandcell/journals);\n"
+     "    --no-journal writes none (export_notebook then has nothing to export).\n"
+     LIMITS_HELP
+     "    --verbose          log debug messages too\n"},
     {"start", CMD_CLIENT,
      "sandcell start [--connection-file PATH] [--restore JOURNAL] [--max-executions N]\n"
      "               [LIMITS]\n"
@@ -217,10 +232,6 @@ static bool s_serve_flag(cli_options_t *out, int argc, char **argv, int *i, char
         (*i)++;
         return true;
     }
-    if (strcmp(a, "--no-journal") == 0) {
-        out->no_journal = true;
-        return true;
-    }
     if (s_long_flag(a, "--pool", argc, argv, i, 0, 64, &out->pool, why, why_len, rc) ||
         s_long_flag(a, "--max-conversations", argc, argv, i, 1, 100000, &out->max_conversations,
                     why, why_len, rc))
@@ -276,6 +287,9 @@ static int s_parse_kernel(int argc, char **argv, int i, cli_options_t *out, char
                                &out->max_executions, why, why_len, &rc_flag)) {
             if (rc_flag < 0)
                 return -1;
+        } else if ((out->command == CMD_SERVE || out->command == CMD_MCP) &&
+                   strcmp(a, "--no-journal") == 0) {
+            out->no_journal = true;
         } else if (out->command == CMD_SERVE &&
                    s_serve_flag(out, argc, argv, &i, why, why_len, &rc_flag)) {
             if (rc_flag < 0)
@@ -387,6 +401,8 @@ int cli_parse(int argc, char **argv, cli_options_t *out, char *why, size_t why_l
             return argc > 2 ? s_fail(why, why_len, "doctor: unknown option %s", argv[2]) : 0;
         if (out->command == CMD_EXPORT || out->command == CMD_REPLAY)
             return s_parse_journal_cmd(argc, argv, 2, out, why, why_len);
+        if (out->command == CMD_MCP)
+            out->max_executions = CLI_DEFAULT_SERVE_MAX_EXECUTIONS;
         if (out->command == CMD_SERVE) {
             out->max_executions = CLI_DEFAULT_SERVE_MAX_EXECUTIONS;
             out->idle_timeout_s = CLI_DEFAULT_IDLE_TIMEOUT;
@@ -422,5 +438,19 @@ serve_options_t cli_serve_options(const cli_options_t *o)
         .http_token = o->http_token,
         .http_token_file = o->http_token_file,
         .no_http_auth = o->no_http_auth,
+    };
+}
+
+mcp_options_t cli_mcp_options(const cli_options_t *o)
+{
+    return (mcp_options_t){
+        .preload = o->preload,
+        .preload_given = o->preload_given,
+        .mock_interpreter = o->mock_interpreter,
+        .verbose = o->verbose,
+        .max_executions = o->max_executions,
+        .journal_dir = o->journal_dir,
+        .no_journal = o->no_journal,
+        .limits = o->limits,
     };
 }

@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "sandbox_limits.h"
+#include "mcp_server.h"
 #include "serve.h"
 
 typedef enum {
@@ -16,6 +17,7 @@ typedef enum {
     CMD_KERNEL,
     CMD_DOCTOR,
     CMD_SERVE,
+    CMD_MCP,
     CMD_CLIENT, /* start, ls, stop, exec, put, get: client_cmd_run parses them */
     CMD_EXPORT,
     CMD_REPLAY,
@@ -43,7 +45,7 @@ typedef struct {
     bool verbose;
     long max_executions; /* 0: no cap */
     const char *journal_dir;  /* --journal-dir, or NULL (serve: the default) */
-    bool no_journal;          /* serve --no-journal */
+    bool no_journal;          /* serve, mcp --no-journal */
     /* serve */
     const char *control;      /* control endpoint, tcp://IP:PORT */
     const char *http;         /* --http [ADDR:]PORT */
@@ -81,6 +83,10 @@ int cli_parse(int argc, char **argv, cli_options_t *out, char *why, size_t why_l
 /* The daemon's options from a parsed `sandcell serve` (strings borrowed
  * from |opts|). */
 serve_options_t cli_serve_options(const cli_options_t *opts);
+
+/* The MCP server's options from a parsed `sandcell mcp` (strings
+ * borrowed from |opts|). */
+mcp_options_t cli_mcp_options(const cli_options_t *opts);
 
 /* Prints the usage of |topic| (a command name, or NULL for all). */
 void cli_usage(FILE *out, const char *topic);

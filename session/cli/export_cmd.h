@@ -7,11 +7,6 @@
 
 #include "cli.h"
 
-/* The notebook of |journal| (borrowed; as journal_read returns it): one code
- * cell per execution that is not silent, in order. New reference; NULL on
- * allocation failure. */
-json_t *export_notebook(const json_t *journal);
-
 /* Runs the command. Returns the exit status: 0, 1 (the notebook cannot be
  * written) or 2 (the journal is unreadable or invalid). */
 int export_cmd_run(const cli_options_t *opts);

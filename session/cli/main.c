@@ -36,6 +36,10 @@ int main(int argc, char **argv)
         serve_options_t serve = cli_serve_options(&opts);
         return serve_run(&serve);
     }
+    case CMD_MCP: {
+        mcp_options_t mcp = cli_mcp_options(&opts);
+        return mcp_server_run(&mcp);
+    }
     case CMD_EXPORT:
         return export_cmd_run(&opts);
     case CMD_REPLAY:

@@ -17,6 +17,7 @@
 
 #include "cell_outputs.h"
 #include "export_cmd.h"
+#include "notebook.h"
 #include "fuzz.h"
 #include "history.h"
 #include "journal_read.h"
@@ -135,7 +136,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     restore_t *plain = restore_new_from("journal.jsonl", executions);
     CHECK(plain);
     restore_destroy(&plain);
-    json_t *notebook = export_notebook(journal);
+    json_t *notebook = notebook_from_journal(journal);
     CHECK(notebook);
     char *text = json_dumps(notebook, JSON_COMPACT);
     CHECK(text);

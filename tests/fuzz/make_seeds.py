@@ -286,9 +286,39 @@ def jupyter_ws_seed(vector):
     return bytes([flag | (2 if p.get("binary") else 0)]) + data
 
 
+# Lines an MCP client (or anyone on the pipe) may write to `sandcell mcp`.
+_INIT = {"protocolVersion": "2025-11-25", "capabilities": {},
+         "clientInfo": {"name": "c", "version": "1"}}
+MCP = {
+    "initialize": json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                              "params": _INIT}).encode(),
+    "initialized": b'{"jsonrpc":"2.0","method":"notifications/initialized"}',
+    "tools-list": b'{"jsonrpc":"2.0","id":"a","method":"tools/list","params":{}}',
+    "call-execute": json.dumps({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {
+        "name": "execute_code", "arguments": {"code": "print(1)", "timeout": 3},
+        "_meta": {"progressToken": "t"}}}).encode(),
+    "call-upload": json.dumps({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {
+        "name": "upload_file", "arguments": {"path": "a.csv", "content_base64": "YSxi"}}}).encode(),
+    "cancelled": b'{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":2}}',
+    "response": b'{"jsonrpc":"2.0","id":9,"result":{}}',
+    "batch": b'[{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","method":"x"},1]',
+    "invalid-not-json": b'{"jsonrpc":"2.0",',
+    "invalid-version": b'{"jsonrpc":"1.0","id":1,"method":"ping"}',
+    "invalid-id-null": b'{"jsonrpc":"2.0","id":null,"method":"ping"}',
+    "invalid-id-float": b'{"jsonrpc":"2.0","id":1.5,"method":"ping"}',
+    "invalid-params": b'{"jsonrpc":"2.0","id":1,"method":"ping","params":3}',
+    "invalid-both": b'{"jsonrpc":"2.0","id":1,"result":1,"error":{}}',
+    "invalid-duplicate": b'{"jsonrpc":"2.0","id":1,"id":2,"method":"ping"}',
+    "invalid-nul-method": b'{"jsonrpc":"2.0","id":1,"method":"p\\u0000ing"}',
+    "deep": b"[" * 3000 + b"]" * 3000,
+    "ansi-html": b"\x1b[31mred\x1b[0m \x1b]0;title\x07<table><tr><td>a &amp; b</td></tr></table>"
+                 b"<style>x{}</style><script>s</script>&nbsp;",
+}
+
+
 def main():
     for h in ("wire", "connfile", "control", "channel", "content", "history", "journal",
-              "term_filter", "jupyter_ws", "http"):
+              "term_filter", "jupyter_ws", "http", "mcp"):
         clear_seeds(h)
     for kind in ("valid", "invalid"):
         for p in sorted((TOP / "tests" / "vectors" / kind).glob("*.json")):
@@ -318,6 +348,8 @@ def main():
             write("term_filter", f"{name}-{chunk + 1}", bytes([chunk]) + text)
     for name, parts in HTTP.items():
         write("http", name, SEP.join(parts))
+    for name, line in MCP.items():
+        write("mcp", name, line)
     for name, grams in CHANNEL.items():
         for limit in (3, 7, 0x87):  # 512 bytes, 8 KiB, 8 KiB and the writer closes
             tag = f"{64 << (limit & 7)}" + ("-eof" if limit & 0x80 else "")
