@@ -17,8 +17,8 @@
  *          client verifies and decodes every iopub message as it comes;
  *   stall  the same cells; its iopub SUB is connected and never read
  *          while B is measured;
- *   slow   the same cells; its client reads one iopub message per
- *          millisecond;
+ *   slow   the same cells; its client reads one iopub message, then
+ *          waits a millisecond;
  *   forge  cells that write forged records straight to the channel
  *          descriptor (found by fstat, as a hostile cell finds it): stream
  *          outputs, a display_data that is no valid content, a reply the
@@ -84,7 +84,7 @@
     "    if time.monotonic() > _e:\n"                                                      \
     "        break\n"
 
-#define SLOW_READ_US 1000.0 /* slow: one iopub message per millisecond */
+#define SLOW_READ_US 1000.0 /* slow: a millisecond after each iopub message */
 #define DRAIN_QUIET_MS 100  /* after a window: A's iopub is empty this long */
 #define DRAIN_MAX_S 10
 #define NB_WARMUP 50
@@ -270,7 +270,7 @@ static int s_window(run_t *r, nb_res_t *res, int side, nb_cond_t cond, client_t 
 
 /* A and B connected, in step (kernel_info answered and its status seen on
  * iopub), and B warmed up with NB_WARMUP cells. */
-static int s_ready(run_t *r, client_t *a, client_t *b, pid_t watch)
+static int s_ready(client_t *a, client_t *b, pid_t watch)
 {
     hub_t h;
     if (serve_hub_init(&h, IPYKERNEL_START_TIMEOUT_S) < 0)
@@ -290,7 +290,6 @@ static int s_ready(run_t *r, client_t *a, client_t *b, pid_t watch)
                                             : h.fatal[0] ? h.fatal : "no answer");
         rc = -1;
     }
-    (void)r;
     while (h.n)
         serve_hub_remove(&h, h.cl[h.n - 1]);
     serve_hub_free(&h);
@@ -336,11 +335,11 @@ int serve_mode_neighbour(run_t *r, nb_res_t *res)
                 rc = -1;
             }
         if (rc == 0)
-            rc = s_ready(r, &sc[0], &sc[1], r->d.pid);
+            rc = s_ready(&sc[0], &sc[1], r->d.pid);
         res->have[NB_SANDCELL] = rc == 0;
     }
     if (rc == 0 && r->o.run_ipk) {
-        rc = s_ready(r, &ipk[0], &ipk[1], 0);
+        rc = s_ready(&ipk[0], &ipk[1], 0);
         res->have[NB_IPYKERNEL] = rc == 0;
     }
     double window = (double)r->o.duration_s / NEIGHBOUR_ROUNDS;
