@@ -18,15 +18,16 @@ class McpError(AssertionError):
 
 
 class McpServer:
-    def __init__(self, tmp_path, *args, journal=True):
+    def __init__(self, tmp_path, *args, journal=True, argv=None, env=None):
         self.tmp = tmp_path
-        argv = [ku.SANDCELL, "mcp"]
-        if journal:
-            argv += ["--journal-dir", str(tmp_path / "journals")]
-        else:
-            argv += ["--no-journal"]
-        argv += [str(a) for a in args]
-        env = dict(os.environ, TMPDIR=str(tmp_path))
+        if argv is None:
+            argv = [ku.SANDCELL, "mcp"]
+            if journal:
+                argv += ["--journal-dir", str(tmp_path / "journals")]
+            else:
+                argv += ["--no-journal"]
+            argv += [str(a) for a in args]
+        env = dict(env or os.environ, TMPDIR=str(tmp_path))
         self.stderr = open(tmp_path / "mcp-stderr.log", "wb")
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=self.stderr, env=env)

@@ -8,6 +8,7 @@ import base64
 import glob
 import json
 import os
+import re
 import time
 
 import pytest
@@ -290,3 +291,22 @@ def test_eof_ends_everything(mcp, tmp_path):
     s.run("import os\npid = os.getpid()")
     assert s.close() == 0
     assert not glob.glob(str(tmp_path / "sandcell-mcp-*"))
+
+
+def test_readme_mcp_servers_entry_works_as_written(mcp, tmp_path):
+    """The README's mcpServers entry, read out of README.md, started as an
+    agent host starts it: command and args, with sandcell on PATH."""
+    readme = open(os.path.join(os.path.dirname(ku.SANDCELL), "README.md")).read()
+    start = readme.index("## sandcell as an MCP server")
+    section = readme[start:readme.index("\n## ", start + 1)]
+    entry = json.loads(re.search(r"^```json\n(.*?)^```$", section, re.S | re.M).group(1))
+    server = entry["mcpServers"]["sandcell"]
+    env = dict(os.environ, PATH=os.path.dirname(ku.SANDCELL) + os.pathsep + os.environ["PATH"],
+               XDG_STATE_HOME=str(tmp_path / "state"))
+    s = mcp(argv=[server["command"], *server["args"]], env=env)
+    s.initialize()
+    r = s.run("import pandas as pd\npd.DataFrame({'a': [1, 2]}).a.sum()")
+    assert text_of(r) == "3"
+    assert r["structuredContent"]["executions_left"] == 199
+    assert s.close() == 0
+    assert glob.glob(str(tmp_path / "state" / "sandcell" / "journals" / "mcp-*.jsonl"))
