@@ -414,16 +414,24 @@ def test_bad_token_files(daemon, tmp_path, text, message):
 
 
 def test_bodies_over_the_limit(d, h):
-    big = b"{" + b" " * (1024 * 1024) + b"}"
-    assert_error(h.post("/api/kernels", raw=big), 413, "1048576")
-    # chunked: no Content-Length to refuse it by
     port = int(h.url.rsplit(":", 1)[1])
+    auth = b"Authorization: token " + h.token.encode() + b"\r\n"
+    # refused from its Content-Length, before a byte of it is sent
+    got = raw_exchange(port, b"POST /api/kernels HTTP/1.1\r\nHost: x\r\n" + auth
+                       + b"Content-Length: 1048577\r\n\r\n")
+    assert got.startswith(b"HTTP/1.1 413"), got[:200]
+    body = json.loads(got.split(b"\r\n\r\n", 1)[1])
+    assert "1048576" in body["message"] and body["reason"] is None, body
+    # exactly at the limit it is read (and is then a body like any other)
+    at_limit = b"{" + b" " * (1024 * 1024 - 2) + b"}"
+    assert h.start(raw=at_limit)["name"] == "sandcell-python"
+    # chunked: no Content-Length to refuse it by
     chunk = b" " * 65536
     body = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(20)) + b"0\r\n\r\n"
     got = raw_exchange(port, b"POST /api/kernels HTTP/1.1\r\nHost: x\r\nAuthorization: token "
                        + h.token.encode() + b"\r\nTransfer-Encoding: chunked\r\n\r\n" + body)
     assert got.startswith(b"HTTP/1.1 413"), got[:200]
-    assert h.ok("GET", "/api/kernels") == []  # nothing started, still serving
+    assert len(h.ok("GET", "/api/kernels")) == 1  # only the one at the limit; still serving
 
 
 def test_malformed_http_and_oversized_headers(d, h):
