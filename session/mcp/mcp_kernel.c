@@ -162,6 +162,7 @@ static int s_send(mcp_kernel_t *self, mcp_op_t *op)
     json_decref(header);
     wire_frames_clear(&frames);
     if (rc == 0) {
+        log_debug("mcp: sent %s %s", type, op->msg_id);
         op->sent = true;
         json_decref(op->content);
         op->content = NULL;
@@ -344,6 +345,7 @@ static void s_on_shell(void *arg)
             mcp_op_t **link = NULL;
             mcp_op_t *op = s_find(self, msg.parent, &link);
             if (op && !op->got_reply) {
+                log_debug("mcp: reply to %s", op->msg_id);
                 op->got_reply = true;
                 op->reply = json_incref(msg.content);
                 if (op->kind == OP_HANDSHAKE && !self->live) {
@@ -374,6 +376,7 @@ static void s_on_iopub(void *arg)
         if (r != WIRE_IO_MESSAGE)
             continue;
         if (!self->live) {
+            log_debug("mcp: iopub is live");
             self->live = true;
             s_send_waiting(self);
         }

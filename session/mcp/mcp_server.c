@@ -527,6 +527,7 @@ static void s_tools_call(server_t *s, const jsonrpc_msg_t *m)
             return;
         }
     char why[600];
+    log_debug("mcp: tools/call %s", name);
     if (mcp_kernel_begin(s->kernel, why, sizeof why) < 0) {
         log_error("mcp: the conversation could not begin: %s", why);
         s_result(s, m->id, mcp_tools_error(why));
