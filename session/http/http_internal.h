@@ -38,8 +38,8 @@ json_t *http_kernel_model(const http_server_t *srv, const http_kernel_t *k);
 const http_backend_t *http_server_backend(const http_server_t *srv, void **arg);
 
 /* When the server started, in ISO form, and how many upgraded
- * connections are open. */
+ * connections |tenant| has open. */
 const char *http_server_started(const http_server_t *srv);
-long http_server_total_connections(const http_server_t *srv);
+long http_server_total_connections(const http_server_t *srv, const char *tenant);
 
 #endif

@@ -160,7 +160,7 @@ void http_kernels_handle(http_server_t *srv, const http_route_t *route, unsigned
         reply->body = json_pack("{s:s, s:s, s:I, s:I}", "started", http_server_started(srv),
                                 "last_activity",
                                 ctx.least_idle_ms >= 0 ? last : http_server_started(srv),
-                                "connections", (json_int_t)http_server_total_connections(srv),
+                                "connections", (json_int_t)http_server_total_connections(srv, tenant),
                                 "kernels", (json_int_t)json_array_size(ctx.list));
         json_decref(ctx.list);
         return;

@@ -81,9 +81,12 @@ const char *http_server_started(const http_server_t *srv)
     return srv->started;
 }
 
-long http_server_total_connections(const http_server_t *srv)
+long http_server_total_connections(const http_server_t *srv, const char *tenant)
 {
-    return srv->nupgrades;
+    long n = 0;
+    for (const live_upgrade_t *u = srv->upgrades; u; u = u->next)
+        n += strcmp(u->tenant_copy, tenant) == 0;
+    return n;
 }
 
 long http_server_connections(const http_server_t *self, const char *id)
@@ -164,11 +167,26 @@ static enum MHD_Result s_queue_error(struct MHD_Connection *conn, request_t *req
 
 /* ------------------------------------------------------------------ auth */
 
-/* Lets the request in and sets its tenant, or returns false. */
+/* True unless the request comes from a browser page of another origin:
+ * an Origin header whose host[:port] is not the Host header's. */
+static bool s_same_origin(struct MHD_Connection *conn)
+{
+    const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
+    const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+    if (!origin)
+        return true;
+    const char *sep = strstr(origin, "://");
+    return sep && host && strcasecmp(sep + 3, host) == 0;
+}
+
+/* Lets the request in and sets its tenant, or returns false. Without
+ * tokens (--no-http-auth, loopback only) a page in the user's browser
+ * could reach the daemon (a WebSocket is not held back by CORS): such a
+ * request, from another origin, is refused as jupyter_server refuses it. */
 static bool s_authenticate(http_server_t *srv, struct MHD_Connection *conn, request_t *req)
 {
     if (srv->no_auth)
-        return true;
+        return s_same_origin(conn);
     const char *token = NULL;
     size_t len = 0;
     const char *header = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
@@ -336,8 +354,12 @@ static enum MHD_Result s_access(void *cls, struct MHD_Connection *conn, const ch
         *con_cls = req;
         if (!s_authenticate(srv, conn, req))
             return s_queue_error(conn, req, MHD_HTTP_UNAUTHORIZED,
-                                 "Unauthorized: give the token as \"Authorization: token "
-                                 "TOKEN\", \"Authorization: Bearer TOKEN\" or ?token=TOKEN");
+                                 srv->no_auth
+                                     ? "Unauthorized: a request from another origin (a page in "
+                                       "a browser) to a daemon without tokens (--no-http-auth)"
+                                     : "Unauthorized: give the token as \"Authorization: token "
+                                       "TOKEN\", \"Authorization: Bearer TOKEN\" or "
+                                       "?token=TOKEN");
         if (http_route_match(url, &req->route) < 0)
             return s_queue_error(conn, req, MHD_HTTP_NOT_FOUND, "Not Found");
         req->method = http_route_method(method);

@@ -115,7 +115,14 @@ def test_bad_http_options_exit_2(daemon, args, message):
 def test_no_http_auth_on_loopback(daemon):
     d = daemon(["--http", "127.0.0.1:0", "--no-http-auth"])
     assert "http_token" not in d.runtime
-    assert http_of(d, token=None).get("/api/kernels").json() == []
+    h = http_of(d, token=None)
+    assert h.get("/api/kernels").json() == []
+    host = d.runtime["http_url"].split("/")[2]
+    assert h.get("/api", headers={"Origin": f"http://{host}"}).status == 200
+    # a page of another origin in the user's browser gets nothing
+    assert_error(h.get("/api/kernels", headers={"Origin": "http://evil.example"}), 401)
+    assert_error(h.post("/api/kernels", headers={"Origin": "null"}), 401)
+    assert h.get("/api/kernels").json() == []
 
 
 def test_ipv6_loopback(daemon):
