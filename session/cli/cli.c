@@ -72,7 +72,7 @@ static const command_t s_commands[] = {
      "    needs a token given; --no-http-auth (no token at all) is loopback only.\n"},
     {"mcp", CMD_MCP,
      "sandcell mcp [--max-executions N] [--preload MODULES] [--journal-dir DIR | --no-journal]\n"
-     "             [LIMITS] [--verbose]\n"
+     "             [--restore JOURNAL] [LIMITS] [--verbose]\n"
      "    Serve the Model Context Protocol on stdin and stdout (newline-delimited\n"
      "    JSON-RPC; versions 2025-11-25, 2025-06-18, 2025-03-26) for an agent host's\n"
      "    mcpServers entry. The session is one conversation: its interpreter is jailed\n"
@@ -83,6 +83,9 @@ static const command_t s_commands[] = {
      "    The journal is DIR/mcp-PID-TIME.jsonl; DIR defaults to serve's\n"
      "    ($XDG_STATE_HOME/sandcell/journals, else ~/.local/state/sandcell/journals);\n"
      "    --no-journal writes none (export_notebook then has nothing to export).\n"
+     "    --restore JOURNAL  run JOURNAL's cells again (and put its files back) before\n"
+     "                       the first call: a new session continues where that one\n"
+     "                       stopped, e.g. at its cap; they do not count toward the cap\n"
      LIMITS_HELP
      "    --verbose          log debug messages too\n"},
     {"start", CMD_CLIENT,
@@ -287,6 +290,10 @@ static int s_parse_kernel(int argc, char **argv, int i, cli_options_t *out, char
                                &out->max_executions, why, why_len, &rc_flag)) {
             if (rc_flag < 0)
                 return -1;
+        } else if (out->command == CMD_MCP && strcmp(a, "--restore") == 0) {
+            if (i + 1 >= argc || !argv[i + 1][0])
+                return s_fail(why, why_len, "mcp: %s needs a journal", a);
+            out->restore = argv[++i];
         } else if ((out->command == CMD_SERVE || out->command == CMD_MCP) &&
                    strcmp(a, "--no-journal") == 0) {
             out->no_journal = true;
@@ -451,6 +458,7 @@ mcp_options_t cli_mcp_options(const cli_options_t *o)
         .max_executions = o->max_executions,
         .journal_dir = o->journal_dir,
         .no_journal = o->no_journal,
+        .restore = o->restore,
         .limits = o->limits,
     };
 }

@@ -46,6 +46,7 @@ typedef struct {
     long max_executions; /* 0: no cap */
     const char *journal_dir;  /* --journal-dir, or NULL (serve: the default) */
     bool no_journal;          /* serve, mcp --no-journal */
+    const char *restore;      /* mcp --restore JOURNAL, or NULL */
     /* serve */
     const char *control;      /* control endpoint, tcp://IP:PORT */
     const char *http;         /* --http [ADDR:]PORT */

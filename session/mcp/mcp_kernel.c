@@ -62,13 +62,17 @@ static void s_on_iopub(void *arg);
 mcp_kernel_t *mcp_kernel_new(const mcp_kernel_config_t *config)
 {
     mcp_kernel_t *self = calloc(1, sizeof *self);
-    if (!self)
+    if (!self) {
+        restore_t *r = config->restore;
+        restore_destroy(&r);
         return NULL;
+    }
     self->cfg = *config;
     self->jail = sandbox_limits_to_jail_json(config->limits);
     if (self->jail)
         self->spare = pool_new(config->reactor, config->zygote, self->jail, 1);
     if (!self->spare) {
+        restore_destroy(&self->cfg.restore);
         json_decref(self->jail);
         free(self);
         return NULL;
@@ -122,6 +126,7 @@ void mcp_kernel_destroy(mcp_kernel_t **self_p, const char *reason)
         rmdir(self->dir);
     }
     pool_destroy(&self->spare);
+    restore_destroy(&self->cfg.restore);
     signer_destroy(&self->signer);
     json_decref(self->jail);
     free(self);
@@ -252,6 +257,7 @@ int mcp_kernel_begin(mcp_kernel_t *self, char *why, size_t why_len)
         .restart_in_place = true,
         .worker = pool_take(self->spare),
         .journal_sync = self->cfg.journal_sync,
+        .restore = steal_pointer(&self->cfg.restore), /* conversation_new owns it */
     };
     pool_destroy(&self->spare); /* a taken interpreter is not replaced */
     if (self->cfg.journal_dir) {

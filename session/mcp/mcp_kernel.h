@@ -19,6 +19,7 @@
 
 #include "conversation.h"
 #include "journal_sync.h"
+#include "restore.h"
 #include "reactor.h"
 #include "sandbox_limits.h"
 #include "zygote_client.h"
@@ -33,6 +34,7 @@ typedef struct {
     long max_executions;     /* 0: none */
     const char *journal_dir; /* NULL: no journal */
     journal_sync_t *journal_sync; /* not owned, or NULL */
+    restore_t *restore;      /* cells to run again first (owned by the kernel), or NULL */
 } mcp_kernel_config_t;
 
 /* What a request gathered, handed to its done function: |outputs| is the

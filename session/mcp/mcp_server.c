@@ -38,6 +38,7 @@
 #include "mcp_kernel.h"
 #include "mcp_tools.h"
 #include "notebook.h"
+#include "restore.h"
 #include "paths.h"
 #include "util.h"
 #include "workspace.h"
@@ -193,10 +194,10 @@ static void s_on_executed(void *arg, const json_t *outputs, const json_t *reply)
         const char *journal = conv ? conversation_journal_path(conv) : NULL;
         if (journal)
             snprintf(note, sizeof note,
-                     "To continue, start a new MCP session. This session's journal %.400s "
-                     "holds every cell: `sandcell export JOURNAL -o FILE.ipynb` makes it a "
-                     "notebook, and `sandcell start --restore JOURNAL` runs it again on a "
-                     "daemon.",
+                     "To continue, start a new MCP session restored from this one's journal: "
+                     "`sandcell mcp --restore %.400s` runs its cells again (and puts its "
+                     "uploaded files back) before the first call, so its variables are there "
+                     "again.",
                      journal);
         else
             snprintf(note, sizeof note, "To continue, start a new MCP session.");
@@ -834,20 +835,30 @@ int mcp_server_run(const mcp_options_t *opts)
         fprintf(stderr, "sandcell mcp: cannot find sandcell-worker\n");
         return 1;
     }
+    /* Read before anything starts: a bad journal is said at once. */
+    restore_t *restore = NULL;
+    if (opts->restore && !(restore = restore_new(NULL, opts->restore, why, sizeof why))) {
+        fprintf(stderr, "sandcell mcp: --restore %s\n", why);
+        return 2;
+    }
     if (s_take_stdio(&s) < 0) {
         fprintf(stderr, "sandcell mcp: cannot set up stdin and stdout: %s\n", strerror(errno));
+        restore_destroy(&restore);
         return 1;
     }
     signal(SIGPIPE, SIG_IGN);
     signal(SIGINT, SIG_IGN); /* an MCP host ends the server by closing stdin */
     zygote_config_t zc = {worker, opts->preload, opts->mock_interpreter};
     s.zygote = zygote_client_start(&zc);
-    if (!s.zygote)
+    if (!s.zygote) {
+        restore_destroy(&restore);
         return 1;
+    }
     int preload_rc = zygote_client_check_preload(s.zygote, opts->preload_given, why, sizeof why);
     if (preload_rc) {
         fprintf(stderr, "sandcell mcp: %s\n", why);
         zygote_client_stop(&s.zygote);
+        restore_destroy(&restore);
         return preload_rc;
     }
     sigset_t term;
@@ -859,6 +870,7 @@ int mcp_server_run(const mcp_options_t *opts)
     zsys_handler_set(NULL);
     s.reactor = reactor_new();
     if (!s.reactor) {
+        restore_destroy(&restore);
         s.status = 1;
         goto out;
     }
@@ -866,6 +878,7 @@ int mcp_server_run(const mcp_options_t *opts)
         s.journal_sync = journal_sync_new(1);
         if (!s.journal_sync || journal_sync_watch(s.journal_sync, s.reactor) < 0) {
             fprintf(stderr, "sandcell mcp: cannot start the journal's thread\n");
+            restore_destroy(&restore);
             s.status = 1;
             goto out;
         }
@@ -877,6 +890,7 @@ int mcp_server_run(const mcp_options_t *opts)
         .max_executions = opts->max_executions,
         .journal_dir = jdir,
         .journal_sync = s.journal_sync,
+        .restore = steal_pointer(&restore), /* the kernel owns it, even on failure */
     };
     zygote_client_set_listener(s.zygote, s_on_zygote_event, &s);
     s.kernel = mcp_kernel_new(&kc);

@@ -20,6 +20,7 @@ typedef struct {
     long max_executions;     /* 0: no cap */
     const char *journal_dir; /* NULL: the default folder (unless no_journal) */
     bool no_journal;
+    const char *restore;     /* a journal whose cells run again first, or NULL */
     sandbox_limits_t limits;
 } mcp_options_t;
 

@@ -9,6 +9,7 @@ import glob
 import json
 import os
 import re
+import subprocess
 import time
 
 import pytest
@@ -238,6 +239,38 @@ def test_cap(mcp, tmp_path):
     nb = s.call("export_notebook")
     assert nb["structuredContent"]["cells"] == 2  # the refused call is not a cell
     assert s.close() == 0
+
+
+def test_cap_then_restore(mcp, tmp_path):
+    """At the cap the error names the way on: `sandcell mcp --restore
+    JOURNAL`; that session has the variables and files of the first."""
+    s = mcp("--max-executions", 2)
+    s.initialize()
+    s.call("upload_file", {"path": "in.txt", "content": "from the first session"})
+    s.run("total = 40")
+    s.run("total += 2")
+    r = s.run("total")
+    assert r["structuredContent"]["error"]["ename"] == "ExecutionLimitReached"
+    m = re.search(r"`sandcell mcp --restore (\S+)`", text_of(r))
+    assert m, text_of(r)
+    journal = m.group(1)
+    assert os.path.exists(journal)
+    assert s.close() == 0
+    s2 = mcp("--max-executions", 2, "--restore", journal)
+    s2.initialize()
+    r = s2.run("total, open('in.txt').read()")
+    assert text_of(r) == "(42, 'from the first session')", r
+    assert r["structuredContent"]["executions_left"] == 1  # restored cells do not count
+    assert s2.close() == 0
+
+
+def test_restore_of_a_bad_journal(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("not a journal\n")
+    p = subprocess.run([ku.SANDCELL, "mcp", "--no-journal", "--restore", str(bad)],
+                       capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    assert p.returncode == 2
+    assert p.stdout == "" and "--restore" in p.stderr and "bad.jsonl" in p.stderr
 
 
 def test_reset_and_export(mcp, tmp_path):
