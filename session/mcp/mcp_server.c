@@ -23,7 +23,6 @@
 #include <math.h>
 #include <poll.h>
 #include <signal.h>
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,16 +31,14 @@
 
 #include "config.h"
 #include "journal.h"
-#include "journal_read.h"
 #include "jsonrpc.h"
 #include "log.h"
+#include "mcp_files.h"
 #include "mcp_kernel.h"
 #include "mcp_tools.h"
-#include "notebook.h"
 #include "restore.h"
 #include "paths.h"
 #include "util.h"
-#include "workspace.h"
 
 const char *const mcp_protocol_versions[] = {"2025-11-25", "2025-06-18", "2025-03-26", NULL};
 
@@ -232,207 +229,10 @@ static void s_on_reset(void *arg, const json_t *outputs, const json_t *reply)
     s_call_free(s, c);
 }
 
-/* ---- file tools ------------------------------------------------------ */
-
-static const char *s_str_arg(const json_t *args, const char *name, bool *bad)
-{
-    json_t *v = json_object_get(args, name);
-    if (v && !json_is_string(v))
-        *bad = true;
-    return json_string_value(v);
-}
-
-static json_t *s_file_result(server_t *s, const char *text, json_t *structured)
-{
-    json_t *r = json_pack("{s:[{s:s, s:s}], s:b}", "content", "type", "text", "text", text,
-                          "isError", 0);
-    if (r && s->structured)
-        json_object_set(r, "structuredContent", structured);
-    json_decref(structured);
-    return r;
-}
-
-static json_t *s_upload(server_t *s, pid_t pid, bool jailed, const json_t *args)
-{
-    bool bad = false;
-    const char *path = s_str_arg(args, "path", &bad);
-    json_t *text = json_object_get(args, "content");
-    const char *b64 = s_str_arg(args, "content_base64", &bad);
-    if (bad || !path || (json_is_string(text) == (b64 != NULL)) || (text && !json_is_string(text)))
-        return mcp_tools_error("upload_file needs a string `path` and exactly one of "
-                               "`content` (text) or `content_base64`");
-    unsigned char *data = NULL;
-    size_t len = 0;
-    if (b64) {
-        size_t b64_len = strlen(b64);
-        data = malloc(b64_len / 4 * 3 + 4);
-        if (!data || sodium_base642bin(data, b64_len / 4 * 3 + 4, b64, b64_len, "\r\n ", &len,
-                                       NULL, sodium_base64_VARIANT_ORIGINAL) < 0) {
-            free(data);
-            return mcp_tools_error("content_base64 is not valid base64");
-        }
-    }
-    const void *bytes = b64 ? (const void *)data : json_string_value(text);
-    if (!b64)
-        len = json_string_length(text);
-    char why[1200];
-    int rc = len > WORKSPACE_MAX_FILE ? -1 : workspace_put(pid, jailed, path, bytes, len, why,
-                                                           sizeof why);
-    if (len > WORKSPACE_MAX_FILE)
-        snprintf(why, sizeof why, "%.1000s: larger than the 16 MiB limit", path);
-    if (rc == 0)
-        conversation_journal_file(mcp_kernel_conversation(s->kernel), path, bytes, len);
-    free(data);
-    if (rc < 0)
-        return mcp_tools_error(why);
-    char msg[1200];
-    snprintf(msg, sizeof msg, "Wrote %zu bytes to %.1000s in the workspace.", len, path);
-    return s_file_result(s, msg, json_pack("{s:s, s:I}", "path", path, "size", (json_int_t)len));
-}
-
-static bool s_is_text(const unsigned char *p, size_t n)
-{
-    if (memchr(p, 0, n))
-        return false;
-    json_t *probe = json_stringn((const char *)p, n); /* NULL unless valid UTF-8 */
-    bool ok = probe != NULL;
-    json_decref(probe);
-    return ok;
-}
-
-static const char *s_mime(const char *path)
-{
-    static const struct {
-        const char *ext, *mime;
-    } types[] = {{".png", "image/png"},  {".jpg", "image/jpeg"}, {".jpeg", "image/jpeg"},
-                 {".gif", "image/gif"},  {".svg", "image/svg+xml"}, {".csv", "text/csv"},
-                 {".json", "application/json"}, {".html", "text/html"}, {".pdf", "application/pdf"},
-                 {".ipynb", "application/x-ipynb+json"}, {".parquet", "application/vnd.apache.parquet"}};
-    size_t n = strlen(path);
-    for (size_t i = 0; i < ARRAY_SIZE(types); i++) {
-        size_t k = strlen(types[i].ext);
-        if (n > k && strcasecmp(path + n - k, types[i].ext) == 0)
-            return types[i].mime;
-    }
-    return NULL;
-}
-
-static json_t *s_download(server_t *s, pid_t pid, bool jailed, const json_t *args)
-{
-    bool bad = false;
-    const char *path = s_str_arg(args, "path", &bad);
-    if (bad || !path)
-        return mcp_tools_error("download_file needs a string `path`");
-    void *data = NULL;
-    size_t len = 0;
-    char why[1200];
-    if (workspace_get(pid, jailed, path, &data, &len, why, sizeof why) < 0)
-        return mcp_tools_error(why);
-    bool text = s_is_text(data, len);
-    const char *mime = s_mime(path);
-    char uri[1200];
-    snprintf(uri, sizeof uri, "file:///workspace/%.1100s", path);
-    json_t *resource = json_pack("{s:s, s:s}", "uri", uri, "mimeType",
-                                 mime ? mime : text ? "text/plain" : "application/octet-stream");
-    if (text) {
-        json_object_set_new(resource, "text", json_stringn(data, len));
-    } else {
-        size_t b64_len = sodium_base64_encoded_len(len, sodium_base64_VARIANT_ORIGINAL);
-        char *b64 = malloc(b64_len);
-        if (b64) {
-            sodium_bin2base64(b64, b64_len, data, len, sodium_base64_VARIANT_ORIGINAL);
-            json_object_set_new(resource, "blob", json_string(b64));
-        }
-        free(b64);
-    }
-    free(data);
-    json_t *r = json_pack("{s:[{s:s, s:o}], s:b}", "content", "type", "resource", "resource",
-                          resource, "isError", 0);
-    if (r && s->structured)
-        json_object_set_new(r, "structuredContent",
-                            json_pack("{s:s, s:I, s:s}", "path", path, "size", (json_int_t)len,
-                                      "encoding", text ? "utf-8" : "base64"));
-    return r;
-}
-
-static json_t *s_list(server_t *s, pid_t pid, bool jailed, const json_t *args)
-{
-    bool bad = false;
-    const char *path = s_str_arg(args, "path", &bad);
-    if (bad)
-        return mcp_tools_error("list_files: `path` must be a string");
-    json_t *entries = NULL;
-    char why[1200];
-    if (workspace_list(pid, jailed, path, &entries, why, sizeof why) < 0)
-        return mcp_tools_error(why);
-    char *text = NULL;
-    size_t n = json_array_size(entries);
-    if (n == 0) {
-        text = strdup("(empty)");
-    } else {
-        size_t cap = n * 80 + 64, off = 0;
-        text = malloc(cap);
-        size_t i;
-        json_t *e;
-        json_array_foreach(entries, i, e) {
-            if (!text)
-                break;
-            const char *name = json_string_value(json_object_get(e, "name"));
-            const char *type = json_string_value(json_object_get(e, "type"));
-            size_t need = strlen(name) + 64;
-            if (off + need >= cap) {
-                char *p = realloc(text, cap = (off + need) * 2);
-                if (!p) {
-                    free(text);
-                    text = NULL;
-                    break;
-                }
-                text = p;
-            }
-            off += (size_t)snprintf(text + off, cap - off, "%s%s\t%s\t%lld\n", name,
-                                    strcmp(type, "directory") == 0 ? "/" : "", type,
-                                    (long long)json_integer_value(json_object_get(e, "size")));
-        }
-    }
-    json_t *r = s_file_result(s, text ? text : "", json_pack("{s:s, s:o}", "path",
-                                                              path && path[0] ? path : ".",
-                                                              "entries", entries));
-    free(text);
-    return r;
-}
-
-static json_t *s_export(server_t *s)
-{
-    conversation_t *conv = mcp_kernel_conversation(s->kernel);
-    const char *path = conv ? conversation_journal_path(conv) : NULL;
-    if (!path)
-        return mcp_tools_error("export_notebook needs the journal, and this server runs with "
-                               "--no-journal");
-    char why[600], warning[600] = "";
-    json_auto_t *journal = journal_read(path, why, sizeof why, warning, sizeof warning);
-    if (!journal)
-        return mcp_tools_error(why);
-    json_auto_t *nb = notebook_from_journal(journal);
-    char *text = nb ? json_dumps(nb, JSON_INDENT(1) | JSON_SORT_KEYS) : NULL;
-    if (!text)
-        return mcp_tools_error("out of memory");
-    const char *base = strrchr(path, '/');
-    char uri[600];
-    snprintf(uri, sizeof uri, "file://%s", path);
-    size_t ulen = strlen(uri);
-    if (ulen > 6 && strcmp(uri + ulen - 6, ".jsonl") == 0)
-        snprintf(uri + ulen - 6, sizeof uri - ulen + 6, ".ipynb");
-    (void)base;
-    size_t cells = json_array_size(json_object_get(nb, "cells"));
-    json_t *r = json_pack("{s:[{s:s, s:{s:s, s:s, s:s}}], s:b}", "content", "type", "resource",
-                          "resource", "uri", uri, "mimeType", "application/x-ipynb+json", "text",
-                          text, "isError", 0);
-    free(text);
-    if (r && s->structured)
-        json_object_set_new(r, "structuredContent",
-                            json_pack("{s:I, s:s}", "cells", (json_int_t)cells, "journal", path));
-    return r;
-}
+static const char s_capped_text[] =
+    "ExecutionLimitReached: this session reached its execution limit and its interpreter, "
+    "with its workspace, was stopped; start a new MCP session to continue (execute_code's "
+    "error names the journal to restore it from)";
 
 /* Runs a file tool if the interpreter is there; returns false to wait. */
 static bool s_try_file_call(server_t *s, call_t *c)
@@ -442,21 +242,19 @@ static bool s_try_file_call(server_t *s, call_t *c)
     pid_t pid = conv ? conversation_interpreter_pid(conv, &jailed) : 0;
     json_t *result;
     if (strcmp(c->tool, "export_notebook") == 0) {
-        result = s_export(s);
+        result = mcp_files_export(conv, s->structured);
     } else if (conv && conversation_capped(conv)) {
-        result = mcp_tools_error("ExecutionLimitReached: this session reached its execution "
-                                 "limit and its interpreter, with its workspace, was stopped; "
-                                 "start a new MCP session to continue");
+        result = mcp_tools_error(s_capped_text);
     } else if (pid <= 0) {
         if (reactor_now_ms() - c->waiting_since_ms < FILE_WAIT_MS)
             return false;
         result = mcp_tools_error("the interpreter did not start; try again, or call reset");
     } else if (strcmp(c->tool, "upload_file") == 0) {
-        result = s_upload(s, pid, jailed, c->arguments);
+        result = mcp_files_upload(conv, pid, jailed, c->arguments, s->structured);
     } else if (strcmp(c->tool, "download_file") == 0) {
-        result = s_download(s, pid, jailed, c->arguments);
+        result = mcp_files_download(pid, jailed, c->arguments, s->structured);
     } else {
-        result = s_list(s, pid, jailed, c->arguments);
+        result = mcp_files_list(pid, jailed, c->arguments, s->structured);
     }
     s_result(s, c->id, result ? result : mcp_tools_error("out of memory"));
     s_call_free(s, c);
@@ -558,6 +356,11 @@ static void s_tools_call(server_t *s, const jsonrpc_msg_t *m)
         return;
     }
     if (strcmp(name, "reset") == 0) {
+        conversation_t *conv = mcp_kernel_conversation(s->kernel);
+        if (conv && conversation_capped(conv)) {
+            s_result(s, m->id, mcp_tools_error(s_capped_text));
+            return;
+        }
         call_t *c = s_call_new(s, CALL_RESET, m->id, token, name);
         if (!c || !(c->op = mcp_kernel_restart(s->kernel, s_on_reset, c))) {
             if (c)

@@ -236,6 +236,9 @@ def test_cap(mcp, tmp_path):
     assert r["structuredContent"]["error"]["ename"] == "ExecutionLimitReached"
     assert "ExecutionLimitReached" in text_of(r) and "new MCP session" in text_of(r)
     assert s.call("list_files")["isError"] is True
+    r = s.call("reset")  # no way around the cap
+    assert r["isError"] is True and "ExecutionLimitReached" in text_of(r)
+    assert s.run("4")["structuredContent"]["error"]["ename"] == "ExecutionLimitReached"
     nb = s.call("export_notebook")
     assert nb["structuredContent"]["cells"] == 2  # the refused call is not a cell
     assert s.close() == 0
