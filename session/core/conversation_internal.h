@@ -27,7 +27,7 @@ typedef struct request {
     json_t *result_text; /* text/plain of its execute_result (a JSON string: it may
                           * hold a NUL), if any */
     /* for the journal (execute_request, with a journal) */
-    json_t *outputs;       /* its iopub outputs, in order; owned */
+    journal_outputs_t outputs; /* its iopub outputs, in order, serialised as they come */
     char started[HEADER_DATE_LEN + 1]; /* when it started */
     long long started_us;  /* the same, monotonic */
     double cpu_s;          /* CPU time it used, or -1 */

@@ -1,8 +1,9 @@
 /* conversation_journal — what a conversation writes to its journal, how
  * history follows it, and the restore of an earlier journal.
  *
- * A cell's outputs are collected as they are published (the same JSON
- * values, not copies) and its record is appended in conversation_reply,
+ * A cell's outputs are serialised one by one as they are published
+ * (journal_outputs.h: never megabytes at once on the loop, whatever the
+ * cell prints) and its record is appended in conversation_reply,
  * right before the execute_reply goes out; with sync threads the record
  * is queued and the reply held until it is on disk (conversation_send.c), so
  * either way the record is on disk before the client can see the cell
@@ -157,7 +158,7 @@ void conversation_journal_begin(conversation_t *c, request_t *req)
     if (!c->journal || c->journal_ended ||
         strcmp(wire_msg_type(&req->msg), "execute_request") != 0)
         return;
-    req->outputs = json_array();
+    journal_outputs_clear(&req->outputs);
     header_now(req->started);
     req->started_us = s_now_us();
     req->cpu_s = -1;
@@ -204,11 +205,13 @@ void conversation_journal_output(conversation_t *c, const wire_blob_t *parent,
         log_warn("a malformed %.32s output is published but left out of the journal", msg_type);
         return;
     }
-    json_array_append_new(req->outputs, json_pack("{s:s, s:O}", "msg_type", msg_type, "content",
-                                                  content));
+    bool failed = req->outputs.failed;
+    if (journal_outputs_add(&req->outputs, msg_type, content) < 0 && !failed)
+        log_warn("out of memory: cell %d is left out of the journal", req->execution_count);
 }
 
-/* The execution record of |req| answered with |reply|. New reference. */
+/* The execution record of |req| answered with |reply|, but its outputs
+ * (journal_append_outputs adds them). New reference. */
 static json_t *s_record(conversation_t *c, request_t *req, const json_t *reply)
 {
     const char *status = json_string_value(json_object_get(reply, "status"));
@@ -217,7 +220,7 @@ static json_t *s_record(conversation_t *c, request_t *req, const json_t *reply)
     header_now(now);
     bool ran = req->code != NULL; /* the handler took it: it reached the interpreter */
     return json_pack(
-        "{s:s, s:o, s:O, s:b, s:b, s:i, s:s, s:f, s:o, s:o, s:s, s:o, s:O}", "type", "execution",
+        "{s:s, s:o, s:O, s:b, s:b, s:i, s:s, s:f, s:o, s:o, s:s, s:O}", "type", "execution",
         "execution_count", ran ? json_integer(req->execution_count) : json_null(), "code",
         json_object_get(req->msg.content, "code"), "silent", silent, "store_history",
         req->store_history, "interpreter", c->generation > 0 ? c->generation : 1, "started",
@@ -225,8 +228,7 @@ static json_t *s_record(conversation_t *c, request_t *req, const json_t *reply)
         req->started[0] ? (double)(s_now_us() - req->started_us) / 1e6 : 0.0, "cpu_s",
         req->cpu_s >= 0 ? json_real(req->cpu_s) : json_null(), "peak_memory_bytes",
         req->peak_memory >= 0 ? json_integer(req->peak_memory) : json_null(), "status",
-        status ? status : "error", "outputs",
-        req->outputs ? json_incref(req->outputs) : json_array(), "reply", (json_t *)reply);
+        status ? status : "error", "reply", (json_t *)reply);
 }
 
 uint64_t conversation_journal_cell(conversation_t *c, request_t *req, const json_t *reply)
@@ -238,7 +240,7 @@ uint64_t conversation_journal_cell(conversation_t *c, request_t *req, const json
         json_is_string(json_object_get(req->msg.content, "code"))) {
         conversation_journal_header(c);
         json_auto_t *rec = s_record(c, req, reply);
-        recorded = rec && journal_append(c->journal, rec) == 0;
+        recorded = rec && journal_append_outputs(c->journal, rec, &req->outputs) == 0;
         if (recorded && journal_last_seq(c->journal))
             return journal_last_seq(c->journal); /* history once it is on disk */
     }

@@ -25,7 +25,7 @@ void conversation_request_free(request_t *req)
     wire_msg_clear(&req->msg);
     free(req->code);
     json_decref(req->result_text);
-    json_decref(req->outputs);
+    journal_outputs_clear(&req->outputs);
     free(req);
 }
 

@@ -133,25 +133,17 @@ bool journal_has_header(const journal_t *self)
     return self->has_header;
 }
 
-/* Writes |record| as one line with one write(), then fdatasync(); with a
- * sync engine, queues the line for its threads. */
-static int s_write_line(journal_t *self, const json_t *record)
+/* Writes |line| (|len| bytes ending in a newline; takes ownership) with
+ * one write(), then fdatasync(); with a sync engine, queues it for its
+ * threads. */
+static int s_write_text(journal_t *self, char *line, size_t len)
 {
+    _cleanup_free_ char *text = line;
     bool ignored;
     if (self->slot)
         journal_done(self, self->last_seq, &ignored); /* learn of a failure */
     if (self->broken)
         return -EIO;
-    _cleanup_free_ char *text = json_dumps(record, JSON_COMPACT);
-    if (!text)
-        return -ENOMEM;
-    size_t len = strlen(text);
-    char *line = realloc(text, len + 2);
-    if (!line)
-        return -ENOMEM;
-    text = line;
-    memcpy(line + len, "\n", 2);
-    len++;
     if (self->slot) {
         uint64_t seq = journal_sync_submit(self->slot, steal_pointer(&text), len);
         if (seq == 0) {
@@ -183,6 +175,22 @@ static int s_write_line(journal_t *self, const json_t *record)
     return 0;
 }
 
+/* Writes |record| as one line (s_write_text). */
+static int s_write_line(journal_t *self, const json_t *record)
+{
+    char *text = json_dumps(record, JSON_COMPACT);
+    if (!text)
+        return -ENOMEM;
+    size_t len = strlen(text);
+    char *line = realloc(text, len + 2);
+    if (!line) {
+        free(text);
+        return -ENOMEM;
+    }
+    memcpy(line + len, "\n", 2);
+    return s_write_text(self, line, len + 1);
+}
+
 int journal_write_header(journal_t *self, const json_t *header)
 {
     if (self->has_header)
@@ -204,6 +212,36 @@ int journal_append(journal_t *self, const json_t *record)
     if (!self->has_header)
         return -ENOENT;
     return s_write_line(self, record);
+}
+
+int journal_append_outputs(journal_t *self, const json_t *record, journal_outputs_t *outputs)
+{
+    int rc = self->ended ? -EPIPE : !self->has_header ? -ENOENT : 0;
+    if (!rc && (!json_is_object(record) || json_object_get(record, "outputs")))
+        rc = -EINVAL;
+    _cleanup_free_ char *rest = rc ? NULL : json_dumps(record, JSON_COMPACT); /* no outputs */
+    if (!rc && !rest)
+        rc = -ENOMEM;
+    if (rc) {
+        journal_outputs_clear(outputs);
+        return rc;
+    }
+    /* The outputs' text is `{"outputs":[o1,...,on` (nothing yet when there
+     * are none); |rest| is `{...}`: its '{' becomes "]," (or "]}" when the
+     * record has no other field), and the line ends with a newline. */
+    size_t n = strlen(rest);
+    bool more = n > 2;
+    if ((outputs->n == 0 && journal_outputs_append(outputs, "{\"outputs\":[", 12) < 0) ||
+        journal_outputs_append(outputs, more ? "]," : "]}", 2) < 0 ||
+        (more && journal_outputs_append(outputs, rest + 1, n - 1) < 0) ||
+        journal_outputs_append(outputs, "\n", 1) < 0) {
+        journal_outputs_clear(outputs);
+        return -ENOMEM;
+    }
+    char *line = outputs->text;
+    size_t len = outputs->len;
+    *outputs = (journal_outputs_t){0};
+    return s_write_text(self, line, len);
 }
 
 int journal_end(journal_t *self, const char *reason)

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "journal_outputs.h"
 #include "journal_sync.h"
 
 #define JOURNAL_FORMAT "sandcell-journal"
@@ -71,6 +72,12 @@ int journal_write_header(journal_t *self, const json_t *header);
  * journal_set_sync). Returns 0 or -errno; after a failure the file may end
  * with a torn line, so nothing more is written to it. */
 int journal_append(journal_t *self, const json_t *record);
+
+/* journal_append of |record| (borrowed; a JSON object without "outputs")
+ * with "outputs" the array |outputs| holds, whose text is taken (it is
+ * empty after, whatever the result): only |record| is serialised here.
+ * Returns 0 or -errno (-ENOMEM also when |outputs| failed). */
+int journal_append_outputs(journal_t *self, const json_t *record, journal_outputs_t *outputs);
 
 /* Appends {"type":"end","reason":|reason|,"time":now}; later appends are
  * refused with -EPIPE. Returns 0 or -errno. */

@@ -343,11 +343,98 @@ static void test_restore_confined(void)
     tap_case("a journal restored from a file outside the folder is refused (%s)", why);
 }
 
+/* The execution record of s_execution(count, ...) with |outputs| (an
+ * array, new reference taken) instead of none, written by
+ * journal_append_outputs from outputs added one at a time, reads back as
+ * the same record. */
+static void s_check_outputs_record(journal_t *j, const char *path, int count, json_t *outputs)
+{
+    json_auto_t *expected = s_execution(count, "print(1)", "ok", 1, NULL);
+    json_object_set_new(expected, "outputs", outputs);
+    json_auto_t *rec = json_deep_copy(expected);
+    json_object_del(rec, "outputs");
+    journal_outputs_t out = {0};
+    size_t i;
+    json_t *o;
+    json_array_foreach(outputs, i, o)
+        CHECK_INT(journal_outputs_add(&out, json_string_value(json_object_get(o, "msg_type")),
+                                      json_object_get(o, "content")), 0);
+    CHECK_INT((int)out.n, (int)json_array_size(outputs));
+    CHECK_INT(journal_append_outputs(j, rec, &out), 0);
+    CHECK(out.text == NULL && out.n == 0); /* taken */
+    const char *text = s_read_all(path);
+    const char *last = text ? strrchr(text, '\n') : NULL;
+    CHECK(last != NULL && last[1] == '\0');
+    while (last && last > text && last[-1] != '\n')
+        last--;
+    json_auto_t *line = last ? json_loads(last, JSON_ALLOW_NUL, NULL) : NULL;
+    CHECK(line && json_equal(line, expected));
+}
+
+static void test_append_outputs(void)
+{
+    char dir[256], why[512], warning[512];
+    snprintf(dir, sizeof dir, "%s/outputs", s_root);
+    journal_t *j = journal_create(dir, "conv", why, sizeof why);
+    CHECK(j != NULL);
+    if (!j)
+        TAP_BAIL("journal_create: %s", why);
+    json_auto_t *header = json_pack("{s:s, s:{}, s:{}}", "conversation", "conv", "limits",
+                                    "preload");
+    journal_outputs_t out = {0};
+    json_auto_t *rec = s_execution(1, "x", "ok", 1, NULL);
+    json_object_del(rec, "outputs");
+    CHECK_INT(journal_append_outputs(j, rec, &out), -ENOENT); /* no header yet */
+    CHECK_INT(journal_write_header(j, header), 0);
+
+    s_check_outputs_record(j, journal_path(j), 1, json_array());
+    s_check_outputs_record(
+        j, journal_path(j), 2,
+        json_pack("[{s:s, s:{s:s, s:s#}}, {s:s, s:{s:{s:s}, s:{}}}, {s:s, s:{s:s, s:s}}]",
+                  "msg_type", "stream", "content", "name", "stdout", "text", "a\0b\n", 4,
+                  "msg_type", "display_data", "content", "data", "text/plain", "\"q\" \u00e9",
+                  "metadata", "msg_type", "stream", "content", "name", "stderr", "text", "e"));
+
+    json_t *journal = journal_read(journal_path(j), why, sizeof why, warning, sizeof warning);
+    CHECK(journal != NULL);
+    if (!journal)
+        tap_diag("journal_read: %s", why);
+    json_t *second = json_array_get(json_object_get(journal, "executions"), 1);
+    CHECK_INT((int)json_array_size(json_object_get(second, "outputs")), 3);
+    json_decref(journal);
+
+    /* A record that has outputs of its own, or is no object, is refused,
+     * and the outputs are dropped all the same. */
+    CHECK_INT(journal_outputs_add(&out, "stream", json_object_get(rec, "reply")), 0);
+    json_object_set_new(rec, "outputs", json_array());
+    CHECK_INT(journal_append_outputs(j, rec, &out), -EINVAL);
+    CHECK(out.text == NULL && out.n == 0);
+    json_auto_t *array = json_array();
+    CHECK_INT(journal_append_outputs(j, array, &out), -EINVAL);
+
+    /* {} gets its outputs alone. */
+    json_auto_t *empty = json_object();
+    CHECK_INT(journal_outputs_add(&out, "stream", header), 0);
+    CHECK_INT(journal_append_outputs(j, empty, &out), 0);
+    const char *text = s_read_all(journal_path(j));
+    CHECK(text && strstr(text, "\n{\"outputs\":[{\"msg_type\":\"stream\",\"content\":{") != NULL);
+    CHECK(text && strstr(text, "}}]}\n") != NULL);
+
+    CHECK_INT(journal_end(j, "stop"), 0);
+    CHECK_INT(journal_append_outputs(j, empty, &out), -EPIPE);
+    journal_destroy(&j);
+    tap_case("journal_append_outputs writes the record with the outputs serialised as they "
+             "came (none, several, a NUL in a stream), the same as journal_append would, and "
+             "journal_read takes them; a "
+             "record with outputs of its own is refused; the outputs are taken either way");
+}
+
 int main(void)
 {
     if (!mkdtemp(s_root))
         TAP_BAIL("mkdtemp: %s", strerror(errno));
     test_write_and_read();
+    test_append_outputs();
     test_sync_engine();
     test_default_dir();
     test_restore();
