@@ -19,15 +19,20 @@ void log_set_level(log_level_t level)
 
 void log_msg(log_level_t level, const char *fmt, ...)
 {
+    va_list ap;
+    va_start(ap, fmt);
+    log_vmsg(level, fmt, ap);
+    va_end(ap);
+}
+
+void log_vmsg(log_level_t level, const char *fmt, va_list ap)
+{
     if (level > s_level)
         return;
     char line[1024], date[HEADER_DATE_LEN + 1];
     header_now(date);
     int n = snprintf(line, sizeof line, "[sandcell %s %s] ", date, s_names[level]);
-    va_list ap;
-    va_start(ap, fmt);
     int m = vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
-    va_end(ap);
     size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
     if (len > sizeof line - 2)
         len = sizeof line - 2;

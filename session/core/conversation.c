@@ -10,11 +10,13 @@
 #include "conversation_internal.h"
 
 #include <czmq.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "header.h"
+#include "log.h"
 #include "util.h"
 
 const char *const conversation_channel_names[CONN_NCHANNELS] = {
@@ -155,11 +157,41 @@ fail:
     return NULL;
 }
 
+/* Says how many warnings the last window left out, if any. */
+static void s_warn_summary(conversation_t *c)
+{
+    if (c->warn_suppressed)
+        log_warn("%ld more warnings about what the interpreter sent were not logged (at most %d "
+                 "every %d s)",
+                 c->warn_suppressed, CONVERSATION_WARN_BURST, CONVERSATION_WARN_WINDOW_MS / 1000);
+    c->warn_suppressed = 0;
+}
+
+void conversation_interp_warn(conversation_t *c, const char *fmt, ...)
+{
+    long long now = reactor_now_ms();
+    if (now - c->warn_window_ms >= CONVERSATION_WARN_WINDOW_MS) {
+        s_warn_summary(c);
+        c->warn_window_ms = now;
+        c->warn_logged = 0;
+    }
+    if (c->warn_logged >= CONVERSATION_WARN_BURST) {
+        c->warn_suppressed++;
+        return;
+    }
+    c->warn_logged++;
+    va_list ap;
+    va_start(ap, fmt);
+    log_vmsg(LEVEL_WARN, fmt, ap);
+    va_end(ap);
+}
+
 void conversation_destroy(conversation_t **self_p)
 {
     conversation_t *c = *self_p;
     if (!c)
         return;
+    s_warn_summary(c);
     c->closed = true;
     if (c->held_head && c->journal) { /* the replies still due go out, after their records */
         journal_wait(c->journal);

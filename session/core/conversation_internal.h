@@ -119,6 +119,11 @@ struct conversation {
     size_t n_queued;   /* shell requests in the queue */
     bool shell_paused; /* the queue is full: the shell socket is not read */
     char closed_why[160]; /* why the daemon ended it; empty: it did not */
+    /* conversation_interp_warn: the window, the warnings logged in it, and
+     * those left out */
+    long long warn_window_ms;
+    int warn_logged;
+    long warn_suppressed;
     /* the journal (conversation_journal.c) */
     journal_t *journal;     /* NULL: none */
     json_t *journal_header; /* its header's fields until it is written */
@@ -138,6 +143,18 @@ struct conversation {
 /* Shell requests queued before the shell socket is no longer read (the
  * rest wait in ZeroMQ, and then in the client). */
 #define CONVERSATION_MAX_QUEUED 1000
+/* Warnings about what the interpreter sent, logged per conversation in a
+ * window of CONVERSATION_WARN_WINDOW_MS: at most CONVERSATION_WARN_BURST. */
+#define CONVERSATION_WARN_WINDOW_MS 10000
+#define CONVERSATION_WARN_BURST 20
+
+/* Logs a warning caused by what the interpreter sent (a record refused or
+ * ignored). A hostile cell can send thousands a second: past
+ * CONVERSATION_WARN_BURST in a window the rest are only counted, and said
+ * in one line when a later window opens or the conversation ends. */
+void conversation_interp_warn(conversation_t *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 /* Messages a subscriber's iopub queue holds (ZMQ_SNDHWM). */
 #define CONVERSATION_IOPUB_HWM 1000
 

@@ -202,7 +202,8 @@ void conversation_journal_output(conversation_t *c, const wire_blob_t *parent,
     if (!req || strcmp(msg_type, "status") == 0 || strcmp(msg_type, "execute_input") == 0)
         return;
     if (!s_output_well_formed(msg_type, content)) {
-        log_warn("a malformed %.32s output is published but left out of the journal", msg_type);
+        conversation_interp_warn(
+            c, "a malformed %.32s output is published but left out of the journal", msg_type);
         return;
     }
     bool failed = req->outputs.failed;

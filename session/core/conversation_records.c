@@ -28,7 +28,7 @@ static void s_on_worker_ready(conversation_t *c, json_t *rec)
 {
     worker_t *w = c->worker;
     if (w->state != WORKER_STARTING || !worker_set_ready(w, rec)) {
-        log_warn("ignoring a second ready record from the interpreter");
+        conversation_interp_warn(c, "ignoring a second ready record from the interpreter");
         return;
     }
     conversation_journal_header(c);
@@ -184,7 +184,7 @@ static json_t *s_checked_reply(conversation_t *c, request_t *req, json_t *conten
         content_check(reply_type, content, why, sizeof why) == 0)
         return json_incref(content);
     snprintf(evalue, sizeof evalue, "the interpreter sent a reply sandcell cannot use: %s", why);
-    log_warn("%s", evalue);
+    conversation_interp_warn(c, "%s", evalue);
     json_t *reply = interp_record_error(evalue);
     if (reply && strcmp(reply_type, "execute_reply") == 0)
         conversation_publish(c, &req->msg.raw_header, "error", json_deep_copy(reply));
@@ -200,7 +200,7 @@ static void s_on_worker_reply(conversation_t *c, json_t *rec, json_t *content)
     double cpu_s;
     long long peak;
     if (!req && !c->restoring) {
-        log_warn("ignoring a reply from the interpreter: no request is running");
+        conversation_interp_warn(c, "ignoring a reply from the interpreter: no request is running");
         return;
     }
     /* A reply to an earlier request (its cell was ended by a forged reply
@@ -209,7 +209,7 @@ static void s_on_worker_reply(conversation_t *c, json_t *rec, json_t *content)
      * in step, it proves nothing. */
     json_t *seq = json_object_get(rec, "seq");
     if (!json_is_integer(seq) || json_integer_value(seq) != c->request_seq) {
-        log_warn("ignoring a reply from the interpreter to an earlier request");
+        conversation_interp_warn(c, "ignoring a reply from the interpreter to an earlier request");
         return;
     }
     /* The request ends here, whoever sent the record: nothing of the
@@ -299,7 +299,8 @@ static void s_on_worker_output(conversation_t *c, const char *type, json_t *cont
          * forked child, a forged reply): no request accounts for it. */
         c->stray_bytes += len;
         c->stray_note_bytes += len;
-        log_warn("dropped %s output from the interpreter: no request is running", type);
+        conversation_interp_warn(
+            c, "dropped %s output from the interpreter: no request is running", type);
         return;
     }
     if (!conversation_output_allowed(c, req, type, len, content))
@@ -321,7 +322,8 @@ static void s_on_worker_input_request(conversation_t *c, json_t *content)
     request_t *req = c->current;
     if (!req || strcmp(wire_msg_type(&req->msg), "execute_request") != 0 || !req->allow_stdin ||
         c->awaiting_input || c->stopped_by != LIMIT_NONE) {
-        log_warn("ignoring an input request from the interpreter: no cell may ask for input now");
+        conversation_interp_warn(
+            c, "ignoring an input request from the interpreter: no cell may ask for input now");
         return;
     }
     /* Nothing of the interpreter runs while it waits; the time limit runs
@@ -359,7 +361,7 @@ static void s_invalid_output(conversation_t *c, const char *what, size_t len)
     char evalue[INTERP_RECORD_WHY_LEN + 64];
     snprintf(evalue, sizeof evalue, "the interpreter sent an output sandcell cannot use: %s",
              what);
-    log_warn("%s", evalue);
+    conversation_interp_warn(c, "%s", evalue);
     json_auto_t *error = interp_record_error(evalue);
     if (error)
         s_on_worker_output(c, "error", error, len);

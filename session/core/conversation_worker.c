@@ -128,7 +128,8 @@ static void s_on_worker(void *arg)
         if (rc == 0)
             break;
         if (rc == -EMSGSIZE) {
-            log_warn("dropped a record from the interpreter larger than the output limit");
+            conversation_interp_warn(
+                c, "dropped a record from the interpreter larger than the output limit");
             if (c->current && !c->output_capped)
                 conversation_output_allowed(c, c->current, "stream", s_max_record(c) + 1, NULL);
             continue;

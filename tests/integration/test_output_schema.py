@@ -9,6 +9,7 @@ sandcell-only: ipykernel publishes such content as it comes."""
 
 import json
 import subprocess
+import time
 
 import nbformat
 import pytest
@@ -221,3 +222,35 @@ def test_invalid_records_count_against_the_output_limit(start_kernel):
     assert any("reached the output limit of 1 MiB" in n for n in notes), notes
     reply, outputs = run(client, "print('next cell')")
     assert [c["text"] for t, c in outputs if t == "stream"] == ["next cell\n"], outputs
+
+
+@pytest.fixture
+def daemon(jupyter_env, tmp_path):
+    with ku.serve_daemons(tmp_path) as start:
+        yield start
+
+
+def test_a_flood_of_bad_records_does_not_flood_the_log(daemon):
+    """Every bad record becomes an error output for the client, but the
+    daemon's log takes at most 20 warnings per conversation in 10 s, and
+    says how many it left out when the conversation ends."""
+    d = daemon()
+    cid = d.control.start()["id"]
+    t = ku.Tracker(d.client(d.control.ok("connection_request", {"id": cid})["connection"]))
+    bad = json.dumps({"type": "display_data", "content": {"data": "x", "metadata": {}}})
+    res = t.run_ok(f"import _sandcell\nfor i in range(500):\n    _sandcell.send({bad!r})\n"
+                   "print('after')")
+    errors = res.of_type("error")
+    assert len(errors) == 500, res.describe()
+    assert all(e["content"]["evalue"] == PREFIX + "display_data.data is a string, not an object"
+               for e in errors)
+    assert res.stream_text() == "after\n"
+    logged = d.stderr_text(tail=1 << 20).count(PREFIX)
+    assert logged == 20, d.stderr_text()
+    d.control.stop(cid)
+    deadline = time.monotonic() + ku.TIMEOUT
+    while "480 more warnings" not in d.stderr_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert ("480 more warnings about what the interpreter sent were not logged (at most 20 every "
+            "10 s)") in d.stderr_text()
+    assert d.stderr_text(tail=1 << 20).count(PREFIX) == 20
