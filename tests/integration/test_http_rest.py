@@ -512,6 +512,7 @@ def test_readme_http_tour_runs_as_written(jupyter_env, tmp_path):
     blocks = http_tour_blocks()
     assert [lang for lang, _ in blocks] == ["sh", "sh"], blocks
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the daemon binds
         try:
             s.bind(("127.0.0.1", 8888))
         except OSError:
@@ -519,11 +520,13 @@ def test_readme_http_tour_runs_as_written(jupyter_env, tmp_path):
     work = tmp_path / "work"
     work.mkdir()
     os.symlink(ku.SANDCELL, work / "sandcell")
-    script = "set -euo pipefail\n" + blocks[0][1] + "\n" + blocks[1][1] + "\nwait\n"
+    # a failing line must not leave the daemon behind (nor the test waiting for it)
+    script = ("set -euo pipefail\ntrap 'kill $(jobs -p) 2>/dev/null || true' EXIT\n"
+              + blocks[0][1] + "\n" + blocks[1][1] + "\nwait\n")
     env = dict(os.environ, SANDCELL_RUNTIME_FILE=str(tmp_path / "serve.json"),
                XDG_STATE_HOME=str(tmp_path / "state"))
     res = subprocess.run(["bash", "-c", script], cwd=work, env=env, capture_output=True,
-                         text=True, timeout=120)
+                         text=True, timeout=180)
     out = res.stdout
     assert res.returncode == 0, (res.returncode, out, res.stderr)
     lines = out.splitlines()
