@@ -54,6 +54,8 @@ struct mcp_kernel {
     void *shell, *control, *iopub;
     bool live;              /* iopub has been heard */
     mcp_op_t *ops;          /* sent or waiting, in order */
+    bool begun;
+    char failed[600];       /* why the conversation could not begin (then it never will) */
 };
 
 static void s_on_shell(void *arg);
@@ -218,10 +220,31 @@ static void *s_connect(mcp_kernel_t *self, int type, int port, reactor_fn fn, ch
     return sock;
 }
 
+static int s_begin(mcp_kernel_t *self, char *why, size_t why_len);
+
+/* A begin that failed is not tried again: its folder, its key and the
+ * interpreter it took are spent, and the reason stays the same. */
 int mcp_kernel_begin(mcp_kernel_t *self, char *why, size_t why_len)
 {
-    if (self->conv)
+    if (self->failed[0]) {
+        snprintf(why, why_len, "%s", self->failed);
+        return -1;
+    }
+    if (self->begun)
         return 0;
+    if (why_len)
+        why[0] = '\0';
+    if (s_begin(self, why, why_len) == 0) {
+        self->begun = true;
+        return 0;
+    }
+    snprintf(self->failed, sizeof self->failed, "%s",
+             why_len && why[0] ? why : "the conversation could not begin");
+    return -1;
+}
+
+static int s_begin(mcp_kernel_t *self, char *why, size_t why_len)
+{
     const char *tmp = getenv("TMPDIR");
     snprintf(self->dir, sizeof self->dir, "%s/sandcell-mcp-XXXXXX",
              tmp && tmp[0] == '/' && strlen(tmp) <= 70 ? tmp : "/tmp");

@@ -192,3 +192,37 @@ def test_client_gone_mid_call(tmp_path):
         assert time.monotonic() - t < 15
     finally:
         s.kill()
+
+
+def test_conversation_that_cannot_begin(tmp_path):
+    """No folder for the ipc sockets: every call is a tool error naming
+    why, the same each time, and the server keeps answering."""
+    import os
+    import subprocess
+    env = dict(os.environ, TMPDIR=str(tmp_path / "missing"))
+    p = subprocess.Popen([ku.SANDCELL, "mcp", "--no-journal"], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+    try:
+        def ask(msg):
+            p.stdin.write((json.dumps(msg) + "\n").encode())
+            p.stdin.flush()
+            return json.loads(p.stdout.readline())
+        ask({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+             "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                        "clientInfo": {"name": "t", "version": "1"}}})
+        texts = []
+        for i in (2, 3):
+            r = ask({"jsonrpc": "2.0", "id": i, "method": "tools/call",
+                     "params": {"name": "execute_code", "arguments": {"code": "1"}}})
+            assert r["result"]["isError"] is True
+            texts.append(r["result"]["content"][0]["text"])
+        assert texts[0] == texts[1] and "socket folder" in texts[0]
+        assert ask({"jsonrpc": "2.0", "id": 4, "method": "ping"})["result"] == {}
+        p.stdin.close()
+        assert p.wait(30) == 0
+        assert p.stdout.read() == b""
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        p.stdout.close()
