@@ -60,7 +60,7 @@ struct ws_conn {
     size_t extra_len, extra_off;
     void (*release)(void *arg);
     void *release_arg;
-    bool started, watching_write, closing;
+    bool started, watching_write, closing, draining;
     long long close_by_ms, progress_ms, ping_ms;
     bool dropping; /* iopub is being dropped (backlog) */
     size_t dropped;
@@ -124,6 +124,7 @@ static void s_kept_clear(ws_conn_t *self)
 
 static void s_on_fd(void *arg);
 static void s_flush(ws_conn_t *self);
+static void s_drain(ws_conn_t *self);
 
 /* Lets go of the WebSocket: the fd leaves the reactor and goes back to
  * its owner (|release|: no), wslay's state is freed. */
@@ -142,7 +143,8 @@ static void s_drop_ws(ws_conn_t *self, bool release)
     self->release = NULL;
     self->release_arg = NULL;
     self->fd = -1;
-    self->watching_write = self->closing = self->started = self->dropping = false;
+    self->watching_write = self->closing = self->draining = self->started = self->dropping =
+        false;
 }
 
 /* The WebSocket is gone (closed, failed or dropped): keep the connection
@@ -294,8 +296,39 @@ static void s_flush(ws_conn_t *self)
         reactor_set_writable(self->k.reactor, NULL, self->fd, more ? s_on_writable : NULL);
         self->watching_write = more;
     }
-    if (!wslay_event_want_read(self->ws) && !more)
-        s_ws_gone(self); /* closed both ways */
+    if (!wslay_event_want_read(self->ws) && !more) {
+        /* Closed both ways. If this side closed first (a bad message, a
+         * frame too large), the client may still be sending: a socket
+         * closed with unread bytes sends a reset, which can destroy the
+         * close frame before the client reads it. So the write side is
+         * shut and what arrives is read and dropped until the client
+         * closes, or WS_CLOSE_WAIT_MS. */
+        if (wslay_event_get_close_received(self->ws)) {
+            s_ws_gone(self);
+            return;
+        }
+        self->draining = true;
+        if (!self->closing) {
+            self->closing = true;
+            self->close_by_ms = reactor_now_ms() + WS_CLOSE_WAIT_MS;
+        }
+        shutdown(self->fd, SHUT_WR);
+        s_drain(self);
+    }
+}
+
+static void s_drain(ws_conn_t *self)
+{
+    char buf[65536];
+    for (int i = 0; i < 64; i++) {
+        ssize_t n = recv(self->fd, buf, sizeof buf, 0);
+        if (n > 0)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+            return;
+        s_ws_gone(self); /* the client closed, or the socket failed */
+        return;
+    }
 }
 
 static void s_on_fd(void *arg)
@@ -303,7 +336,12 @@ static void s_on_fd(void *arg)
     ws_conn_t *self = arg;
     if (!self->ws || !self->started)
         return;
+    if (self->draining) {
+        s_drain(self);
+        return;
+    }
     if (wslay_event_recv(self->ws) < 0) {
+        wslay_event_send(self->ws); /* a close frame wslay queued, if it can go */
         s_ws_gone(self);
         return;
     }

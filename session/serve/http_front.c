@@ -23,6 +23,7 @@
 
 #include "log.h"
 #include "serve_internal.h"
+#include "ws_upgrade.h"
 
 /* ---------------------------------------------------------- the backend */
 
@@ -388,7 +389,12 @@ int serve_http_start(server_t *s, char *why, size_t why_len)
     http_config_t cfg = {.addr = addr, .port = port, .tenants = tenants, .ntenants = ntenants,
                          .no_auth = o->no_http_auth};
     s->http = http_server_new(s->reactor, &cfg, &s_backend, s, why, why_len);
+    if (s->http && !(s->ws = ws_hub_new(s->reactor))) {
+        snprintf(why, why_len, "cannot set up the WebSocket channels (out of memory)");
+        http_server_destroy(&s->http);
+    }
     if (s->http) {
+        ws_upgrade_register(s->ws, s->http);
         bool v6 = strchr(addr, ':') != NULL;
         snprintf(s->http_url, sizeof s->http_url, "http://%s%s%s:%d/", v6 ? "[" : "", addr,
                  v6 ? "]" : "", http_server_port(s->http));

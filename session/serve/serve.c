@@ -72,6 +72,8 @@ static void s_before_sleep(void *arg)
             serve_remember_end(s, e);
             conversation_end_journal(e->conv, e->end_reason);
             conversation_destroy(&e->conv);
+            if (s->ws)
+                ws_hub_kernel_gone(s->ws, e->id);
             s->trim_pending = true;
             continue;
         }
@@ -337,6 +339,7 @@ int serve_run(const serve_options_t *opts)
     if (reactor_run(s.reactor) < 0)
         s.status = 1;
 out:
+    ws_hub_destroy(&s.ws); /* its clients are told (1001) before the server goes */
     http_server_destroy(&s.http); /* no request reaches a conversation being destroyed */
     for (size_t i = 0; i < s.n; i++) {
         conversation_end_journal(s.entries[i].conv, "daemon-exit");

@@ -23,6 +23,7 @@
 #include "serve.h"
 #include "signer.h"
 #include "wire.h"
+#include "ws_hub.h"
 #include "zygote_client.h"
 
 typedef struct {
@@ -87,6 +88,7 @@ typedef struct {
     ended_t ended[ENDED_MAX]; /* a ring; ended_next is the next slot */
     size_t ended_next;
     http_server_t *http;     /* the HTTP front door, or NULL (no --http) */
+    ws_hub_t *ws;            /* its WebSocket channels (with --http), or NULL */
     char http_url[300];
     char http_token[HTTP_TOKEN_MAX + 1]; /* for the runtime file; "" for none */
     bool trim_pending;       /* a conversation ended since the heap was trimmed */

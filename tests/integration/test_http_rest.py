@@ -486,14 +486,27 @@ def test_a_silent_client_is_dropped_after_30_s(d, h):
     assert h.ok("GET", "/api/kernels") == []
 
 
-def test_channels_without_a_websocket_side(d, h):
+def test_channels_upgrade(d, h):
+    """The channels route: no Upgrade is 400, a bad token 401, a good
+    upgrade 101 with RFC 6455's accept key (the WebSocket itself:
+    test_http_ws.py)."""
     kid = h.start()["id"]
     assert_error(h.get(f"/api/kernels/{kid}/channels"), 400, "Upgrade")
     ws = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
           "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}
-    r = h.get(f"/api/kernels/{kid}/channels", headers=ws)
-    assert_error(r, 501, "WebSocket")
     assert_error(h.get(f"/api/kernels/{kid}/channels", headers=ws, token="bad"), 401)
+    port = int(h.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall((f"GET /api/kernels/{kid}/channels HTTP/1.1\r\nHost: x\r\n"
+                   f"Authorization: token {h.token}\r\n" +
+                   "".join(f"{k}: {v}\r\n" for k, v in ws.items()) + "\r\n").encode())
+        got = b""
+        while b"\r\n\r\n" not in got:
+            chunk = s.recv(4096)
+            assert chunk, got
+            got += chunk
+    assert got.startswith(b"HTTP/1.1 101"), got
+    assert b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" in got, got
 
 
 # -------------------------------------------------------- the README's tour
