@@ -246,6 +246,9 @@ static void s_client_message(ws_conn_t *self, bool binary, const uint8_t *data, 
         s_close(self, jupyter_ws_err_close_code(err), reason);
         return;
     }
+    log_debug("websocket of kernel %s: %s on %s", self->k.kernel_id,
+              json_string_value(json_object_get(msg.header, "msg_type")),
+              jupyter_ws_channel_name(msg.channel));
     char hex[SIGNER_HEX_LEN + 1];
     wire_frame_t views[6 + JUPYTER_WS_MAX_BUFFERS];
     size_t n = jupyter_ws_wire_views(self->k.signer, &msg, hex, views);

@@ -120,3 +120,68 @@ def test_jupyter_server_kernels_are_sandcells(gateway_server):
     assert r.status == 201, (r, log.read_text()[-3000:])
     assert r.json()["id"] in d.control.ids()
     assert sc.ok("GET", f"/api/kernels/{r.json()['id']}")["name"] == "python3"
+
+
+def test_jupyter_server_runs_cells_through_its_websocket(gateway_server):
+    """A cell over the notebook server's own WebSocket: jupyter_server
+    relays it to sandcell's /api/kernels/{id}/channels (GatewayWebSocketClient)
+    and the outputs back, as a browser's notebook would see them."""
+    import uuid
+
+    import websocket  # Debian: python3-websocket
+
+    d, js, log = gateway_server
+    kid = js.ok("POST", "/api/kernels", 201, body={"name": "sandcell-python"})["id"]
+    url = js.url.replace("http://", "ws://") + \
+        f"/api/kernels/{kid}/channels?session_id={uuid.uuid4().hex}&token={js.token}"
+    ws = websocket.create_connection(url, timeout=30)
+    try:
+        # jupyter_server 1.23 drops what a client sends before its own
+        # connection to the gateway is made (GatewayWebSocketClient waits on
+        # a future that _connect replaces); so, as a frontend does, ask for
+        # kernel_info until something answers
+        ws.settimeout(0.5)
+        for _ in range(60):
+            ws.send(json.dumps({
+                "channel": "shell",
+                "header": {"msg_id": uuid.uuid4().hex, "msg_type": "kernel_info_request",
+                           "session": "nb", "username": "u", "version": "5.3",
+                           "date": "2026-01-02T03:04:05.000000Z"},
+                "parent_header": {}, "metadata": {}, "content": {}}))
+            try:
+                ws.recv()
+                break
+            except websocket.WebSocketTimeoutException:
+                continue
+        ws.settimeout(30)
+        mid = uuid.uuid4().hex
+        ws.send(json.dumps({
+            "channel": "shell",
+            "header": {"msg_id": mid, "msg_type": "execute_request", "session": "nb",
+                       "username": "u", "date": "2026-01-02T03:04:05.000000Z",
+                       "version": "5.3"},
+            "parent_header": {}, "metadata": {},
+            "content": {"code": "import sys\nprint('via', 'jupyter_server')\n6 * 7",
+                        "silent": False, "store_history": True, "user_expressions": {},
+                        "allow_stdin": False, "stop_on_error": True}}))
+        reply, stream, result, idle = None, "", None, False
+        deadline = time.monotonic() + 60
+        while reply is None or not idle:
+            assert time.monotonic() < deadline, (reply, stream, result, log.read_text()[-3000:])
+            msg = json.loads(ws.recv())
+            if msg["parent_header"].get("msg_id") != mid:
+                continue
+            t = msg["header"]["msg_type"]
+            if msg["channel"] == "shell" and t == "execute_reply":
+                reply = msg["content"]
+            elif t == "stream":
+                stream += msg["content"]["text"]
+            elif t == "execute_result":
+                result = msg["content"]["data"]["text/plain"]
+            elif t == "status" and msg["content"]["execution_state"] == "idle":
+                idle = True
+        assert reply["status"] == "ok", reply
+        assert stream == "via jupyter_server\n" and result == "42", (stream, result)
+    finally:
+        ws.close()
+    assert js.delete(f"/api/kernels/{kid}").status == 204
