@@ -18,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <wslay/wslay.h>
 #include <czmq.h>
@@ -617,6 +619,11 @@ int ws_conn_attach(ws_conn_t *self, const ws_accept_t *a, bool started,
         s_drop_ws(self, true);
     }
     wslay_event_config_set_max_recv_msg_length(ws, WS_MAX_MESSAGE);
+    /* A reply is written as a frame header and a payload; with Nagle's
+     * algorithm the second waits for the client's delayed ACK (40 ms). Not
+     * a TCP socket (a test's socketpair): nothing to set. */
+    int one = 1;
+    setsockopt(a->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     self->ws = ws;
     self->fd = a->fd;
     self->framing = a->v1 ? JUPYTER_WS_V1 : JUPYTER_WS_LEGACY;

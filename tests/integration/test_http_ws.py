@@ -372,3 +372,26 @@ def test_oversized_message_closes_with_1009(served):
     c.ws.settimeout(10)
     op, data = c.ws.recv_data(control_frame=True)
     assert op == websocket.ABNF.OPCODE_CLOSE and int.from_bytes(data[:2], "big") == 1009, data
+
+
+@pytest.mark.parametrize("v1", [False, True], ids=["legacy", "v1"])
+def test_round_trip_is_not_held_back(served, v1):
+    """A reply goes out at once: the upgraded socket has TCP_NODELAY, so a
+    frame's header and payload do not wait for the client's delayed ACK
+    (about 40 ms each round trip without it)."""
+    d, http = served
+    kid = http.start()["id"]
+    c = Client(http, kid, v1=v1)
+    c.run("1")
+    times = []
+    for _ in range(30):
+        t0 = time.monotonic()
+        mid = c.send("shell", "kernel_info_request", {})
+        while True:
+            channel, msg = c.recv()
+            if channel == "shell" and msg["parent_header"].get("msg_id") == mid:
+                break
+        times.append(time.monotonic() - t0)
+    times.sort()
+    assert times[len(times) // 2] < 0.02, times
+    c.close()
