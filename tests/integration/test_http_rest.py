@@ -523,7 +523,7 @@ def http_tour_blocks():
 
 def test_readme_http_tour_runs_as_written(jupyter_env, tmp_path):
     blocks = http_tour_blocks()
-    assert [lang for lang, _ in blocks] == ["sh", "sh"], blocks
+    assert [lang for lang, _ in blocks] == ["sh", "python", "sh"], blocks
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the daemon binds
         try:
@@ -534,8 +534,10 @@ def test_readme_http_tour_runs_as_written(jupyter_env, tmp_path):
     work.mkdir()
     os.symlink(ku.SANDCELL, work / "sandcell")
     # a failing line must not leave the daemon behind (nor the test waiting for it)
+    (work / "ws_tour.py").write_text(blocks[1][1])
     script = ("set -euo pipefail\ntrap 'kill $(jobs -p) 2>/dev/null || true' EXIT\n"
-              + blocks[0][1] + "\n" + blocks[1][1] + "\nwait\n")
+              + blocks[0][1] + "\n/usr/bin/python3 ws_tour.py > ws_tour.out\n"
+              + blocks[2][1] + "\nwait\n")
     env = dict(os.environ, SANDCELL_RUNTIME_FILE=str(tmp_path / "serve.json"),
                XDG_STATE_HOME=str(tmp_path / "state"))
     res = subprocess.run(["bash", "-c", script], cwd=work, env=env, capture_output=True,
@@ -551,3 +553,5 @@ def test_readme_http_tour_runs_as_written(jupyter_env, tmp_path):
     restart = next(json.loads(x) for x in lines[3:] if x.startswith("{\"id\""))
     assert restart["id"] == model["id"], out
     assert json.loads(lines[-1])["message"].startswith("Unauthorized"), out
+    # the WebSocket cell: numpy's output, then the result
+    assert (work / "ws_tour.out").read_text() == "[0 1 2]\n42\n", res.stderr
