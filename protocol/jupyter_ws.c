@@ -478,6 +478,8 @@ typedef struct {
 
 static void s_put(s_buf_t *b, const void *data, size_t len)
 {
+    if (len == 0)
+        return; /* |data| may be NULL (an empty buffer): memcpy must not see it */
     memcpy(b->p + b->len, data, len);
     b->len += len;
 }

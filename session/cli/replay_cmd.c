@@ -80,7 +80,7 @@ static void s_on_zygote_event(void *arg, json_t *event)
     json_int_t id = json_integer_value(json_object_get(event, "id"));
     json_int_t pid = json_integer_value(json_object_get(event, "pid"));
     if (strcmp(type, "spawned") == 0 && id == w->spawn_id) {
-        w->pid = (pid_t)pid;
+        worker_set_pid(w, (pid_t)pid);
     } else if (strcmp(type, "spawn_failed") == 0 && id == w->spawn_id) {
         const char *error = json_string_value(json_object_get(event, "error"));
         snprintf(r->start_error, sizeof r->start_error, "the sandbox could not be set up (%s)",
@@ -232,8 +232,12 @@ static int s_start_worker(replay_t *r)
     size_t cap = r->limits.max_output_mib > 0 ? (size_t)r->limits.max_output_mib << 20
                                               : CHANNEL_MAX_RECORD;
     channel_set_max_record(r->worker->chan, cap + ((size_t)1 << 20));
+    /* Ready is said on the interpreter's channel, its pid on the zygote's:
+     * the two may come in either order, and files are put by pid. */
     long long until = s_now_ms() + START_TIMEOUT_MS;
-    while (r->worker->state == WORKER_STARTING && s_now_ms() < until)
+    while ((r->worker->state == WORKER_STARTING ||
+            (r->worker->state == WORKER_IDLE && r->worker->pid <= 0)) &&
+           s_now_ms() < until)
         s_poll(r, 100);
     if (r->worker->state == WORKER_IDLE) {
         r->start_failures = 0;

@@ -279,7 +279,10 @@ bool conversation_restore_step(conversation_t *c)
     worker_t *w = c->worker;
     if (!w)
         goto done; /* no interpreter will come: the cells say so themselves */
-    if (w->state != WORKER_IDLE)
+    /* Ready comes on the interpreter's channel, its pid on the zygote's, in
+     * either order; files are put by pid (conversation_zygote_event pumps
+     * again when it comes). */
+    if (w->state != WORKER_IDLE || w->pid <= 0)
         return true;
     const json_t *file;
     while ((file = restore_next_file(c->restore)))
