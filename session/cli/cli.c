@@ -44,7 +44,7 @@ static const command_t s_commands[] = {
      "               [--lifetime S] [--preload MODULES] [--journal-dir DIR | --no-journal]\n"
      "               [--journal-retention DAYS] [--journal-max-size MIB] [LIMITS] [--verbose]\n"
      "               [--http [ADDR:]PORT [--http-token TOKEN | --http-token-file FILE |\n"
-     "                --no-http-auth]]\n"
+     "                --no-http-auth] [--metrics-public]]\n"
      "    Run the daemon: many conversations, each started over the control endpoint\n"
      "    and reached on its own Jupyter connection. Defaults: control on 127.0.0.1,\n"
      "    a random port; runtime file $SANDCELL_RUNTIME_FILE, else\n"
@@ -69,7 +69,10 @@ static const command_t s_commands[] = {
      "    TOKEN, else $SANDCELL_HTTP_TOKEN, else a random one, logged with the URL.\n"
      "    --http-token-file FILE holds one token, or several as NAME TOKEN lines: then\n"
      "    each is a tenant and sees only the kernels it started. A non-loopback ADDR\n"
-     "    needs a token given; --no-http-auth (no token at all) is loopback only.\n"},
+     "    needs a token given; --no-http-auth (no token at all) is loopback only.\n"
+     "    GET /metrics is Prometheus' text format (token needed unless\n"
+     "    --metrics-public); GET /api/sandcell/health is 200 when a start would be\n"
+     "    taken now, 503 with the reason otherwise.\n"},
     {"mcp", CMD_MCP,
      "sandcell mcp [--max-executions N] [--preload MODULES] [--journal-dir DIR | --no-journal]\n"
      "             [--restore JOURNAL] [LIMITS] [--verbose]\n"
@@ -224,6 +227,10 @@ static bool s_serve_flag(cli_options_t *out, int argc, char **argv, int *i, char
     }
     if (strcmp(a, "--no-http-auth") == 0) {
         out->no_http_auth = true;
+        return true;
+    }
+    if (strcmp(a, "--metrics-public") == 0) {
+        out->metrics_public = true;
         return true;
     }
     if (strcmp(a, "--control") == 0 || strcmp(a, "--runtime-file") == 0) {
@@ -445,6 +452,7 @@ serve_options_t cli_serve_options(const cli_options_t *o)
         .http_token = o->http_token,
         .http_token_file = o->http_token_file,
         .no_http_auth = o->no_http_auth,
+        .metrics_public = o->metrics_public,
     };
 }
 

@@ -53,6 +53,7 @@ typedef struct {
     const char *http_token;   /* --http-token */
     const char *http_token_file; /* --http-token-file */
     bool no_http_auth;        /* --no-http-auth */
+    bool metrics_public;      /* --metrics-public */
     const char *runtime_file;
     long pool;
     long max_conversations;

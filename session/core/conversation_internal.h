@@ -30,6 +30,7 @@ typedef struct request {
     journal_outputs_t outputs; /* its iopub outputs, in order, serialised as they come */
     char started[HEADER_DATE_LEN + 1]; /* when it started */
     long long started_us;  /* the same, monotonic */
+    double run_at;         /* metrics_clock() when its handler ran (every request) */
     double cpu_s;          /* CPU time it used, or -1 */
     long long peak_memory; /* the interpreter's peak memory, bytes, or -1 */
 } request_t;

@@ -21,6 +21,7 @@
 #include "content_check.h"
 #include "interp_record.h"
 #include "log.h"
+#include "metrics.h"
 #include "msgtype.h"
 #include "util.h"
 
@@ -73,14 +74,17 @@ static void s_limit_text(const conversation_t *c, const request_t *req, char *ou
  * (their own messages name no limit: "File too large", "Too many open
  * files", "Resource temporarily unavailable" from fork). Edits |content|
  * (an error output, reply or user expression) in place; for the last
- * three the interpreter's words are kept and the limit is added. */
-static void s_explain_error(conversation_t *c, const request_t *req, json_t *content)
+ * three the interpreter's words are kept and the limit is added. Returns
+ * the limit it named (METRICS_LIMIT_NONE for none, and for a time limit,
+ * which conversation_tick counts when it strikes). */
+static metrics_limit_t s_explain_error(conversation_t *c, const request_t *req, json_t *content)
 {
+    metrics_limit_t hit = METRICS_LIMIT_NONE;
     const char *ename = json_string_value(json_object_get(content, "ename"));
     const char *was = json_string_value(json_object_get(content, "evalue"));
     char evalue[600];
     if (!ename)
-        return;
+        return hit;
     if (!was)
         was = "";
     bool jailed = !c->limits.no_jail;
@@ -88,9 +92,11 @@ static void s_explain_error(conversation_t *c, const request_t *req, json_t *con
         snprintf(evalue, sizeof evalue,
                  "%.400s (the cell reached the %ld MiB disk limit of /workspace and /tmp)", was,
                  c->limits.disk_mib);
+        hit = METRICS_LIMIT_DISK;
     } else if (jailed && strncmp(was, "[Errno 24]", 10) == 0) {
         snprintf(evalue, sizeof evalue, "%.400s (the cell reached the limit of %ld open files)",
                  was, c->limits.open_files);
+        hit = METRICS_LIMIT_OPEN_FILES;
     } else if (jailed && c->limits.pids > 0 &&
                ((strcmp(ename, "BlockingIOError") == 0 && strncmp(was, "[Errno 11]", 10) == 0 &&
                  (s_traceback_mentions(content, "fork") ||
@@ -100,6 +106,7 @@ static void s_explain_error(conversation_t *c, const request_t *req, json_t *con
         snprintf(evalue, sizeof evalue,
                  "%.400s (the cell reached the limit of %ld processes and threads)", was,
                  c->limits.pids);
+        hit = METRICS_LIMIT_PROCESSES;
     } else if (c->stopped_by != LIMIT_NONE && strcmp(ename, "KeyboardInterrupt") == 0) {
         s_limit_text(c, req, evalue, sizeof evalue);
         json_object_set_new(content, "ename", json_string("TimeoutError"));
@@ -108,8 +115,9 @@ static void s_explain_error(conversation_t *c, const request_t *req, json_t *con
                  c->limits.memory_mib,
                  c->limits.no_cgroups ? " (--no-cgroups: the private memory each process "
                                         "maps beyond what it started with)" : "");
+        hit = METRICS_LIMIT_MEMORY;
     } else {
-        return;
+        return hit;
     }
     json_object_set_new(content, "evalue", json_string(evalue));
     json_t *tb = json_object_get(content, "traceback");
@@ -119,6 +127,7 @@ static void s_explain_error(conversation_t *c, const request_t *req, json_t *con
                  json_string_value(json_object_get(content, "ename")), evalue);
         json_array_set_new(tb, json_array_size(tb) - 1, json_string(last));
     }
+    return hit;
 }
 
 /* A reply to a request that a limit stopped is an error TimeoutError,
@@ -163,7 +172,7 @@ static void s_limit_reply(conversation_t *c, request_t *req, json_t **reply)
 void conversation_finish_execute(conversation_t *c, request_t *req, json_t *content)
 {
     if (json_is_string(json_object_get(content, "ename")))
-        s_explain_error(c, req, content);
+        metrics_limit_hit(s_explain_error(c, req, content));
     json_object_set_new(content, "execution_count", json_integer(c->execution_count));
     const char *status = json_string_value(json_object_get(content, "status"));
     if (status && strcmp(status, "ok") != 0 && req->stop_on_error)
@@ -232,14 +241,17 @@ static void s_on_worker_reply(conversation_t *c, json_t *rec, json_t *content)
     json_t *reply = s_checked_reply(c, req, content);
     if (c->stopped_by != LIMIT_NONE)
         s_limit_reply(c, req, &reply);
-    if (strcmp(wire_msg_type(&req->msg), "execute_request") == 0)
+    if (strcmp(wire_msg_type(&req->msg), "execute_request") == 0) {
+        metrics_observe(METRICS_CELL_SECONDS, metrics_clock() - req->run_at);
         conversation_finish_execute(c, req, reply);
+    }
     c->stopped_by = LIMIT_NONE;
     conversation_reply(c, req, reply);
     conversation_end_request(c, req);
     if (c->capped && c->worker) { /* the cap is reached: nothing of it stays */
         reactor_remove(c->reactor, NULL, channel_fd(c->worker->chan));
         worker_destroy(&c->worker);
+        metrics_cap_reached();
         conversation_end_journal(c, "cap");
     }
 }

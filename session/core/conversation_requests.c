@@ -11,6 +11,7 @@
 
 #include "handlers.h"
 #include "log.h"
+#include "metrics.h"
 #include "msgtype.h"
 #include "util.h"
 #include "wire_io.h"
@@ -63,6 +64,7 @@ static void s_run(conversation_t *c, request_t *req, const handler_t *h)
 {
     const char *type = wire_msg_type(&req->msg);
     const msgtype_t *known = msgtype_lookup(type);
+    req->run_at = metrics_clock();
     conversation_journal_begin(c, req);
     if (!h->needs_interpreter)
         conversation_begin(c, req);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "util.h"
 
 /* How long the manager waits for a dead interpreter's exit status. */
@@ -376,6 +377,7 @@ void conversation_tick(conversation_t *c, long long now_ms)
                 log_info("a cell waited for input past the %g s input timeout; interrupting it",
                          c->limits.input_timeout_s);
             c->stopped_by = hit;
+            metrics_limit_hit(hit == LIMIT_TIME ? METRICS_LIMIT_TIME : METRICS_LIMIT_INPUT);
             c->kill_at_ms = now_ms + TIMEOUT_GRACE_MS;
             c->awaiting_input = false; /* a late input_reply is dropped */
             worker_thaw(w);

@@ -223,6 +223,27 @@ void http_kernels_handle(http_server_t *srv, const http_route_t *route, unsigned
         else
             reply->body = http_kernel_model(srv, &k);
         return;
+    case HTTP_ROUTE_HEALTH: {
+        metrics_gauges_t g = {0};
+        char why[300] = "";
+        b->gauges(arg, &g);
+        long live = 0;
+        for (int i = 0; i < METRICS_STATES; i++)
+            live += g.conversations[i];
+        bool ready = b->ready(arg, why, sizeof why) == 0;
+        reply->status = ready ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE;
+        reply->body = json_pack("{s:s, s:I, s:I, s:{s:I, s:I}}", "status",
+                                ready ? "ready" : "unavailable", "conversations",
+                                (json_int_t)live, "capacity", (json_int_t)g.capacity, "pool",
+                                "size", (json_int_t)g.pool_size, "ready",
+                                (json_int_t)g.pool_ready);
+        if (!ready && reply->body) {
+            json_object_set_new(reply->body, "message", json_string(why));
+            json_object_set_new(reply->body, "reason", json_string(why));
+        }
+        return;
+    }
+    case HTTP_ROUTE_METRICS:  /* answered by http_server.c before any body */
     case HTTP_ROUTE_CHANNELS: /* answered by http_server.c before any body */
         http_reply_error(reply, MHD_HTTP_BAD_REQUEST, "Bad Request");
         return;

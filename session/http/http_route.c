@@ -101,6 +101,11 @@ int http_route_match(const char *path, http_route_t *out)
                    ? 0
                    : -1;
     }
+    if (n == 1 && strcmp(seg[0], "metrics") == 0) {
+        out->kind = HTTP_ROUTE_METRICS;
+        out->methods = HTTP_GET;
+        return 0;
+    }
     if (n < 1 || strcmp(seg[0], "api") != 0)
         return -1;
     if (n == 1) {
@@ -110,6 +115,11 @@ int http_route_match(const char *path, http_route_t *out)
     }
     if (n == 2 && strcmp(seg[1], "status") == 0) {
         out->kind = HTTP_ROUTE_STATUS;
+        out->methods = HTTP_GET;
+        return 0;
+    }
+    if (n == 3 && strcmp(seg[1], "sandcell") == 0 && strcmp(seg[2], "health") == 0) {
+        out->kind = HTTP_ROUTE_HEALTH;
         out->methods = HTTP_GET;
         return 0;
     }

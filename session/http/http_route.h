@@ -22,6 +22,8 @@ typedef enum {
     HTTP_ROUTE_INTERRUPT,       /* POST /api/kernels/{id}/interrupt */
     HTTP_ROUTE_RESTART,         /* POST /api/kernels/{id}/restart */
     HTTP_ROUTE_CHANNELS,        /* GET /api/kernels/{id}/channels (WebSocket) */
+    HTTP_ROUTE_METRICS,         /* GET /metrics (Prometheus text format) */
+    HTTP_ROUTE_HEALTH,          /* GET /api/sandcell/health */
 } http_route_kind_t;
 
 enum {

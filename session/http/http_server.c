@@ -41,6 +41,7 @@ struct http_server {
     http_tenant_t *tenants;
     size_t ntenants;
     bool no_auth;
+    bool metrics_public; /* GET /metrics without a token */
     bool tenanted; /* two or more tokens: each its own kernels */
     const http_backend_t *backend;
     void *backend_arg;
@@ -128,6 +129,19 @@ void http_reply_error(http_reply_t *reply, int status, const char *fmt, ...)
 
 /* ------------------------------------------------------------ responses */
 
+/* The metrics' name of |method| (an HTTP_GET etc. flag). */
+static const char *s_method_name(unsigned method)
+{
+    switch (method) {
+    case HTTP_GET: return "GET";
+    case HTTP_POST: return "POST";
+    case HTTP_PUT: return "PUT";
+    case HTTP_DELETE: return "DELETE";
+    case HTTP_PATCH: return "PATCH";
+    default: return "other";
+    }
+}
+
 static enum MHD_Result s_queue(struct MHD_Connection *conn, request_t *req, http_reply_t *reply,
                                const char *allow)
 {
@@ -154,6 +168,8 @@ static enum MHD_Result s_queue(struct MHD_Connection *conn, request_t *req, http
     reply->body = NULL;
     if (req)
         req->answered = true;
+    if (rc == MHD_YES)
+        metrics_http_response(req ? s_method_name(req->method) : "other", reply->status);
     return rc;
 }
 
@@ -328,12 +344,44 @@ static enum MHD_Result s_channels(http_server_t *srv, struct MHD_Connection *con
     enum MHD_Result rc = MHD_queue_response(conn, MHD_HTTP_SWITCHING_PROTOCOLS, resp);
     MHD_destroy_response(resp);
     req->answered = true;
+    if (rc == MHD_YES)
+        metrics_http_response(s_method_name(req->method), MHD_HTTP_SWITCHING_PROTOCOLS);
     if (rc != MHD_YES) {
         json_decref(connection);
         connfile_clear(&u->up.conn);
         free(u->session_copy);
         free(u);
     }
+    return rc;
+}
+
+/* ---------------------------------------------------------------- metrics */
+
+/* GET /metrics: the Prometheus text exposition (format 0.0.4). */
+static enum MHD_Result s_metrics(http_server_t *srv, struct MHD_Connection *conn, request_t *req)
+{
+    metrics_gauges_t g = {0};
+    if (srv->backend->gauges)
+        srv->backend->gauges(srv->backend_arg, &g);
+    g.ws_connections = srv->nupgrades;
+    size_t len = 0;
+    char *text = metrics_render(&g, &len);
+    if (!text)
+        return s_queue_error(conn, req, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                             "out of memory in the daemon");
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(text);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            "text/plain; version=0.0.4; charset=utf-8");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    enum MHD_Result rc = MHD_queue_response(conn, MHD_HTTP_OK, resp);
+    MHD_destroy_response(resp);
+    req->answered = true;
+    if (rc == MHD_YES)
+        metrics_http_response(s_method_name(req->method), MHD_HTTP_OK);
     return rc;
 }
 
@@ -351,8 +399,13 @@ static enum MHD_Result s_access(void *cls, struct MHD_Connection *conn, const ch
             return MHD_NO;
         req->srv = srv;
         req->conn = conn;
+        req->method = http_route_method(method);
         *con_cls = req;
-        if (!s_authenticate(srv, conn, req))
+        /* The path is matched first (a pure function: nothing of the
+         * request is parsed) only to let /metrics in with --metrics-public. */
+        bool routed = http_route_match(url, &req->route) == 0;
+        bool open = routed && srv->metrics_public && req->route.kind == HTTP_ROUTE_METRICS;
+        if (!open && !s_authenticate(srv, conn, req))
             return s_queue_error(conn, req, MHD_HTTP_UNAUTHORIZED,
                                  srv->no_auth
                                      ? "Unauthorized: a request from another origin (a page in "
@@ -360,9 +413,8 @@ static enum MHD_Result s_access(void *cls, struct MHD_Connection *conn, const ch
                                      : "Unauthorized: give the token as \"Authorization: token "
                                        "TOKEN\", \"Authorization: Bearer TOKEN\" or "
                                        "?token=TOKEN");
-        if (http_route_match(url, &req->route) < 0)
+        if (!routed)
             return s_queue_error(conn, req, MHD_HTTP_NOT_FOUND, "Not Found");
-        req->method = http_route_method(method);
         if (!(req->method & req->route.methods)) {
             http_reply_t reply = {0};
             char allow[64];
@@ -377,6 +429,8 @@ static enum MHD_Result s_access(void *cls, struct MHD_Connection *conn, const ch
                                  "the request's body is over the limit of 1048576 bytes");
         if (req->route.kind == HTTP_ROUTE_CHANNELS)
             return s_channels(srv, conn, req);
+        if (req->route.kind == HTTP_ROUTE_METRICS)
+            return s_metrics(srv, conn, req);
         return MHD_YES;
     }
     if (req->answered) {
@@ -535,6 +589,7 @@ http_server_t *http_server_new(reactor_t *reactor, const http_config_t *cfg,
     self->backend = backend;
     self->backend_arg = backend_arg;
     self->no_auth = cfg->no_auth;
+    self->metrics_public = cfg->metrics_public;
     self->epoll_fd = -1;
     http_iso_ago(0, self->started, sizeof self->started);
     if (!cfg->no_auth) {

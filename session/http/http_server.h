@@ -24,6 +24,7 @@
 
 #include "http_token.h"
 #include "http_upgrade.h"
+#include "metrics.h"
 #include "reactor.h"
 
 #define HTTP_MEMORY_LIMIT (64 * 1024)
@@ -73,6 +74,11 @@ typedef struct {
     int (*restart)(void *arg, const char *tenant, const char *id);
     /* Kernel |id|'s Jupyter connection dict (new reference), or NULL. */
     json_t *(*connection)(void *arg, const char *tenant, const char *id);
+    /* Fills |out| with what the daemon holds now, for GET /metrics (all
+     * tenants; ws_connections is left for the server to fill). */
+    void (*gauges)(void *arg, metrics_gauges_t *out);
+    /* 0 if a start would be taken now; -1 with the reason in |why|. */
+    int (*ready)(void *arg, char *why, size_t why_len);
 } http_backend_t;
 
 typedef struct {
@@ -81,6 +87,7 @@ typedef struct {
     const http_tenant_t *tenants;   /* copied; none with no_auth */
     size_t ntenants;
     bool no_auth;                   /* every request is let in (loopback only) */
+    bool metrics_public;            /* GET /metrics is let in without a token */
 } http_config_t;
 
 typedef struct http_server http_server_t;

@@ -19,6 +19,7 @@
 
 #include "header.h"
 #include "log.h"
+#include "metrics.h"
 #include "paths.h"
 #include "util.h"
 
@@ -165,6 +166,7 @@ static int s_write_text(journal_t *self, char *line, size_t len)
                   strerror(err));
         return -err;
     }
+    double t0 = metrics_clock();
     if (fdatasync(self->fd) < 0) {
         int err = errno;
         self->broken = true;
@@ -172,6 +174,7 @@ static int s_write_text(journal_t *self, char *line, size_t len)
                   strerror(err));
         return -err;
     }
+    metrics_observe(METRICS_FSYNC_SECONDS, metrics_clock() - t0);
     return 0;
 }
 

@@ -15,6 +15,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "metrics.h"
 #include "util.h"
 
 /* Stack of a sync thread: it calls write() and fdatasync() only. */
@@ -89,11 +90,15 @@ static uint64_t s_write_batch(int fd, item_t *items, bool broken, uint64_t good,
         }
         last = it->seq;
     }
-    if (last != good && fdatasync(fd) < 0) {
+    if (last == good)
+        return last;
+    double t0 = metrics_clock();
+    if (fdatasync(fd) < 0) {
         if (!*err)
             *err = errno;
         return good;
     }
+    metrics_observe(METRICS_FSYNC_SECONDS, metrics_clock() - t0);
     return last;
 }
 

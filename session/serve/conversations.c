@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "serve_internal.h"
 
 size_t serve_active(const server_t *s)
@@ -44,6 +45,7 @@ static entry_t *s_fail(char *ename, size_t ename_len, char *why, size_t why_len,
                        const char *fmt, ...)
 {
     snprintf(ename, ename_len, "%s", name);
+    metrics_start_refused();
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(why, why_len, fmt, ap);
@@ -118,6 +120,7 @@ entry_t *serve_start(server_t *s, const control_request_t *req, restore_t *resto
     const serve_options_t *o = s->opts;
     sandbox_limits_t limits = s->limits;
     char why[1600];
+    double t0 = metrics_clock();
     *restored_p = NULL;
     double max_exec = (double)o->max_executions;
     if (restore)
@@ -218,6 +221,8 @@ entry_t *serve_start(server_t *s, const control_request_t *req, restore_t *resto
     e->lifetime_s = life;
     *restored_p = restored;
     log_info("started conversation %s (%zu running)", e->id, serve_active(s));
+    metrics_started();
+    metrics_observe(METRICS_START_SECONDS, metrics_clock() - t0);
     sodium_memzero(key, sizeof key);
     return e;
 }

@@ -192,6 +192,42 @@ static json_t *s_connection(void *arg, const char *tenant, const char *id)
     return c;
 }
 
+static void s_gauges(void *arg, metrics_gauges_t *out)
+{
+    server_t *s = arg;
+    for (size_t i = 0; i < s->n; i++) {
+        const entry_t *e = &s->entries[i];
+        int st = e->ending ? -1 : metrics_state_index(conversation_execution_state(e->conv));
+        if (st >= 0)
+            out->conversations[st]++;
+    }
+    int ready = 0;
+    out->pool_size = s->pool ? pool_size(s->pool, &ready) : 0;
+    out->pool_ready = ready;
+    out->capacity = capacity_max(s->capacity);
+}
+
+/* Ready when one more conversation fits and, with a pool, an interpreter
+ * of it is warm: what a load balancer's readiness probe wants to know. */
+static int s_ready(void *arg, char *why, size_t why_len)
+{
+    server_t *s = arg;
+    size_t active = serve_active(s);
+    long max = capacity_max(s->capacity);
+    if ((long)active >= max) {
+        snprintf(why, why_len, "at capacity: %zu of %ld conversations are running", active,
+                 max);
+        return -1;
+    }
+    int ready = 0;
+    int size = s->pool ? pool_size(s->pool, &ready) : 0;
+    if (size > 0 && ready == 0) {
+        snprintf(why, why_len, "no interpreter of the pool is ready yet (%d warming up)", size);
+        return -1;
+    }
+    return 0;
+}
+
 static const http_backend_t s_backend = {
     .list = s_list,
     .get = s_get,
@@ -200,6 +236,8 @@ static const http_backend_t s_backend = {
     .interrupt = s_interrupt,
     .restart = s_restart,
     .connection = s_connection,
+    .gauges = s_gauges,
+    .ready = s_ready,
 };
 
 /* ------------------------------------------------------------- options */
@@ -351,6 +389,11 @@ int serve_http_check(const serve_options_t *o, char *why, size_t why_len)
     char addr[128];
     int port;
     const char *token;
+    if (!o->http && o->metrics_public) {
+        snprintf(why, why_len, "--metrics-public is an option of the HTTP front door: give "
+                               "--http too");
+        return -1;
+    }
     return o->http ? s_check(o, addr, sizeof addr, &port, &token, why, why_len) : 0;
 }
 
@@ -387,7 +430,7 @@ int serve_http_start(server_t *s, char *why, size_t why_len)
         }
     }
     http_config_t cfg = {.addr = addr, .port = port, .tenants = tenants, .ntenants = ntenants,
-                         .no_auth = o->no_http_auth};
+                         .no_auth = o->no_http_auth, .metrics_public = o->metrics_public};
     s->http = http_server_new(s->reactor, &cfg, &s_backend, s, why, why_len);
     if (s->http && !(s->ws = ws_hub_new(s->reactor))) {
         snprintf(why, why_len, "cannot set up the WebSocket channels (out of memory)");

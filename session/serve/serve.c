@@ -24,6 +24,7 @@
 #include "journal.h"
 #include "journal_retention.h"
 #include "log.h"
+#include "metrics.h"
 #include "paths.h"
 #include "serve_internal.h"
 #include "util.h"
@@ -69,6 +70,7 @@ static void s_before_sleep(void *arg)
         }
         if (e->ending) {
             log_info("conversation %s ended: %s", e->id, e->ending);
+            metrics_stopped(e->end_reason);
             serve_remember_end(s, e);
             conversation_end_journal(e->conv, e->end_reason);
             conversation_destroy(&e->conv);
@@ -154,11 +156,13 @@ static void s_tick(void *arg)
         if (e->lifetime_s > 0 && now - e->started_ms > (long long)(e->lifetime_s * 1000)) {
             e->ending = "its lifetime is over (--lifetime)";
             e->end_reason = "lifetime";
+            metrics_limit_hit(METRICS_LIMIT_LIFETIME);
         } else if (e->idle_timeout_s > 0 &&
                    now - conversation_last_activity_ms(e->conv) >
                        (long long)(e->idle_timeout_s * 1000)) {
             e->ending = "idle for too long (--idle-timeout)";
             e->end_reason = "idle";
+            metrics_limit_hit(METRICS_LIMIT_IDLE);
         }
     }
 }

@@ -31,6 +31,7 @@ typedef struct {
     const char *http_token;      /* --http-token, or NULL */
     const char *http_token_file; /* --http-token-file, or NULL */
     bool no_http_auth;           /* --no-http-auth (loopback only) */
+    bool metrics_public;         /* --metrics-public: GET /metrics needs no token */
 } serve_options_t;
 
 /* Runs the daemon until SIGTERM, SIGINT or SIGHUP. Returns a process exit

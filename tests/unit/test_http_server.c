@@ -60,7 +60,24 @@ static json_t *s_connection(void *arg, const char *tenant, const char *id)
                      "hmac-sha256");
 }
 
-static const http_backend_t s_backend = {s_list, s_get, s_start, s_id, s_id, s_id, s_connection};
+static void s_gauges(void *arg, metrics_gauges_t *out)
+{
+    out->conversations[metrics_state_index("busy")] = 2;
+    out->capacity = 10;
+}
+
+static bool s_full; /* what s_ready says */
+
+static int s_ready(void *arg, char *why, size_t why_len)
+{
+    if (s_full)
+        snprintf(why, why_len, "at capacity");
+    return s_full ? -1 : 0;
+}
+
+static const http_backend_t s_backend = {s_list,  s_get,        s_start,  s_id,
+                                         s_id,    s_id,         s_connection, s_gauges,
+                                         s_ready};
 
 typedef struct {
     reactor_t *reactor;
@@ -228,8 +245,73 @@ static void test_suspended_start(void)
     tap_case("a start answered later: the connection waits, suspended, then gets its 201");
 }
 
+static void test_metrics(void)
+{
+    metrics_reset();
+    metrics_started();
+    metrics_stopped("idle");
+    metrics_stopped("no such reason");
+    metrics_limit_hit(METRICS_LIMIT_MEMORY);
+    metrics_limit_hit(METRICS_LIMIT_NONE);
+    metrics_observe(METRICS_CELL_SECONDS, 0.003);
+    metrics_observe(METRICS_CELL_SECONDS, 1e6);
+    metrics_observe(METRICS_CELL_SECONDS, -1);
+    metrics_http_response("HEAD", 404);
+    metrics_http_response("GET", 999);
+    ctx_t c;
+    s_exchange(&c, "GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: token s3cret\r\n"
+                   "Connection: close\r\n\r\n", false);
+    if (!CHECK(strncmp(c.got, "HTTP/1.1 200", 12) == 0))
+        tap_diag("got: %.300s", c.got);
+    CHECK(strstr(c.got, "Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n") != NULL);
+    CHECK(strstr(c.got, "\nsandcell_conversations{state=\"busy\"} 2\n") != NULL);
+    CHECK(strstr(c.got, "\nsandcell_conversations{state=\"idle\"} 0\n") != NULL);
+    CHECK(strstr(c.got, "\nsandcell_capacity_conversations 10\n") != NULL);
+    CHECK(strstr(c.got, "\nsandcell_conversation_starts_total 1\n") != NULL);
+    CHECK(strstr(c.got, "\nsandcell_conversation_stops_total{reason=\"idle\"} 1\n") != NULL);
+    CHECK(strstr(c.got, "\nsandcell_conversation_stops_total{reason=\"other\"} 1\n") != NULL);
+    CHECK(strstr(c.got, "\nsandcell_limit_hits_total{limit=\"memory\"} 1\n") != NULL);
+    CHECK(strstr(c.got, "\nsandcell_limit_hits_total{limit=\"time\"} 0\n") != NULL);
+    CHECK(strstr(c.got, "\nsandcell_cell_duration_seconds_bucket{le=\"0.0025\"} 1\n"));
+    CHECK(strstr(c.got, "\nsandcell_cell_duration_seconds_bucket{le=\"0.005\"} 2\n"));
+    CHECK(strstr(c.got, "\nsandcell_cell_duration_seconds_bucket{le=\"30\"} 2\n"));
+    CHECK(strstr(c.got, "\nsandcell_cell_duration_seconds_bucket{le=\"+Inf\"} 3\n"));
+    CHECK(strstr(c.got, "\nsandcell_cell_duration_seconds_count 3\n"));
+    CHECK(strstr(c.got, "\nsandcell_http_requests_total{method=\"other\",code=\"4xx\"} 1\n"));
+    CHECK(strstr(c.got, "\nsandcell_http_requests_total{method=\"GET\",code=\"5xx\"} 1\n"));
+    tap_case("GET /metrics renders the counters, histograms and the backend's gauges");
+    s_exchange(&c, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", false);
+    CHECK(strncmp(c.got, "HTTP/1.1 401", 12) == 0);
+    s_exchange(&c, "GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: token s3cret\r\n"
+                   "Connection: close\r\n\r\n", false);
+    CHECK(strstr(c.got, "\nsandcell_http_requests_total{method=\"GET\",code=\"4xx\"} 1\n"));
+    CHECK(strstr(c.got, "\nsandcell_http_requests_total{method=\"GET\",code=\"2xx\"} 1\n"));
+    tap_case("GET /metrics needs the token; the answers it gave are counted");
+}
+
+static void test_health(void)
+{
+    ctx_t c;
+    static const char req[] = "GET /api/sandcell/health HTTP/1.1\r\nHost: x\r\n"
+                              "Authorization: token s3cret\r\nConnection: close\r\n\r\n";
+    s_full = false;
+    s_exchange(&c, req, false);
+    CHECK(strncmp(c.got, "HTTP/1.1 200", 12) == 0);
+    CHECK(strstr(c.got, "\"status\":\"ready\"") != NULL);
+    CHECK(strstr(c.got, "\"conversations\":2") != NULL);
+    tap_case("health is 200 ready when the backend can start");
+    s_full = true;
+    s_exchange(&c, req, false);
+    CHECK(strncmp(c.got, "HTTP/1.1 503", 12) == 0);
+    CHECK(strstr(c.got, "\"message\":\"at capacity\"") != NULL);
+    s_full = false;
+    tap_case("health is 503 with the reason when it cannot");
+}
+
 int main(void)
 {
+    test_metrics();
+    test_health();
     test_suspended_start();
     test_upgrade();
     test_upgrade_refused();
