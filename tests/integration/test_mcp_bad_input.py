@@ -194,12 +194,18 @@ def test_client_gone_mid_call(tmp_path):
         s.kill()
 
 
-def test_conversation_that_cannot_begin(tmp_path):
+def test_conversation_that_cannot_begin():
     """No folder for the ipc sockets: every call is a tool error naming
     why, the same each time, and the server keeps answering."""
     import os
     import subprocess
-    env = dict(os.environ, TMPDIR=str(tmp_path / "missing"))
+    import uuid
+    # A TMPDIR that does not exist, short enough to be used: a longer one
+    # (over 70 bytes, too long for the ipc socket paths below it) would be
+    # passed over for /tmp.
+    missing = f"/tmp/sandcell-missing-{uuid.uuid4().hex[:12]}"
+    assert not os.path.exists(missing)
+    env = dict(os.environ, TMPDIR=missing)
     p = subprocess.Popen([ku.SANDCELL, "mcp", "--no-journal"], stdin=subprocess.PIPE,
                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
     try:
