@@ -72,7 +72,10 @@ static const command_t s_commands[] = {
      "    needs a token given; --no-http-auth (no token at all) is loopback only.\n"
      "    GET /metrics is Prometheus' text format (token needed unless\n"
      "    --metrics-public); GET /api/sandcell/health is 200 when a start would be\n"
-     "    taken now, 503 with the reason otherwise.\n"},
+     "    taken now, 503 with the reason otherwise. PUT and GET\n"
+     "    /api/sandcell/kernels/ID/files/PATH move workspace files as put_file and\n"
+     "    get_file do; .../journal and .../notebook give the kernel's journal as JSON\n"
+     "    Lines and as a notebook.\n"},
     {"mcp", CMD_MCP,
      "sandcell mcp [--max-executions N] [--preload MODULES] [--journal-dir DIR | --no-journal]\n"
      "             [--restore JOURNAL] [LIMITS] [--verbose]\n"

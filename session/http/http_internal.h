@@ -14,6 +14,9 @@ typedef struct {
     int status;
     json_t *body;
     char location[128];
+    char *raw;                /* instead of |body|: bytes (malloc'd, owned) */
+    size_t raw_len;
+    const char *content_type; /* of |raw| (static) */
 } http_reply_t;
 
 /* {"message": |message|, "reason": null}, jupyter_server's error body. */

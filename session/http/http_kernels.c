@@ -243,6 +243,51 @@ void http_kernels_handle(http_server_t *srv, const http_route_t *route, unsigned
         }
         return;
     }
+    case HTTP_ROUTE_FILE: {
+        char why[600] = "";
+        int rc;
+        if (method == HTTP_PUT) {
+            rc = b->put_file(arg, tenant, route->id, route->path, body ? body : "", len, why,
+                             sizeof why);
+            if (rc == 0) {
+                reply->status = MHD_HTTP_CREATED;
+                reply->body = json_pack("{s:s, s:I}", "path", route->path, "size",
+                                        (json_int_t)len);
+            }
+        } else {
+            void *data = NULL;
+            size_t n = 0;
+            rc = b->get_file(arg, tenant, route->id, route->path, &data, &n, why, sizeof why);
+            if (rc == 0) {
+                reply->raw = data ? data : strdup("");
+                reply->raw_len = n;
+                reply->content_type = "application/octet-stream";
+            }
+        }
+        if (rc != 0)
+            http_reply_error(reply, rc, "%s", why);
+        return;
+    }
+    case HTTP_ROUTE_JOURNAL:
+    case HTTP_ROUTE_NOTEBOOK: {
+        char why[600] = "";
+        bool lines = route->kind == HTTP_ROUTE_JOURNAL;
+        char *text = NULL;
+        size_t n = 0;
+        json_t *nb = NULL;
+        int rc = b->journal(arg, tenant, route->id, lines ? &text : NULL, &n, &nb, why,
+                            sizeof why);
+        if (rc != 0) {
+            http_reply_error(reply, rc, "%s", why);
+        } else if (lines) {
+            reply->raw = text;
+            reply->raw_len = n;
+            reply->content_type = "application/jsonl";
+        } else {
+            reply->body = nb;
+        }
+        return;
+    }
     case HTTP_ROUTE_METRICS:  /* answered by http_server.c before any body */
     case HTTP_ROUTE_CHANNELS: /* answered by http_server.c before any body */
         http_reply_error(reply, MHD_HTTP_BAD_REQUEST, "Bad Request");

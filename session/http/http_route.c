@@ -87,11 +87,45 @@ static bool s_copy_name(const char *seg, char *out, size_t max)
     return true;
 }
 
+#define SANDCELL_KERNELS "/api/sandcell/kernels/"
+
+/* /api/sandcell/kernels/{id}/(files/{path}|journal|notebook): the file's
+ * path is everything after "files/", slashes included, so it is taken
+ * whole rather than split. */
+static int s_sandcell_kernel(const char *path, http_route_t *out)
+{
+    const char *p = path + strlen(SANDCELL_KERNELS);
+    if (strlen(p) < HTTP_ID_LEN + 1 || p[HTTP_ID_LEN] != '/')
+        return -1;
+    memcpy(out->id, p, HTTP_ID_LEN);
+    out->id[HTTP_ID_LEN] = '\0';
+    if (!http_route_is_uuid(out->id))
+        return -1;
+    const char *rest = p + HTTP_ID_LEN + 1;
+    out->methods = HTTP_GET;
+    if (strcmp(rest, "journal") == 0 || strcmp(rest, "journal/") == 0) {
+        out->kind = HTTP_ROUTE_JOURNAL;
+        return 0;
+    }
+    if (strcmp(rest, "notebook") == 0 || strcmp(rest, "notebook/") == 0) {
+        out->kind = HTTP_ROUTE_NOTEBOOK;
+        return 0;
+    }
+    if (strncmp(rest, "files/", 6) != 0 || !rest[6] || strlen(rest + 6) > HTTP_PATH_MAX)
+        return -1;
+    out->kind = HTTP_ROUTE_FILE;
+    out->methods = HTTP_GET | HTTP_PUT;
+    strcpy(out->path, rest + 6);
+    return 0;
+}
+
 int http_route_match(const char *path, http_route_t *out)
 {
     char buf[512];
     const char *seg[MAX_SEGMENTS];
     memset(out, 0, sizeof *out);
+    if (strncmp(path, SANDCELL_KERNELS, strlen(SANDCELL_KERNELS)) == 0)
+        return s_sandcell_kernel(path, out);
     int n = s_split(path, buf, sizeof buf, seg);
     if (n == 3 && strcmp(seg[0], "kernelspecs") == 0) {
         out->kind = HTTP_ROUTE_KERNELSPEC_FILE;

@@ -24,6 +24,9 @@ typedef enum {
     HTTP_ROUTE_CHANNELS,        /* GET /api/kernels/{id}/channels (WebSocket) */
     HTTP_ROUTE_METRICS,         /* GET /metrics (Prometheus text format) */
     HTTP_ROUTE_HEALTH,          /* GET /api/sandcell/health */
+    HTTP_ROUTE_FILE,            /* GET, PUT /api/sandcell/kernels/{id}/files/{path} */
+    HTTP_ROUTE_JOURNAL,         /* GET /api/sandcell/kernels/{id}/journal (JSON Lines) */
+    HTTP_ROUTE_NOTEBOOK,        /* GET /api/sandcell/kernels/{id}/notebook */
 } http_route_kind_t;
 
 enum {
@@ -38,6 +41,7 @@ enum {
 #define HTTP_ID_LEN 36    /* a UUID: 8-4-4-4-12 */
 #define HTTP_NAME_MAX 64  /* a kernelspec name */
 #define HTTP_FILE_MAX 128 /* a kernelspec resource file */
+#define HTTP_PATH_MAX 1024 /* a workspace path (HTTP_ROUTE_FILE) */
 
 typedef struct {
     http_route_kind_t kind;
@@ -45,6 +49,8 @@ typedef struct {
     char id[HTTP_ID_LEN + 1];     /* the kernel routes */
     char name[HTTP_NAME_MAX + 1]; /* the kernelspec routes */
     char file[HTTP_FILE_MAX + 1]; /* HTTP_ROUTE_KERNELSPEC_FILE */
+    char path[HTTP_PATH_MAX + 1]; /* HTTP_ROUTE_FILE: the rest of the path, as given (the
+                                     workspace's rules check it) */
 } http_route_t;
 
 /* Matches |path| (the URL's path, percent-decoded, without the query).

@@ -145,8 +145,10 @@ static const char *s_method_name(unsigned method)
 static enum MHD_Result s_queue(struct MHD_Connection *conn, request_t *req, http_reply_t *reply,
                                const char *allow)
 {
-    char *text = reply->body ? json_dumps(reply->body, JSON_COMPACT) : NULL;
-    size_t len = text ? strlen(text) : 0;
+    char *text = reply->raw ? reply->raw : reply->body ? json_dumps(reply->body, JSON_COMPACT)
+                                                       : NULL;
+    size_t len = reply->raw ? reply->raw_len : text ? strlen(text) : 0;
+    reply->raw = NULL;
     struct MHD_Response *resp =
         text ? MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE)
              : MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
@@ -155,7 +157,9 @@ static enum MHD_Result s_queue(struct MHD_Connection *conn, request_t *req, http
         json_decref(reply->body);
         return MHD_NO;
     }
-    if (reply->body)
+    if (reply->content_type)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, reply->content_type);
+    else if (reply->body)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
     if (reply->location[0])
         MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, reply->location);
@@ -355,6 +359,21 @@ static enum MHD_Result s_channels(http_server_t *srv, struct MHD_Connection *con
     return rc;
 }
 
+/* How big |req|'s body may be: a file PUT takes what a workspace file may
+ * be, anything else HTTP_BODY_MAX. */
+static size_t s_body_max(const request_t *req)
+{
+    return req->route.kind == HTTP_ROUTE_FILE ? HTTP_FILE_BODY_MAX : HTTP_BODY_MAX;
+}
+
+static enum MHD_Result s_too_big(struct MHD_Connection *conn, request_t *req)
+{
+    char message[100];
+    snprintf(message, sizeof message, "the request's body is over the limit of %zu bytes",
+             s_body_max(req));
+    return s_queue_error(conn, req, MHD_HTTP_CONTENT_TOO_LARGE, message);
+}
+
 /* ---------------------------------------------------------------- metrics */
 
 /* GET /metrics: the Prometheus text exposition (format 0.0.4). */
@@ -424,9 +443,8 @@ static enum MHD_Result s_access(void *cls, struct MHD_Connection *conn, const ch
         }
         const char *length =
             MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (length && strtoull(length, NULL, 10) > HTTP_BODY_MAX)
-            return s_queue_error(conn, req, MHD_HTTP_CONTENT_TOO_LARGE,
-                                 "the request's body is over the limit of 1048576 bytes");
+        if (length && strtoull(length, NULL, 10) > s_body_max(req))
+            return s_too_big(conn, req);
         if (req->route.kind == HTTP_ROUTE_CHANNELS)
             return s_channels(srv, conn, req);
         if (req->route.kind == HTTP_ROUTE_METRICS)
@@ -442,7 +460,7 @@ static enum MHD_Result s_access(void *cls, struct MHD_Connection *conn, const ch
         *upload_data_size = 0;
         /* MHD takes a response only before the body or after all of it:
          * the rest of a body too big is read and dropped, then answered. */
-        if (req->too_big || req->len + n > HTTP_BODY_MAX) {
+        if (req->too_big || req->len + n > s_body_max(req)) {
             req->too_big = true;
             free(req->body);
             req->body = NULL;
@@ -460,8 +478,7 @@ static enum MHD_Result s_access(void *cls, struct MHD_Connection *conn, const ch
         return MHD_YES;
     }
     if (req->too_big)
-        return s_queue_error(conn, req, MHD_HTTP_CONTENT_TOO_LARGE,
-                             "the request's body is over the limit of 1048576 bytes");
+        return s_too_big(conn, req);
     if (req->resumed)
         return s_queue(conn, req, &req->reply, NULL);
     if (req->suspended)
@@ -498,6 +515,7 @@ static void s_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!req)
         return;
     json_decref(req->reply.body);
+    free(req->reply.raw);
     free(req->body);
     free(req);
     *con_cls = NULL;

@@ -29,6 +29,8 @@
 
 #define HTTP_MEMORY_LIMIT (64 * 1024)
 #define HTTP_BODY_MAX (1024 * 1024)
+/* The body of a file PUT: the workspace's own limit (WORKSPACE_MAX_FILE). */
+#define HTTP_FILE_BODY_MAX ((size_t)16 << 20)
 #define HTTP_CONNECTION_TIMEOUT_S 30
 #define HTTP_CONNECTIONS_MAX 4096
 
@@ -79,6 +81,22 @@ typedef struct {
     void (*gauges)(void *arg, metrics_gauges_t *out);
     /* 0 if a start would be taken now; -1 with the reason in |why|. */
     int (*ready)(void *arg, char *why, size_t why_len);
+    /* Writes the |len| bytes of |data| as |path| in kernel |id|'s
+     * workspace, or reads |path| into *data (caller frees) and *len: the
+     * control endpoint's put_file and get_file. Return 0, or the HTTP
+     * status of the failure with |why|: 404 (no such kernel, or no such
+     * file to get), 400 (a path the workspace refuses), 409 (the kernel
+     * reached its cap: no workspace), 503 (its interpreter is starting). */
+    int (*put_file)(void *arg, const char *tenant, const char *id, const char *path,
+                    const void *data, size_t len, char *why, size_t why_len);
+    int (*get_file)(void *arg, const char *tenant, const char *id, const char *path,
+                    void **data, size_t *len, char *why, size_t why_len);
+    /* Kernel |id|'s journal as written so far: its JSON Lines in *text
+     * (caller frees) and *len, or (|text| NULL) as a notebook in *nb (new
+     * reference). Return 0, or an HTTP status with |why| (404: no such
+     * kernel, or a daemon that keeps no journals). */
+    int (*journal)(void *arg, const char *tenant, const char *id, char **text, size_t *len,
+                   json_t **nb, char *why, size_t why_len);
 } http_backend_t;
 
 typedef struct {

@@ -22,7 +22,6 @@
 #include "serve_internal.h"
 #include "util.h"
 #include "wire_io.h"
-#include "workspace.h"
 
 /* ------------------------------------------------------------- replies */
 
@@ -228,33 +227,6 @@ static void s_connection(control_req_t *r)
     s_reply(r, json_pack("{s:s, s:o}", "status", "ok", "connection", connection), NULL, 0);
 }
 
-/* The workspace a file request means: the conversation, and the
- * interpreter whose workspace it is. */
-typedef struct {
-    entry_t *e;
-    pid_t pid;
-    bool jailed;
-} file_target_t;
-
-/* Fills |t| for a file request. Returns false when there is no workspace
- * to use: after an error reply (no such conversation, or a capped one,
- * which has none), or while its interpreter starts (the request waits:
- * r->retry). */
-static bool s_file_target(control_req_t *r, file_target_t *t)
-{
-    t->e = s_find(r->s, r);
-    if (!t->e)
-        return false;
-    t->pid = conversation_interpreter_pid(t->e->conv, &t->jailed);
-    if (t->pid > 0)
-        return true;
-    if (conversation_capped(t->e->conv))
-        s_reply_error(r, "FileError", "the conversation reached its cap; its workspace is gone");
-    else
-        r->retry = true;
-    return false;
-}
-
 /* Answers a put or get of |path| that moved |size| bytes; a get's file
  * goes as |buffer| (NULL for a put). */
 static void s_reply_file(control_req_t *r, const char *path, size_t size,
@@ -265,38 +237,44 @@ static void s_reply_file(control_req_t *r, const char *path, size_t size,
             buffer, buffer ? 1 : 0);
 }
 
+/* A file request's answer for |rc| of serve_put_file or serve_get_file:
+ * true if it succeeded; a request whose interpreter starts waits
+ * (r->retry). */
+static bool s_file_done(control_req_t *r, int rc, const char *why)
+{
+    if (rc == SERVE_FILE_WAIT)
+        r->retry = true;
+    else if (rc < 0)
+        s_reply_error(r, "FileError", why);
+    return rc == 0;
+}
+
 static void s_put_file(control_req_t *r)
 {
-    file_target_t t;
-    if (!s_file_target(r, &t))
+    entry_t *e = s_find(r->s, r);
+    if (!e)
         return;
     const char *path = r->req->path;
     const wire_blob_t *b = &r->msg->buffers[0];
     char why[512];
-    if (workspace_put(t.pid, t.jailed, path, b->data, b->size, why, sizeof why) < 0) {
-        s_reply_error(r, "FileError", why);
-        return;
-    }
-    conversation_journal_file(t.e->conv, path, b->data, b->size);
-    s_reply_file(r, path, b->size, NULL);
+    if (s_file_done(r, serve_put_file(e, path, b->data, b->size, why, sizeof why), why))
+        s_reply_file(r, path, b->size, NULL);
 }
 
 static void s_get_file(control_req_t *r)
 {
-    file_target_t t;
-    if (!s_file_target(r, &t))
+    entry_t *e = s_find(r->s, r);
+    if (!e)
         return;
     const char *path = r->req->path;
-    void *data;
-    size_t len;
+    void *data = NULL;
+    size_t len = 0;
     char why[512];
-    if (workspace_get(t.pid, t.jailed, path, &data, &len, why, sizeof why) < 0) {
-        s_reply_error(r, "FileError", why);
-        return;
+    if (s_file_done(r, serve_get_file(e, path, &data, &len, why, sizeof why), why)) {
+        wire_frame_t buffer = {data, len};
+        s_reply_file(r, path, len, &buffer);
+        free(data);
     }
-    wire_frame_t buffer = {data, len};
-    s_reply_file(r, path, len, &buffer);
-    free(data);
 }
 
 static void (*const s_handlers[])(control_req_t *r) = {

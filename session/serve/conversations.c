@@ -16,6 +16,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "serve_internal.h"
+#include "workspace.h"
 
 size_t serve_active(const server_t *s)
 {
@@ -111,6 +112,44 @@ static void s_restored_limits(const json_t *recorded, sandbox_limits_t *limits, 
         limits->max_output_mib = (long)(json_integer_value(v) >> 20);
     if (json_is_integer(v = json_object_get(recorded, "max_executions")))
         *max_exec = (double)json_integer_value(v);
+}
+
+/* The interpreter whose workspace |e|'s file requests reach. */
+static int s_file_target(entry_t *e, pid_t *pid, bool *jailed, char *why, size_t why_len)
+{
+    *pid = conversation_interpreter_pid(e->conv, jailed);
+    if (*pid > 0)
+        return 0;
+    if (conversation_capped(e->conv)) {
+        snprintf(why, why_len, "the conversation reached its cap; its workspace is gone");
+        return -1;
+    }
+    return SERVE_FILE_WAIT;
+}
+
+int serve_put_file(entry_t *e, const char *path, const void *data, size_t len, char *why,
+                   size_t why_len)
+{
+    pid_t pid;
+    bool jailed;
+    int rc = s_file_target(e, &pid, &jailed, why, why_len);
+    if (rc != 0)
+        return rc;
+    if (workspace_put(pid, jailed, path, data, len, why, why_len) < 0)
+        return -1;
+    conversation_journal_file(e->conv, path, data, len);
+    return 0;
+}
+
+int serve_get_file(entry_t *e, const char *path, void **data, size_t *len, char *why,
+                   size_t why_len)
+{
+    pid_t pid;
+    bool jailed;
+    int rc = s_file_target(e, &pid, &jailed, why, why_len);
+    if (rc != 0)
+        return rc;
+    return workspace_get(pid, jailed, path, data, len, why, why_len) < 0 ? -1 : 0;
 }
 
 entry_t *serve_start(server_t *s, const control_request_t *req, restore_t *restore,

@@ -21,7 +21,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "journal_read.h"
 #include "log.h"
+#include "notebook.h"
 #include "serve_internal.h"
 #include "ws_upgrade.h"
 
@@ -228,6 +230,115 @@ static int s_ready(void *arg, char *why, size_t why_len)
     return 0;
 }
 
+/* The HTTP status of serve_put_file's or serve_get_file's |rc| for |e|. */
+static int s_file_status(const entry_t *e, int rc, bool get)
+{
+    if (rc == 0)
+        return 0;
+    if (rc == SERVE_FILE_WAIT)
+        return 503;
+    if (conversation_capped(e->conv))
+        return 409;
+    return get ? 404 : 400;
+}
+
+static int s_put_file(void *arg, const char *tenant, const char *id, const char *path,
+                      const void *data, size_t len, char *why, size_t why_len)
+{
+    entry_t *e = s_entry(arg, tenant, id);
+    if (!e) {
+        snprintf(why, why_len, "Kernel does not exist: %s", id);
+        return 404;
+    }
+    int rc = serve_put_file(e, path, data, len, why, why_len);
+    if (rc == SERVE_FILE_WAIT)
+        snprintf(why, why_len, "the kernel's interpreter is starting; try again");
+    return s_file_status(e, rc, false);
+}
+
+static int s_get_file(void *arg, const char *tenant, const char *id, const char *path,
+                      void **data, size_t *len, char *why, size_t why_len)
+{
+    entry_t *e = s_entry(arg, tenant, id);
+    if (!e) {
+        snprintf(why, why_len, "Kernel does not exist: %s", id);
+        return 404;
+    }
+    int rc = serve_get_file(e, path, data, len, why, why_len);
+    if (rc == SERVE_FILE_WAIT)
+        snprintf(why, why_len, "the kernel's interpreter is starting; try again");
+    return s_file_status(e, rc, true);
+}
+
+/* How big a journal GET .../journal reads into memory. */
+#define JOURNAL_GET_MAX ((size_t)64 << 20)
+
+/* Reads |path| whole (at most JOURNAL_GET_MAX) into *text. */
+static int s_read_journal(const char *path, char **text, size_t *len, char *why, size_t why_len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0) {
+        snprintf(why, why_len, "cannot read the journal: %s", strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return 500;
+    }
+    if ((size_t)st.st_size > JOURNAL_GET_MAX) {
+        close(fd);
+        snprintf(why, why_len, "the journal is over %zu MiB; read it from %.400s",
+                 JOURNAL_GET_MAX >> 20, path);
+        return 413;
+    }
+    size_t cap = (size_t)st.st_size, n = 0;
+    char *buf = malloc(cap + 1);
+    ssize_t got = 1;
+    while (buf && n < cap && (got = read(fd, buf + n, cap - n)) > 0)
+        n += (size_t)got;
+    close(fd);
+    if (!buf || got < 0) {
+        snprintf(why, why_len, "cannot read the journal: %s",
+                 buf ? strerror(errno) : "out of memory");
+        free(buf);
+        return 500;
+    }
+    buf[n] = '\0';
+    *text = buf;
+    *len = n;
+    return 0;
+}
+
+static int s_journal(void *arg, const char *tenant, const char *id, char **text, size_t *len,
+                     json_t **nb, char *why, size_t why_len)
+{
+    entry_t *e = s_entry(arg, tenant, id);
+    if (!e) {
+        snprintf(why, why_len, "Kernel does not exist: %s", id);
+        return 404;
+    }
+    const char *path = conversation_journal_path(e->conv);
+    if (!path) {
+        snprintf(why, why_len, "this daemon keeps no journals (--no-journal)");
+        return 404;
+    }
+    if (text)
+        return s_read_journal(path, text, len, why, why_len);
+    /* As `sandcell export` does: with the cells of the journals it was
+     * restored from, else the journal alone. */
+    char warning[512];
+    json_auto_t *journal = journal_read_chain(path, why, why_len, warning, sizeof warning);
+    if (!journal)
+        journal = journal_read(path, why, why_len, warning, sizeof warning);
+    if (!journal)
+        return 500;
+    *nb = notebook_from_journal(journal);
+    if (!*nb) {
+        snprintf(why, why_len, "out of memory in the daemon");
+        return 500;
+    }
+    return 0;
+}
+
 static const http_backend_t s_backend = {
     .list = s_list,
     .get = s_get,
@@ -238,6 +349,9 @@ static const http_backend_t s_backend = {
     .connection = s_connection,
     .gauges = s_gauges,
     .ready = s_ready,
+    .put_file = s_put_file,
+    .get_file = s_get_file,
+    .journal = s_journal,
 };
 
 /* ------------------------------------------------------------- options */

@@ -146,6 +146,18 @@ entry_t *serve_find(server_t *s, const char *id, const char *tenant, char *why, 
 /* Marks |e| ending (|why|: a static string), at the next safe point. */
 void serve_stop(entry_t *e, const char *why);
 
+/* Writes |len| bytes as |path| in |e|'s workspace (workspace.h's path
+ * rules, WORKSPACE_MAX_FILE) and journals the file; or reads |path| into
+ * *data (caller frees) and *len. Return 0; SERVE_FILE_WAIT while its
+ * interpreter starts (ask again later); -1 with |why| (a bad path, no such
+ * file, a capped conversation, which has no workspace). What the control
+ * endpoint's put_file and get_file and the HTTP files route both do. */
+#define SERVE_FILE_WAIT 1
+int serve_put_file(entry_t *e, const char *path, const void *data, size_t len, char *why,
+                   size_t why_len);
+int serve_get_file(entry_t *e, const char *path, void **data, size_t *len, char *why,
+                   size_t why_len);
+
 /* ---- http_front.c: the HTTP front door's backend */
 
 /* Checks the --http options (address, tokens, loopback rules) before

@@ -77,7 +77,7 @@ static int s_ready(void *arg, char *why, size_t why_len)
 
 static const http_backend_t s_backend = {s_list,  s_get,        s_start,  s_id,
                                          s_id,    s_id,         s_connection, s_gauges,
-                                         s_ready};
+                                         s_ready, NULL,         NULL,     NULL};
 
 typedef struct {
     reactor_t *reactor;
