@@ -205,15 +205,10 @@ int kernel_cmd_run(const cli_options_t *opts)
 
     kernel_t k = {.sigfd = -1, .parent = {.pidfd = -1}};
     zygote_config_t zc = {worker, opts->preload, opts->mock_interpreter};
-    k.zygote = zygote_client_start(&zc);
-    if (!k.zygote) {
-        connfile_clear(&conn);
-        return 1;
-    }
-    int preload_rc = zygote_client_check_preload(k.zygote, opts->preload_given, why, sizeof why);
+    int preload_rc = zygote_client_open(&zc, opts->preload_given, &k.zygote, why, sizeof why);
     if (preload_rc) {
-        fprintf(stderr, "sandcell kernel: %s\n", why);
-        zygote_client_stop(&k.zygote);
+        if (why[0])
+            fprintf(stderr, "sandcell kernel: %s\n", why);
         connfile_clear(&conn);
         return preload_rc;
     }

@@ -198,6 +198,20 @@ int zygote_client_check_preload(zygote_client_t *self, bool strict, char *why, s
     return 0;
 }
 
+int zygote_client_open(const zygote_config_t *config, bool strict, zygote_client_t **out,
+                       char *why, size_t why_len)
+{
+    if (why_len)
+        why[0] = '\0';
+    *out = zygote_client_start(config);
+    if (!*out)
+        return 1;
+    int rc = zygote_client_check_preload(*out, strict, why, why_len);
+    if (rc)
+        zygote_client_stop(out);
+    return rc;
+}
+
 int zygote_client_dispatch(zygote_client_t *self)
 {
     for (;;) {

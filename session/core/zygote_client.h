@@ -56,6 +56,14 @@ int zygote_client_wait_ready(zygote_client_t *self, int timeout_ms, json_t **pre
  * |why| (a usage error: exit status 2); 1 with the reason in |why|. */
 int zygote_client_check_preload(zygote_client_t *self, bool strict, char *why, size_t why_len);
 
+/* zygote_client_start, then zygote_client_check_preload: what every
+ * command that runs interpreters does first. Returns 0 with *out (caller
+ * owns it); else 1 or 2 as zygote_client_check_preload, with *out NULL
+ * and the reason in |why| (empty when the start failed: its reason is
+ * logged). */
+int zygote_client_open(const zygote_config_t *config, bool strict, zygote_client_t **out,
+                       char *why, size_t why_len);
+
 /* Reads and delivers every pending event. Returns 0, or -1 when the zygote
  * is gone (a fatal condition for the manager). */
 int zygote_client_dispatch(zygote_client_t *self);

@@ -652,15 +652,10 @@ int mcp_server_run(const mcp_options_t *opts)
     signal(SIGPIPE, SIG_IGN);
     signal(SIGINT, SIG_IGN); /* an MCP host ends the server by closing stdin */
     zygote_config_t zc = {worker, opts->preload, opts->mock_interpreter};
-    s.zygote = zygote_client_start(&zc);
-    if (!s.zygote) {
-        restore_destroy(&restore);
-        return 1;
-    }
-    int preload_rc = zygote_client_check_preload(s.zygote, opts->preload_given, why, sizeof why);
+    int preload_rc = zygote_client_open(&zc, opts->preload_given, &s.zygote, why, sizeof why);
     if (preload_rc) {
-        fprintf(stderr, "sandcell mcp: %s\n", why);
-        zygote_client_stop(&s.zygote);
+        if (why[0])
+            fprintf(stderr, "sandcell mcp: %s\n", why);
         restore_destroy(&restore);
         return preload_rc;
     }

@@ -258,15 +258,11 @@ int serve_run(const serve_options_t *opts)
     }
     signal(SIGPIPE, SIG_IGN);
     zygote_config_t zc = {worker, opts->preload, opts->mock_interpreter};
-    s.zygote = zygote_client_start(&zc); /* before any ZeroMQ context: it forks */
-    if (!s.zygote) {
-        runtime_file_release(&s.runtime);
-        return 1;
-    }
-    int preload_rc = zygote_client_check_preload(s.zygote, opts->preload_given, why, sizeof why);
+    /* before any ZeroMQ context: it forks */
+    int preload_rc = zygote_client_open(&zc, opts->preload_given, &s.zygote, why, sizeof why);
     if (preload_rc) {
-        fprintf(stderr, "sandcell serve: %s\n", why);
-        zygote_client_stop(&s.zygote);
+        if (why[0])
+            fprintf(stderr, "sandcell serve: %s\n", why);
         runtime_file_release(&s.runtime);
         return preload_rc;
     }
