@@ -26,11 +26,12 @@
 #include "http_upgrade.h"
 #include "metrics.h"
 #include "reactor.h"
+#include "workspace.h"
 
 #define HTTP_MEMORY_LIMIT (64 * 1024)
 #define HTTP_BODY_MAX (1024 * 1024)
-/* The body of a file PUT: the workspace's own limit (WORKSPACE_MAX_FILE). */
-#define HTTP_FILE_BODY_MAX ((size_t)16 << 20)
+/* The body of a file PUT: the workspace's own limit. */
+#define HTTP_FILE_BODY_MAX WORKSPACE_MAX_FILE
 #define HTTP_CONNECTION_TIMEOUT_S 30
 #define HTTP_CONNECTIONS_MAX 4096
 
