@@ -120,26 +120,6 @@ bool jupyter_ws_utf8_valid(const void *s, size_t len)
 
 /* ------------------------------------------------------------ decoding */
 
-/* Whether a string anywhere in |v| holds a NUL character. */
-static bool s_holds_nul(const json_t *v)
-{
-    size_t i;
-    const char *key;
-    json_t *item;
-    switch (json_typeof(v)) {
-    case JSON_STRING:
-        return strlen(json_string_value(v)) != json_string_length(v);
-    case JSON_ARRAY:
-        json_array_foreach((json_t *)v, i, item) if (s_holds_nul(item)) return true;
-        return false;
-    case JSON_OBJECT:
-        json_object_foreach((json_t *)v, key, item) if (s_holds_nul(item)) return true;
-        return false;
-    default:
-        return false;
-    }
-}
-
 /* |secs| since the epoch as the header's date text. Returns 0 or -1. */
 static int s_format_date(double secs, char out[HEADER_DATE_LEN + 1])
 {
@@ -165,7 +145,7 @@ static int s_normalise_header(json_t *h, const char *session, bool *changed,
                               jupyter_ws_err_t *err)
 {
     *err = JUPYTER_WS_ERR_BAD_HEADER;
-    if (!json_is_object(h) || s_holds_nul(h))
+    if (!json_is_object(h) || wire_json_holds_nul(h))
         return -1;
     static const char *const required[] = {"msg_id", "msg_type"};
     for (size_t i = 0; i < 2; i++) {
@@ -284,7 +264,7 @@ static int s_decode_legacy_json(const void *text, size_t len, bool buffers_allow
     static const char *const keys[3] = {"parent_header", "metadata", "content"};
     for (int i = 0; i < 3; i++) {
         const json_t *v = json_object_get(msg, keys[i]);
-        if ((v && !json_is_null(v) && !json_is_object(v)) || (i < 2 && v && s_holds_nul(v))) {
+        if ((v && !json_is_null(v) && !json_is_object(v)) || (i < 2 && v && wire_json_holds_nul(v))) {
             *err = JUPYTER_WS_ERR_BAD_FIELD;
             return -1;
         }

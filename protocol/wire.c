@@ -57,9 +57,7 @@ static json_t *s_parse_object(const wire_frame_t *frame, size_t flags, proto_err
     return v;
 }
 
-/* Whether a string anywhere in |v| holds a NUL character (jansson refuses
- * one in a key even with JSON_ALLOW_NUL). */
-static bool s_holds_nul(const json_t *v)
+bool wire_json_holds_nul(const json_t *v)
 {
     size_t i;
     const char *key;
@@ -68,10 +66,10 @@ static bool s_holds_nul(const json_t *v)
     case JSON_STRING:
         return strlen(json_string_value(v)) != json_string_length(v);
     case JSON_ARRAY:
-        json_array_foreach((json_t *)v, i, item) if (s_holds_nul(item)) return true;
+        json_array_foreach((json_t *)v, i, item) if (wire_json_holds_nul(item)) return true;
         return false;
     case JSON_OBJECT:
-        json_object_foreach((json_t *)v, key, item) if (s_holds_nul(item)) return true;
+        json_object_foreach((json_t *)v, key, item) if (wire_json_holds_nul(item)) return true;
         return false;
     default:
         return false;
@@ -133,7 +131,7 @@ int wire_decode(signer_t *signer, const wire_frame_t *frames, size_t n,
         if (!*slots[i])
             goto fail;
     }
-    if (s_holds_nul(out->content)) {
+    if (wire_json_holds_nul(out->content)) {
         /* No handler ever sees a string that C would cut short: the
          * request is answered as one without fields, and the error says
          * why. */

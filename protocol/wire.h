@@ -12,6 +12,7 @@
 #define SANDCELL_WIRE_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "proto_error.h"
@@ -82,6 +83,11 @@ void wire_msg_clear(wire_msg_t *msg);
 
 /* The header's msg_type. Borrowed from msg->header. */
 const char *wire_msg_type(const wire_msg_t *msg);
+
+/* Whether a string anywhere in |v| holds a NUL character (jansson refuses
+ * one in a key even with JSON_ALLOW_NUL; the daemon refuses one anywhere
+ * in a header or, where it matters, content). */
+bool wire_json_holds_nul(const json_t *v);
 
 /* Serialises and signs |msg| into |out|. Caller owns out->frames (free them
  * with wire_frames_clear). Returns 0, or -1 with *err set. */
